@@ -1,0 +1,110 @@
+"""Reference single-layer, single-direction LSTM recurrence: a plain autograd loop.
+
+This is the specification every fast path must match (tests compare outputs and
+gradients against it). It is deliberately simple and slow; never dispatch to it
+for training.
+
+The recurrence, for one layer and one direction, at step ``t``::
+
+    a_t   = gx_t + N_h(W_hh (h_{t-1} * r))            r: recurrent dropout mask
+    i, f, g, o = split(a_t, 4)                       (PyTorch's gate order)
+    i     = sigma(i + p_i * c_{t-1})                  peephole terms optional
+    f     = sigma(f + p_f * c_{t-1})
+    g     = tanh(g)
+    c'_t  = f * c_{t-1} + i * g
+    o     = sigma(o + p_o * c'_t)
+    h'_t  = o * tanh(N_c(c'_t))
+    h'_t  = W_hr h'_t                                 projection (LSTMP) optional
+    c_t   = z^c_t * c_{t-1} + (1 - z^c_t) * c'_t      zoneout optional
+    h_t   = z^h_t * h_{t-1} + (1 - z^h_t) * h'_t
+
+``gx_t`` holds the input contributions for all steps, computed outside the loop in
+one GEMM (``x W_ih^T + b_ih + b_hh``, layer-normalised on the input part when layer
+norm is on). ``N_h`` and ``N_c`` are layer norms with gain and bias (Ba et al. 2016)
+or the identity. Where ``mask[t, b] == 0`` (padding) the state is carried through
+unchanged and the output is zero.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+LayerNormParams = tuple[Tensor, Tensor]
+
+
+def reference_lstm_layer(
+    gates_x: Tensor,
+    w_hh: Tensor,
+    h0: Tensor,
+    c0: Tensor,
+    *,
+    ln_h: LayerNormParams | None = None,
+    ln_c: LayerNormParams | None = None,
+    peephole: Tensor | None = None,
+    w_hr: Tensor | None = None,
+    rd_mask: Tensor | None = None,
+    zoneout_h: Tensor | None = None,
+    zoneout_c: Tensor | None = None,
+    mask: Tensor | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Run the LSTM recurrence over a whole sequence.
+
+    Args:
+        gates_x: ``(T, B, 4H)`` input contributions to the gates, biases included.
+        w_hh: ``(4H, P)`` recurrent weights; ``P`` is ``proj_size`` or ``H``.
+        h0: ``(B, P)`` initial hidden state.
+        c0: ``(B, H)`` initial cell state.
+        ln_h: ``(gain, bias)``, each ``(4H,)``: layer norm on the recurrent term.
+        ln_c: ``(gain, bias)``, each ``(H,)``: layer norm on the cell before ``tanh``.
+        peephole: ``(3, H)`` peephole weights ``p_i, p_f, p_o``.
+        w_hr: ``(P, H)`` projection weights.
+        rd_mask: ``(B, P)`` recurrent dropout mask, already scaled by ``1 / (1 - p)``.
+        zoneout_h: weight of the previous hidden state: ``(T, B, P)`` Bernoulli samples
+            in training, or a 0-dim tensor holding the zoneout probability in evaluation.
+        zoneout_c: the same for the cell state, ``(T, B, H)`` or 0-dim.
+        mask: ``(T, B)``: 1 for real steps, 0 for padding.
+
+    Returns:
+        ``(out, h_n, c_n)`` with shapes ``(T, B, P)``, ``(B, P)``, ``(B, H)``.
+    """
+    hidden = c0.shape[-1]
+    h, c = h0, c0
+    outputs = []
+    for t in range(gates_x.shape[0]):
+        h_in = h if rd_mask is None else h * rd_mask
+        gh = h_in @ w_hh.t()
+        if ln_h is not None:
+            gh = F.layer_norm(gh, (4 * hidden,), ln_h[0], ln_h[1])
+        i, f, g, o = (gates_x[t] + gh).chunk(4, dim=-1)
+        if peephole is not None:
+            i = i + peephole[0] * c
+            f = f + peephole[1] * c
+        c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        if peephole is not None:
+            o = o + peephole[2] * c_new
+        c_out = c_new if ln_c is None else F.layer_norm(c_new, (hidden,), ln_c[0], ln_c[1])
+        h_new = torch.sigmoid(o) * torch.tanh(c_out)
+        if w_hr is not None:
+            h_new = h_new @ w_hr.t()
+        if zoneout_c is not None:
+            z = _at_step(zoneout_c, t)
+            c_new = z * c + (1 - z) * c_new
+        if zoneout_h is not None:
+            z = _at_step(zoneout_h, t)
+            h_new = z * h + (1 - z) * h_new
+        if mask is not None:
+            m = mask[t].unsqueeze(-1).to(h_new.dtype)
+            h_new = m * h_new + (1 - m) * h
+            c_new = m * c_new + (1 - m) * c
+            outputs.append(h_new * m)
+        else:
+            outputs.append(h_new)
+        h, c = h_new, c_new
+    return torch.stack(outputs), h, c
+
+
+def _at_step(zoneout: Tensor, t: int) -> Tensor:
+    """Step ``t`` of per-step zoneout samples; a 0-dim probability applies to every step."""
+    return zoneout if zoneout.dim() == 0 else zoneout[t]

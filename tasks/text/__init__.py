@@ -1,0 +1,1 @@
+"""Text primitives shared by the tasks: vocabularies and the gettext catalog reader."""
