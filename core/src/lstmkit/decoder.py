@@ -21,10 +21,10 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn import LSTMCell
 
 from lstmkit.attention import AdditiveAttention, Attention, MultiplicativeAttention
 from lstmkit.beam_search import Hypothesis, StepFn, beam_search, greedy_search
+from lstmkit.cell import LSTMCell
 
 DecoderState = tuple[Tensor, Tensor]
 
