@@ -103,32 +103,36 @@ class AttentionLSTMDecoder(nn.Module):
         init_from_memory: bool = True,
         deep_output: bool = False,
         padding_idx: int | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        factory = {"device": device, "dtype": dtype}
         self.vocab_size = vocab_size
         self.hidden_size = hidden_size
-        self.embedding = nn.Embedding(vocab_size, embedding_size, padding_idx=padding_idx)
-        self.attention = self._make_attention(attention, hidden_size, memory_size, attention_size)
-        self.gate = nn.Linear(hidden_size, 1) if gating else None
-        self.cell = LSTMCell(embedding_size + memory_size, hidden_size)
-        self.init_h = nn.Linear(memory_size, hidden_size) if init_from_memory else None
-        self.init_c = nn.Linear(memory_size, hidden_size) if init_from_memory else None
+        self.embedding = nn.Embedding(vocab_size, embedding_size, padding_idx, **factory)
+        if attention == "additive":
+            self.attention: Attention = AdditiveAttention(
+                hidden_size, memory_size, attention_size, **factory
+            )
+        elif attention in ("general", "dot"):
+            self.attention = MultiplicativeAttention(
+                hidden_size, memory_size, score=attention, **factory
+            )
+        else:
+            raise ValueError(f"attention must be 'additive', 'general' or 'dot', got {attention!r}")
+        self.gate = nn.Linear(hidden_size, 1, **factory) if gating else None
+        self.cell = LSTMCell(embedding_size + memory_size, hidden_size, **factory)
+        self.init_h = nn.Linear(memory_size, hidden_size, **factory) if init_from_memory else None
+        self.init_c = nn.Linear(memory_size, hidden_size, **factory) if init_from_memory else None
         self.dropout = nn.Dropout(dropout)
         if deep_output:
-            self.deep_hidden = nn.Linear(hidden_size, embedding_size)
-            self.deep_context = nn.Linear(memory_size, embedding_size)
-            self.output = nn.Linear(embedding_size, vocab_size)
+            self.deep_hidden = nn.Linear(hidden_size, embedding_size, **factory)
+            self.deep_context = nn.Linear(memory_size, embedding_size, **factory)
+            self.output = nn.Linear(embedding_size, vocab_size, **factory)
         else:
             self.deep_hidden = self.deep_context = None
-            self.output = nn.Linear(hidden_size, vocab_size)
-
-    @staticmethod
-    def _make_attention(kind: str, query_size: int, key_size: int, size: int) -> Attention:
-        if kind == "additive":
-            return AdditiveAttention(query_size, key_size, size)
-        if kind in ("general", "dot"):
-            return MultiplicativeAttention(query_size, key_size, score=kind)
-        raise ValueError(f"attention must be 'additive', 'general' or 'dot', got {kind!r}")
+            self.output = nn.Linear(hidden_size, vocab_size, **factory)
 
     def prepare(self, memory: Tensor, memory_mask: Tensor | None) -> DecoderMemory:
         """Bundle the memory ``(B, S, D)`` and mask ``(B, S)`` with its key projection."""
