@@ -14,15 +14,15 @@ restores them, and re-seeds both generators, before every call: the same
 
 Thread and process safety: libespeak-ng keeps one global state per process (current voice,
 parameters, callback), so every call into it is serialised by a module-level lock and
-:class:`EspeakSynthesizer` objects of one process share that state. After ``fork`` (e.g. a
-``multiprocessing`` pool) each child initialises the library again on first use, so a pool of
-processes synthesises in parallel safely; threads of one process do not run in parallel.
+:class:`EspeakSynthesizer` objects of one process share that state. In synchronous mode the
+library starts no threads, so a forked child (e.g. a ``multiprocessing`` pool worker) can keep
+using the copy it inherits, or initialise its own on first use: a pool of processes
+synthesises in parallel safely; threads of one process take turns.
 """
 
 from __future__ import annotations
 
 import ctypes
-import os
 import struct
 import threading
 import warnings
@@ -92,13 +92,12 @@ class EspeakError(RuntimeError):
 
 
 _lock = threading.Lock()
-_state: dict[str, object] = {}  # pid -> library handle and sample rate, per process
+_state: dict[str, object] = {}  # library handle, sample rate, current voice, initial state
 
 
 def _library() -> tuple[ctypes.CDLL, int]:
     """The initialised library of this process and its output sample rate."""
-    pid = os.getpid()
-    if _state.get("pid") != pid:
+    if "lib" not in _state:
         lib = ctypes.CDLL(espeakng_loader.get_library_path())
         lib.espeak_Initialize.restype = ctypes.c_int
         lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
@@ -122,7 +121,7 @@ def _library() -> tuple[ctypes.CDLL, int]:
         if rate <= 0:
             raise EspeakError(f"espeak_Initialize failed (data path {data_path.decode()!r})")
         lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
-        _state.update(pid=pid, lib=lib, rate=rate, voice=None, history=_snapshot_history(lib))
+        _state.update(lib=lib, rate=rate, voice=None, history=_snapshot_history(lib))
     return _state["lib"], _state["rate"]  # type: ignore[return-value]
 
 
