@@ -146,9 +146,9 @@ def build_text_corpus(root: str | Path, settings: TextCorpusSettings) -> Path:
     root = Path(root)
     manifest_path = root / "manifest.json"
     wanted = json.loads(json.dumps(asdict(settings)))
-    if manifest_path.exists() and all((root / f"{s}.jsonl").exists() for s in SPLITS):
-        if json.loads(manifest_path.read_text())["settings"] == wanted:
-            return root
+    complete = manifest_path.exists() and all((root / f"{s}.jsonl").exists() for s in SPLITS)
+    if complete and json.loads(manifest_path.read_text())["settings"] == wanted:
+        return root
     dirs = settings.locale_dirs
     if settings.python_packages:
         dirs = dirs + python_package_locale_dirs()
