@@ -63,13 +63,15 @@ def build_scheduler(optimizer: Optimizer, cfg: Mapping[str, Any], total_steps: i
     """
     name = cfg["name"]
     warmup, start, floor = cfg["warmup"], cfg["initial_lr_ratio"], cfg["min_lr_ratio"]
-    if name == "onecycle":
+    if name == "onecycle" and total_steps >= 2:
         max_lr = [group["lr"] for group in optimizer.param_groups]
+        # OneCycleLR's warmup phase ends at step pct * T - 1: it must lie inside (0, T - 1).
+        pct_start = min(max(warmup, 1.5 / total_steps), 1.0 - 0.5 / total_steps)
         return OneCycleLR(
             optimizer,
             max_lr=max_lr,
             total_steps=total_steps,
-            pct_start=max(warmup, 1.0 / total_steps),
+            pct_start=pct_start,
             div_factor=1.0 / start,
             final_div_factor=start / floor,
             cycle_momentum=False,
@@ -78,6 +80,6 @@ def build_scheduler(optimizer: Optimizer, cfg: Mapping[str, Any], total_steps: i
         return LambdaLR(
             optimizer, lambda step: warmup_cosine(step, total_steps, warmup, start, floor)
         )
-    if name == "constant":
+    if name in ("constant", "onecycle"):  # onecycle over a single step: constant
         return LambdaLR(optimizer, lambda step: warmup_constant(step, total_steps, warmup, start))
     raise ValueError(f"optim.scheduler.name={name!r} is not one of onecycle, cosine, constant")

@@ -20,32 +20,41 @@ def toy_overrides(root: Path) -> list[str]:
     return [f"hydra.searchpath=[file://{TOY_CONF}]", "task=toy", f"paths.root_dir={root}"]
 
 
-def run_entry_point(script: str, args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def run_entry_point(script: str, args: list[str]) -> None:
     """Call ``scripts/<script>.py``'s ``main()`` in this process with ``args`` as argv."""
     from scripts import eval as eval_script
     from scripts import predict as predict_script
     from scripts import train as train_script
 
     main = {"train": train_script, "eval": eval_script, "predict": predict_script}[script].main
-    monkeypatch.setattr(sys, "argv", [f"{script}.py", *args])
-    main()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "argv", [f"{script}.py", *args])
+        main()
 
 
-def run_dirs(root: Path, task: str = "toy") -> list[Path]:
-    return sorted(p for p in (root / "outputs" / task / "runs").iterdir() if p.is_dir())
+def run_dirs(root: Path, task: str = "toy") -> set[Path]:
+    runs = root / "outputs" / task / "runs"
+    return {p for p in runs.iterdir() if p.is_dir()} if runs.is_dir() else set()
+
+
+def train_toy_in(root: Path, *overrides: str) -> Path:
+    """Train the toy task in-process under ``root``; returns the new run directory."""
+    before = run_dirs(root)
+    run_entry_point("train", [*toy_overrides(root), *overrides])
+    (new,) = run_dirs(root) - before
+    return new
 
 
 @pytest.fixture
-def train_toy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]:
-    """``train_toy(*overrides) -> run dir`` of a fresh in-process toy training run."""
+def train_toy(tmp_path: Path) -> Callable[..., Path]:
+    """``train_toy(*overrides) -> run dir`` of a fresh in-process toy run under ``tmp_path``."""
+    return lambda *overrides: train_toy_in(tmp_path, *overrides)
 
-    def run(*overrides: str) -> Path:
-        before = set(run_dirs(tmp_path)) if (tmp_path / "outputs").exists() else set()
-        run_entry_point("train", [*toy_overrides(tmp_path), *overrides], monkeypatch)
-        (new,) = set(run_dirs(tmp_path)) - before
-        return new
 
-    return run
+@pytest.fixture(scope="session")
+def base_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One default toy run (labels neg/pos, 2 epochs, onecycle) shared by read-only tests."""
+    return train_toy_in(tmp_path_factory.mktemp("base"))
 
 
 def read_json(path: Path) -> dict:

@@ -10,19 +10,17 @@ import torch
 from conftest import read_json, run_entry_point, toy_overrides
 
 from tasks.harness.checkpoint import load_module
-from tasks.harness.predict import InputError
+from tasks.harness.predict import InputError, expand_inputs, read_text_lines
 
 
-def test_train_eval_predict_round_trip(
-    train_toy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    run_dir = train_toy()
-    summary = read_json(run_dir / "summary.json")
+def test_train_eval_predict_round_trip(base_run: Path) -> None:
+    root = base_run.parents[3]
+    summary = read_json(base_run / "summary.json")
     # What the run directory must hold.
-    assert (run_dir / ".hydra" / "config.yaml").is_file()
-    assert (run_dir / "metrics.csv").is_file()
-    assert (run_dir / "plots" / "learning_curves.png").stat().st_size > 0
-    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    assert (base_run / ".hydra" / "config.yaml").is_file()
+    assert (base_run / "metrics.csv").is_file()
+    assert (base_run / "plots" / "learning_curves.png").stat().st_size > 0
+    assert (base_run / "checkpoints" / "last.ckpt").is_file()
     assert Path(summary["checkpoint"]).is_file() and Path(summary["checkpoint"]).name.startswith(
         "best-"
     )
@@ -43,35 +41,38 @@ def test_train_eval_predict_round_trip(
     assert summary["test/acc"] > 0.9, "the toy task is separable; the harness must train it"
 
     # Eval of the best checkpoint reproduces the training run's test metrics.
-    run_entry_point(
-        "eval", [*toy_overrides(tmp_path), f"ckpt={summary['checkpoint']}"], monkeypatch
-    )
-    (eval_dir,) = (tmp_path / "outputs" / "toy" / "evals").iterdir()
+    run_entry_point("eval", [*toy_overrides(root), f"ckpt={summary['checkpoint']}"])
+    (eval_dir,) = (root / "outputs" / "toy" / "evals").iterdir()
     evaluated = read_json(eval_dir / "summary.json")
     assert evaluated["checkpoint"] == summary["checkpoint"]
     assert evaluated["test/acc"] == pytest.approx(summary["test/acc"])
     assert evaluated["test/loss"] == pytest.approx(summary["test/loss"], rel=1e-5)
 
     # Predict: a text file with one item per line -> one JSONL record per line.
-    inputs = tmp_path / "items.txt"
+    inputs = root / "items.txt"
     inputs.write_text("1.1 0.9 1.3\n\n-0.8 -1.2 -1.0 -0.9\n")
-    output = tmp_path / "pred.jsonl"
-    predict_args = [*toy_overrides(tmp_path), "ckpt=last", f"input={inputs}", f"output={output}"]
-    run_entry_point("predict", predict_args, monkeypatch)
+    output = root / "pred.jsonl"
+    run_entry_point(
+        "predict", [*toy_overrides(root), "ckpt=last", f"input={inputs}", f"output={output}"]
+    )
     records = [json.loads(line) for line in output.read_text().splitlines()]
     assert [r["input"] for r in records] == ["1.1 0.9 1.3", "-0.8 -1.2 -1.0 -0.9"]
     assert [r["label"] for r in records] == ["pos", "neg"]
     assert all(sum(r["scores"].values()) == pytest.approx(1.0, abs=1e-5) for r in records)
 
 
-def test_predict_text_and_clear_errors(train_toy, tmp_path: Path, monkeypatch, capsys) -> None:
-    run_dir = train_toy("trainer.max_epochs=1", "test=false")
-    base = [f"paths.root_dir={tmp_path}", f"ckpt={run_dir}"]  # no task=: all from the checkpoint
-    run_entry_point("predict", [*base, "text=-1 -1.1", "+options.top_k=1"], monkeypatch)
+def test_predict_text_and_clear_errors(base_run: Path, tmp_path: Path, capsys) -> None:
+    # No task=: the module class, labels and statistics all come from the checkpoint.
+    run_entry_point(
+        "predict",
+        [f"paths.root_dir={tmp_path}", f"ckpt={base_run}", "text=-1 -1.1", "+options.top_k=1"],
+    )
     (record,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert record["label"] == "neg" and list(record["scores"]) == ["neg"]
-
-    from tasks.harness.predict import expand_inputs, read_text_lines
+    assert record == {
+        "input": "-1 -1.1",
+        "label": "neg",
+        "scores": {"neg": record["scores"]["neg"]},
+    }
 
     with pytest.raises(InputError, match="does not exist"):
         expand_inputs(str(tmp_path / "missing.txt"), None, "text")
@@ -81,11 +82,11 @@ def test_predict_text_and_clear_errors(train_toy, tmp_path: Path, monkeypatch, c
     bad.write_bytes(b"1 2\n3 \xff 4\n")
     with pytest.raises(InputError, match=r"bad.txt: line 2 is not valid UTF-8"):
         read_text_lines(bad)
-    empty_dir = tmp_path / "empty"
-    empty_dir.mkdir()
-    (empty_dir / "notes.md").write_text("x")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "notes.md").write_text("x")
     with pytest.raises(InputError, match=r"holds no files with extension \.wav"):
-        expand_inputs(str(empty_dir), None, "file", (".wav",))
-    assert expand_inputs(str(empty_dir), None, "file") == [str(empty_dir / "notes.md")]
+        expand_inputs(str(folder), None, "file", (".wav",))
+    assert expand_inputs(str(folder), None, "file") == [str(folder / "notes.md")]
     with torch.inference_mode(), pytest.raises(ValueError, match="not a list of numbers"):
-        list(load_module(run_dir / "checkpoints" / "last.ckpt").predict_items(["a b"], {}))
+        list(load_module(base_run / "checkpoints" / "last.ckpt").predict_items(["a b"], {}))
