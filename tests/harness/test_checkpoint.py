@@ -43,7 +43,7 @@ def test_unsafe_or_foreign_checkpoints_are_refused(tmp_path: Path) -> None:
         load_checkpoint(foreign)
     with pytest.raises(CheckpointError, match="does not exist"):
         find_checkpoint(tmp_path / "nope.ckpt")
-    with pytest.raises(CheckpointError, match="no checkpoints/last.ckpt under"):
+    with pytest.raises(CheckpointError, match=r"no checkpoints/last\.ckpt under"):
         find_checkpoint("last", tmp_path)
 
 
