@@ -73,3 +73,55 @@ def test_forward_errors_match(case):
 def test_bad_lengths_are_reported(lengths, message):
     with pytest.raises(ValueError, match=message):
         lstmkit.LSTM(3, 4)(torch.randn(5, 2, 3), lengths=lengths)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (
+            {"recurrent_dropout": 1.0},
+            ValueError,
+            r"recurrent_dropout must be a probability in \[0, 1\)",
+        ),
+        ({"zoneout": -0.1}, ValueError, "zoneout must be a probability"),
+        ({"zoneout": True}, ValueError, "zoneout must be a probability"),
+        ({"layer_norm": 1}, TypeError, "layer_norm must be a bool"),
+        ({"peephole": [True]}, ValueError, "peephole has 1 entries but the LSTM has 2 layers"),
+        ({"residual": [True, False]}, ValueError, r"residual\[0\]"),
+        (
+            {"residual": [False, True], "hidden_size": [4, 3]},
+            ValueError,
+            r"residual\[1\] needs layer 1's input and output",
+        ),
+        ({"hidden_size": [4, 4, 4]}, ValueError, "hidden_size lists 3 layers but num_layers=2"),
+        ({"hidden_size": [4, 0]}, ValueError, "hidden_size must be greater than zero"),
+        (
+            {"hidden_size": [4, 2], "proj_size": 2},
+            ValueError,
+            "proj_size has to be smaller than hidden_size",
+        ),
+        ({"recurrent_init": "xavier"}, ValueError, "recurrent_init must be one of"),
+    ],
+)
+def test_variant_arguments_are_checked(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        lstmkit.LSTM(
+            **({"input_size": 3, "hidden_size": 4, "num_layers": 2, "bidirectional": True} | kwargs)
+        )
+
+
+def test_per_layer_states_are_checked_by_layer():
+    module = lstmkit.LSTM(3, [5, 4])
+    x = torch.randn(6, 2, 3)
+    with pytest.raises(RuntimeError, match="list of 2 tensors"):
+        module(x, (torch.zeros(2, 2, 5), torch.zeros(2, 2, 5)))
+    with pytest.raises(
+        RuntimeError, match=r"Expected hidden\[1\]\[1\] size \(1, 2, 4\), got \[1, 2, 5\]"
+    ):
+        module(
+            x,
+            (
+                [torch.zeros(1, 2, 5), torch.zeros(1, 2, 4)],
+                [torch.zeros(1, 2, 5), torch.zeros(1, 2, 5)],
+            ),
+        )

@@ -78,10 +78,10 @@ def check_input(input: Tensor, weight: Tensor, input_size: int, packed: bool) ->
         )
 
 
-def check_state_size(state: Tensor, expected: tuple[int, ...], index: int) -> None:
-    """Check one of ``(h_0, c_0)`` against its expected shape."""
+def check_state_size(state: Tensor, expected: tuple[int, ...], label: str) -> None:
+    """Check one of ``(h_0, c_0)`` (named ``label``, e.g. ``hidden[0]``) against its shape."""
     if state.size() != expected:
-        raise RuntimeError(f"Expected hidden[{index}] size {expected}, got {list(state.size())}")
+        raise RuntimeError(f"Expected {label} size {expected}, got {list(state.size())}")
 
 
 def check_lengths(lengths: Tensor, batch_size: int, max_length: int) -> None:
