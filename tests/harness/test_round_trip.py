@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import read_json, run_entry_point, toy_overrides
 
 from tasks.harness.checkpoint import load_module
 from tasks.harness.predict import InputError, expand_inputs, read_text_lines
+from tests.harness.conftest import read_json, run_entry_point, toy_overrides
 
 
 def test_train_eval_predict_round_trip(base_run: Path) -> None:
