@@ -1,6 +1,6 @@
 """Generate (or check the cache of) a task's corpus: ``python scripts/generate_data.py task=... [data=...]``.
 
-Composes ``conf/train.yaml`` like training does and runs the datamodule's ``prepare_data``.
+Composes ``conf/generate_data.yaml`` (the training config) and runs the datamodule's ``prepare_data``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ register_resolvers()
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 
-@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="generate_data")
 def main(cfg: DictConfig) -> None:
     require_task(cfg)
     build_datamodule(cfg.data).prepare_data()

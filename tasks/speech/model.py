@@ -179,7 +179,8 @@ class LSTMEncoder(nn.Module):
 
 class FeatureFrontEnd(nn.Module):
     """Waveforms -> normalised log-mel features: :class:`LogMel`, :class:`GlobalCMVN`, then
-    :class:`SpecAugment` (training mode only).
+    :class:`SpecAugment` (training mode only). ``log_mel`` must be the options the training
+    data's features were computed with.
 
     ``waves (B, S)``, ``lengths (B,)`` samples -> ``(B, T, F)``, frame lengths ``(B,)``.
     """
@@ -206,7 +207,11 @@ class FeatureFrontEnd(nn.Module):
 
     def forward(self, waves: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         feats, frames = self.log_mel(waves, lengths)
-        return self.spec_augment(self.cmvn(feats, frames), frames), frames
+        return self.normalize(feats, frames), frames
+
+    def normalize(self, feats: Tensor, lengths: Tensor) -> Tensor:
+        """Log-mel ``(B, T, F)`` (e.g. cached by the datamodule) -> CMVN (+ SpecAugment)."""
+        return self.spec_augment(self.cmvn(feats, lengths), lengths)
 
 
 class SpeechRecognizer(nn.Module):

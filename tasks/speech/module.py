@@ -2,12 +2,13 @@
 
 Config (``cfg.model``, see ``conf/task/speech.yaml``)::
 
-    features:  {log_mel: {...}, spec_augment: {...}}        tasks.audio.features options
-    encoder:   ${encoder}                                   conf/encoder/<name>.yaml
-    decoding:  {beam_size, lm_order, lm_weight, word_bonus, ...}
+    encoder:       ${encoder}                 conf/encoder/<name>.yaml
+    spec_augment:  {...}                      tasks.audio.features.SpecAugment options
+    decoding:      {beam_size, lm_order, lm_weight, word_bonus, ...}
 
-Artifacts (from the datamodule): ``vocabulary`` (``Vocabulary.to_list()``, blank first),
-``cmvn_mean``/``cmvn_std`` ``(F,)``, ``sample_rate`` and, for the word LM, the training
+Artifacts (from :class:`tasks.speech.datamodule.SpeechDataModule`): ``vocab``
+(``Vocabulary.to_list()``, blank first), ``cmvn`` ``{mean, std}`` ``(F,)``, ``sample_rate``,
+``features`` (the ``LogMel`` options of the data) and, for the word LM, the training
 ``transcripts``.
 
 The loss is CTC over the character vocabulary (blank = 0)::
@@ -61,16 +62,19 @@ class SpeechModule(TaskModule):
         self, model: Mapping[str, Any], optim: Mapping[str, Any], artifacts: Mapping[str, Any]
     ) -> None:
         super().__init__(model, optim, artifacts)
-        self.vocab = Vocabulary.from_list(artifacts["vocabulary"])
+        self.vocab = Vocabulary.from_list(artifacts["vocab"])
         self.tokens = list(self.vocab.itos)
-        self.sample_rate = int(artifacts.get("sample_rate", 16000))
-        encoder = dict(model["encoder"])
-        encoder.pop("name", None)
+        self.sample_rate = int(artifacts["sample_rate"])
+        encoder = {k: v for k, v in model["encoder"].items() if k != "name"}
+        cmvn = artifacts["cmvn"]
         self.recognizer = SpeechRecognizer(
             len(self.tokens),
-            torch.as_tensor(artifacts["cmvn_mean"], dtype=torch.float32),
-            torch.as_tensor(artifacts["cmvn_std"], dtype=torch.float32),
-            features=dict(model.get("features", {})),
+            torch.as_tensor(cmvn["mean"], dtype=torch.float32),
+            torch.as_tensor(cmvn["std"], dtype=torch.float32),
+            features={
+                "log_mel": dict(artifacts["features"]),
+                "spec_augment": dict(model.get("spec_augment", {})),
+            },
             **encoder,
         )
         self.decoding = dict(model.get("decoding", {}))
@@ -84,16 +88,25 @@ class SpeechModule(TaskModule):
         )
         self.examples: list[tuple[str, str]] = []
 
+    def setup(self, stage: str) -> None:
+        """Fit: take the LM's training transcripts from the datamodule when the artifacts lack
+        them, and keep them in the hyperparameters so checkpoints rebuild the same LM."""
+        if self.lm is not None or int(self.decoding.get("lm_order", 0)) <= 0 or stage != "fit":
+            return
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if datamodule is None or not hasattr(datamodule, "metadata"):
+            log.warning("no training transcripts for the word LM: decoding without it")
+            return
+        transcripts = [row["transcript"] for row in datamodule.metadata("train")]
+        self.hparams["artifacts"]["transcripts"] = transcripts
+        self.lm = self._build_lm(self.hparams["artifacts"])
+
     def _build_lm(self, artifacts: Mapping[str, Any]) -> WordNgramLM | None:
+        """The word LM of ``model.decoding`` over ``artifacts["transcripts"]``, if both exist."""
         order = int(self.decoding.get("lm_order", 0))
-        if order <= 0:
-            return None
         transcripts = artifacts.get("transcripts")
-        if not transcripts:
-            raise ValueError(
-                "model.decoding.lm_order > 0 needs the training transcripts in the data "
-                "artifacts ('transcripts'); set model.decoding.lm_order=0 to decode without LM"
-            )
+        if order <= 0 or not transcripts:
+            return None
         return WordNgramLM.from_sentences(
             transcripts,
             order,
@@ -120,12 +133,19 @@ class SpeechModule(TaskModule):
     def output_vocabularies(self) -> dict[str, list[str]]:
         return {"recognizer.head.": self.tokens}
 
-    def forward(self, waves: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-        """``waves (B, S)``, ``lengths (B,)`` -> log-probs ``(B, T', V)``, ``lengths' (B,)``."""
-        return self.recognizer(waves, lengths)
+    def forward(self, batch: Mapping[str, Any]) -> tuple[Tensor, Tensor]:
+        """A batch of log-mel ``features (B, T, F)`` or ``waveforms (B, S)`` with their
+        ``*_lengths (B,)`` -> log-probs ``(B, T', V)``, ``lengths' (B,)``."""
+        if "features" in batch:
+            frontend = self.recognizer.frontend
+            lengths = batch["features_lengths"]
+            feats = frontend.normalize(batch["features"], lengths)
+            log_probs, out_lengths, _ = self.recognizer.from_features(feats, lengths)
+            return log_probs, out_lengths
+        return self.recognizer(batch["waveforms"], batch["waveforms_lengths"])
 
     def _loss(self, batch: Mapping[str, Any]) -> tuple[Tensor, Tensor, Tensor]:
-        log_probs, out_lengths = self(batch["audio"], batch["audio_lengths"])
+        log_probs, out_lengths = self(batch)
         loss = F.ctc_loss(
             log_probs.transpose(0, 1),
             batch["targets"],
@@ -139,7 +159,7 @@ class SpeechModule(TaskModule):
 
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> Tensor:
         loss, _, _ = self._loss(batch)
-        self.log_metrics("train", {"loss": loss}, batch_size=len(batch["audio_lengths"]))
+        self.log_metrics("train", {"loss": loss}, batch_size=len(batch["targets_lengths"]))
         return loss
 
     def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
@@ -153,10 +173,10 @@ class SpeechModule(TaskModule):
         self, batch: Mapping[str, Any], stage: str, search: CTCPrefixBeamSearch | None
     ) -> tuple[Tensor, Tensor]:
         loss, log_probs, out_lengths = self._loss(batch)
-        self.log_metrics(stage, {"loss": loss}, batch_size=len(batch["audio_lengths"]))
+        self.log_metrics(stage, {"loss": loss}, batch_size=len(batch["targets_lengths"]))
         hyps = self._update_metrics(stage, (log_probs, out_lengths), batch, search)
         wanted = int(self.decoding.get("examples", 4)) - len(self.examples)
-        self.examples += list(zip(hyps, batch["text"], strict=True))[: max(wanted, 0)]
+        self.examples += list(zip(hyps, batch["transcripts"], strict=True))[: max(wanted, 0)]
         return log_probs, out_lengths
 
     def _update_metrics(
@@ -167,7 +187,7 @@ class SpeechModule(TaskModule):
         search: CTCPrefixBeamSearch | None,
     ) -> list[str]:
         hyps = [labels_to_text(ids, self.tokens) for ids in decode_batch(*outputs, search)]
-        refs = list(batch["text"])
+        refs = list(batch["transcripts"])
         for name in ("cer", "wer"):
             metric = self.metrics[f"{stage}_{name}"]
             metric.update(hyps, refs)
@@ -208,7 +228,7 @@ class SpeechModule(TaskModule):
         if options.get("streaming", False):
             chunk = round(float(options.get("chunk_seconds", 0.32)) * self.sample_rate)
             return stream_log_probs(self.recognizer, wave, chunk)
-        log_probs, _ = self(wave[None], torch.tensor([wave.numel()], device=wave.device))
+        log_probs, _ = self.recognizer(wave[None], torch.tensor([wave.numel()], device=wave.device))
         return log_probs[0]
 
     def _record(

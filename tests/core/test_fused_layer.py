@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lstmkit.fused import lstm_layer, python_kernels
-from lstmkit.fused.extension import set_backend
+from lstmkit.fused.extension import load_extension, set_backend
 from lstmkit.reference import reference_lstm_layer
 
 DTYPE = torch.float64
@@ -31,7 +31,7 @@ VARIANTS = {
 }
 
 
-@pytest.fixture(params=["python"])
+@pytest.fixture(params=["cpp", "python"])
 def backend(request: pytest.FixtureRequest):
     set_backend(request.param)
     yield request.param
@@ -127,7 +127,14 @@ def test_gradcheck(variant: str, backend: str) -> None:
                 call_kwargs[key] = next(it) if value.requires_grad else value
         return lstm_layer(*call_args, **call_kwargs)
 
-    assert torch.autograd.gradcheck(run, tuple(leaves), eps=1e-6, atol=1e-6)
+    assert torch.autograd.gradcheck(run, tuple(leaves), eps=1e-6, atol=1e-6, fast_mode=True)
+
+
+def test_cpp_backend_is_built_and_used() -> None:
+    """The C++ kernels build on this machine; a silent fallback would hide a slow path."""
+    extension = load_extension(strict=True)
+    assert extension is not None
+    assert extension is not python_kernels
 
 
 def test_python_backend_is_forced_by_set_backend(monkeypatch: pytest.MonkeyPatch) -> None:

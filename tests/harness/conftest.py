@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from collections.abc import Callable
@@ -22,11 +23,7 @@ def toy_overrides(root: Path) -> list[str]:
 
 def run_entry_point(script: str, args: list[str]) -> None:
     """Call ``scripts/<script>.py``'s ``main()`` in this process with ``args`` as argv."""
-    from scripts import eval as eval_script
-    from scripts import predict as predict_script
-    from scripts import train as train_script
-
-    main = {"train": train_script, "eval": eval_script, "predict": predict_script}[script].main
+    main = importlib.import_module(f"scripts.{script}").main
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(sys, "argv", [f"{script}.py", *args])
         main()

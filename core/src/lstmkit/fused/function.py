@@ -68,7 +68,7 @@ class LSTMLayerFunction(torch.autograd.Function):
          rd_mask, zoneout_h, zoneout_c, mask) = ctx.saved_tensors  # fmt: skip
         d_gates, d_recurrent, d_proj_out, d_cell_norm, d_h0, d_c0 = ctx.kernels.backward_loop(
             grad_out.contiguous(), grad_h_n.contiguous(), grad_c_n.contiguous(),
-            hs, cs, gates, cell, tanh_c, xhat_h, rstd_h, xhat_c, rstd_c,
+            hs, cs, gates, tanh_c, xhat_h, rstd_h, xhat_c, rstd_c,
             w_hh, ln_h_gain, ln_c_gain, peephole, w_hr, rd_mask, zoneout_h, zoneout_c, mask,
         )  # fmt: skip
         needs = ctx.needs_input_grad

@@ -121,7 +121,6 @@ def backward_loop(
     hs: Tensor,
     cs: Tensor,
     gates: Tensor,
-    cell: Tensor | None,
     tanh_c: Tensor,
     xhat_h: Tensor | None,
     rstd_h: Tensor | None,
