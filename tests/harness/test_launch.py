@@ -112,7 +112,10 @@ def test_optuna_search_composes() -> None:
         )
     sweeper = cfg.hydra.sweeper
     assert sweeper._target_.endswith("OptunaSweeper") and sweeper.storage is None
-    assert cfg.hydra.mode == "MULTIRUN" and sweeper.sampler._target_ == "optuna.samplers.TPESampler"
+    assert (
+        cfg.hydra.mode.name == "MULTIRUN"
+        and sweeper.sampler._target_ == "optuna.samplers.TPESampler"
+    )
     assert set(sweeper.params) == {"optim.lr", "optim.weight_decay", "encoder.hidden_size"}
 
 
