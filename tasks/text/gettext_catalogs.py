@@ -43,7 +43,7 @@ def iter_catalog_messages(paths: list[Path]) -> Iterator[CatalogMessage]:
         try:
             with open(path, "rb") as f:
                 catalog = gettext.GNUTranslations(f)
-        except (OSError, gettext.error, UnicodeDecodeError, ValueError):
+        except (OSError, UnicodeDecodeError, ValueError, IndexError, KeyError):
             continue
         locale = path.parent.parent.name
         for msgid, msgstr in catalog._catalog.items():

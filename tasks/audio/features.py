@@ -1,0 +1,222 @@
+"""Acoustic front-end: resampling, log-mel filterbanks, global CMVN and SpecAugment.
+
+This is the only module of the suite that uses torchaudio; speech recognition and spoken
+language identification both build their front-end from these modules.
+
+Shapes: ``B`` batch, ``S`` samples, ``T`` frames, ``F`` mel bins.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+
+import torch
+import torchaudio
+from torch import Tensor, nn
+
+
+@functools.lru_cache(maxsize=16)
+def _resampler(orig_rate: int, new_rate: int) -> torchaudio.transforms.Resample:
+    # The windowed-sinc kernel depends only on the two rates: build it once per pair.
+    return torchaudio.transforms.Resample(orig_rate, new_rate)
+
+
+def resample(wave: Tensor, orig_rate: int, new_rate: int) -> Tensor:
+    """Band-limited (windowed sinc) resampling of ``(..., S)`` float audio to ``new_rate``."""
+    if orig_rate == new_rate:
+        return wave
+    return _resampler(int(orig_rate), int(new_rate))(wave.float())
+
+
+class LogMel(nn.Module):
+    """Log-mel filterbank features.
+
+    ``feats = log(max(MelFilterbank(|STFT(x)|^2), floor))`` with a Hann window of
+    ``win_length`` samples every ``hop_length`` samples (centred frames, so a waveform of
+    ``S`` samples gives ``T = 1 + S // hop_length`` frames).
+
+    Args:
+        sample_rate: rate of the input waveforms.
+        n_mels: number of mel bins ``F``.
+        n_fft: FFT size (>= ``win_length``).
+        win_length: analysis window in samples (400 = 25 ms at 16 kHz).
+        hop_length: frame shift in samples (160 = 10 ms at 16 kHz).
+        f_min, f_max: filterbank frequency range in Hz (``f_max=None`` = Nyquist).
+        dither: std of Gaussian noise added to the waveform in training mode only, so
+            digital silence does not produce ``log(floor)`` everywhere.
+        log_floor: lower clamp before the log.
+
+    Shape:
+        forward(waves ``(B, S)``, lengths ``(B,)``) -> feats ``(B, T, F)``, frame lengths ``(B,)``.
+        Frames past a sequence's length are set to 0.
+    """
+
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        n_mels: int = 80,
+        n_fft: int = 400,
+        win_length: int = 400,
+        hop_length: int = 160,
+        f_min: float = 0.0,
+        f_max: float | None = None,
+        dither: float = 0.0,
+        log_floor: float = 1e-6,
+    ) -> None:
+        super().__init__()
+        self.sample_rate = sample_rate
+        self.n_mels = n_mels
+        self.hop_length = hop_length
+        self.dither = dither
+        self.log_floor = log_floor
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=sample_rate,
+            n_fft=n_fft,
+            win_length=win_length,
+            hop_length=hop_length,
+            f_min=f_min,
+            f_max=f_max,
+            n_mels=n_mels,
+            power=2.0,
+            center=True,
+        )
+
+    def num_frames(self, lengths: Tensor) -> Tensor:
+        """Number of valid frames for waveforms of ``lengths`` samples."""
+        return lengths // self.hop_length + 1
+
+    def forward(self, waves: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        if lengths is None:
+            lengths = torch.full((waves.shape[0],), waves.shape[-1], dtype=torch.long)
+        if self.training and self.dither > 0:
+            waves = waves + self.dither * torch.randn_like(waves)
+        feats = self.mel(waves.float()).clamp_min(self.log_floor).log().transpose(1, 2)
+        frame_lengths = self.num_frames(lengths.to(feats.device))
+        valid = torch.arange(feats.shape[1], device=feats.device) < frame_lengths[:, None]
+        return feats * valid[..., None], frame_lengths
+
+
+def cmvn_stats(features: Iterable[Tensor]) -> tuple[Tensor, Tensor]:
+    """Per-bin mean and standard deviation over all frames of ``features`` (each ``(T, F)``).
+
+    Accumulated in float64: ``mean = sum(x) / N``, ``std = sqrt(sum(x^2) / N - mean^2)``.
+    """
+    total = sq_total = None
+    n = 0
+    for feats in features:
+        x = feats.double()
+        s, sq = x.sum(0), (x * x).sum(0)
+        total = s if total is None else total + s
+        sq_total = sq if sq_total is None else sq_total + sq
+        n += x.shape[0]
+    if total is None or n == 0:
+        raise ValueError("cmvn_stats needs at least one frame of features")
+    mean = total / n
+    std = (sq_total / n - mean * mean).clamp_min(1e-10).sqrt()
+    return mean.float(), std.float()
+
+
+class GlobalCMVN(nn.Module):
+    """Global cepstral mean and variance normalisation: ``(x - mean) / max(std, floor)``.
+
+    The statistics are buffers, computed once on the training set (:func:`cmvn_stats`) and
+    saved with the model's state dict. Padding frames (past ``lengths``) stay 0.
+
+    Shape: forward(feats ``(B, T, F)``, lengths ``(B,)`` optional) -> ``(B, T, F)``.
+    """
+
+    def __init__(
+        self, mean: Tensor | None = None, std: Tensor | None = None, n_features: int = 80
+    ) -> None:
+        super().__init__()
+        if mean is None:
+            mean = torch.zeros(n_features)
+        if std is None:
+            std = torch.ones_like(torch.as_tensor(mean, dtype=torch.float32))
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).clone())
+        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).clone())
+
+    def forward(self, feats: Tensor, lengths: Tensor | None = None) -> Tensor:
+        out = (feats - self.mean) / self.std.clamp_min(1e-5)
+        if lengths is not None:
+            valid = torch.arange(feats.shape[1], device=feats.device) < lengths[:, None]
+            out = out * valid[..., None]
+        return out
+
+
+class SpecAugment(nn.Module):
+    """SpecAugment (Park et al. 2019): time warping, frequency masks and time masks.
+
+    Active only in training mode. Each sequence gets its own masks, drawn inside its valid
+    length: ``freq_masks`` bands of width ``f ~ U[0, freq_width]`` and ``time_masks`` spans of
+    width ``t ~ U[0, min(time_width, time_ratio * length)]`` are set to ``mask_value``
+    (0 = the mean after CMVN). Time warping (off by default, ``time_warp=0``) moves a random
+    centre frame ``c`` by ``w ~ U[-W, W]`` frames, stretching ``[0, c)`` onto ``[0, c + w)``
+    and ``[c, length)`` onto ``[c + w, length)`` by linear interpolation.
+
+    Shape: forward(feats ``(B, T, F)``, lengths ``(B,)``) -> ``(B, T, F)``.
+    """
+
+    def __init__(
+        self,
+        freq_masks: int = 2,
+        freq_width: int = 27,
+        time_masks: int = 2,
+        time_width: int = 40,
+        time_ratio: float = 0.2,
+        time_warp: int = 0,
+        mask_value: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.freq_masks = freq_masks
+        self.freq_width = freq_width
+        self.time_masks = time_masks
+        self.time_width = time_width
+        self.time_ratio = time_ratio
+        self.time_warp = time_warp
+        self.mask_value = mask_value
+
+    def forward(self, feats: Tensor, lengths: Tensor | None = None) -> Tensor:
+        if not self.training:
+            return feats
+        b, t, f = feats.shape
+        if lengths is None:
+            lengths = torch.full((b,), t, dtype=torch.long, device=feats.device)
+        if self.time_warp > 0:
+            feats = self._warp(feats, lengths)
+        keep = torch.ones(b, t, f, dtype=torch.bool, device=feats.device)
+        frames = torch.arange(t, device=feats.device)
+        bins = torch.arange(f, device=feats.device)
+        for _ in range(self.freq_masks):
+            width = (torch.rand(b, device=feats.device) * (self.freq_width + 1)).long()
+            start = (torch.rand(b, device=feats.device) * (f - width + 1)).long()
+            band = (bins >= start[:, None]) & (bins < (start + width)[:, None])
+            keep &= ~band[:, None, :]
+        max_width = torch.clamp((lengths.float() * self.time_ratio).long(), max=self.time_width).to(
+            feats.device
+        )
+        for _ in range(self.time_masks):
+            width = (torch.rand(b, device=feats.device) * (max_width + 1)).long()
+            start = (
+                torch.rand(b, device=feats.device) * (lengths.to(feats.device) - width + 1)
+            ).long()
+            span = (frames >= start[:, None]) & (frames < (start + width)[:, None])
+            keep &= ~span[:, :, None]
+        return feats.masked_fill(~keep, self.mask_value)
+
+    def _warp(self, feats: Tensor, lengths: Tensor) -> Tensor:
+        out = feats.clone()
+        for i, length in enumerate(lengths.tolist()):
+            w_max = min(self.time_warp, length // 2 - 1)
+            if w_max < 1:
+                continue
+            centre = int(torch.randint(w_max, length - w_max, ()))
+            shift = int(torch.randint(-w_max, w_max + 1, ()))
+            x = feats[i, :length].T[None]  # (1, F, length)
+            left = nn.functional.interpolate(x[..., :centre], size=centre + shift, mode="linear")
+            right = nn.functional.interpolate(
+                x[..., centre:], size=length - centre - shift, mode="linear"
+            )
+            out[i, :length] = torch.cat([left, right], dim=-1)[0].T
+        return out
