@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import sys
@@ -20,7 +21,13 @@ def test_train_eval_predict_round_trip(base_run: Path) -> None:
     summary = read_json(base_run / "summary.json")
     # What the run directory must hold.
     assert (base_run / ".hydra" / "config.yaml").is_file()
-    assert (base_run / "metrics.csv").is_file()
+    with open(base_run / "metrics.csv", newline="") as handle:
+        padding = [
+            float(r["train/padding_fraction"])
+            for r in csv.DictReader(handle)
+            if r["train/padding_fraction"]
+        ]
+    assert len(padding) == 2 and all(0 <= p < 0.5 for p in padding), "bucketing keeps padding low"
     assert (base_run / "plots" / "learning_curves.png").stat().st_size > 0
     assert (base_run / "checkpoints" / "last.ckpt").is_file()
     assert Path(summary["checkpoint"]).is_file() and Path(summary["checkpoint"]).name.startswith(
