@@ -418,11 +418,14 @@ class SpeechDataModule(pl.LightningDataModule):
         return Path(self.cache_dir) / f"speech-{digest[:16]}.pt"
 
     def _train_features(self) -> Iterable[Tensor]:
+        """Log-mels of every training utterance (cached, or decoded one at a time)."""
         train = self.indices["train"]
         if train.features is not None:
             return iter(train.features)
-        dataset = SpeechDataset(train, Vocabulary([]), self.frontend, self.sample_rate, "features")
-        return (dataset[i]["features"] for i in range(len(dataset)))
+        return (
+            self.frontend(load_audio(audio, self.sample_rate)[0][None])[0][0].detach()
+            for audio in train.audio
+        )
 
     def _drop_unknown_characters(self, split: str, index: SplitIndex) -> None:
         assert self.vocab is not None
