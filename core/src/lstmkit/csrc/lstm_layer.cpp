@@ -1,0 +1,517 @@
+// Time loops of one LSTM layer, forward and backward, for contiguous CPU tensors.
+//
+// Twin of lstmkit/fused/python_kernels.py: same arguments, buffers and equations (see
+// lstmkit/reference.py for the recurrence). Each step is one GEMM (two with a projection)
+// into a preallocated buffer plus fused pointwise loops over rows of the batch, vectorised
+// with ATen's Vectorized (AVX2 + Sleef when built for it). Weight gradients are formed
+// after the loop by the caller, from the per-step gradients stored here.
+
+// Only the headers used are included (not torch/extension.h): it keeps the one-time
+// build of this file short. The functions are registered as torch operators
+// torch.ops.lstmkit.*, so no pybind11 is needed either.
+#define TORCH_ASSERT_ONLY_METHOD_OPERATORS
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/cpu/vec/vec.h>
+#include <ATen/ops/addmm.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/empty_like.h>
+#include <ATen/ops/mm.h>
+#include <ATen/ops/mul.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <cmath>
+#include <optional>
+#include <vector>
+
+namespace {
+
+using at::Tensor;
+using OptTensor = std::optional<Tensor>;
+
+constexpr double kLayerNormEps = 1e-5;
+// Rows handed to one thread: enough pointwise work to pay for the fork.
+constexpr int64_t kElementsPerTask = 16384;
+
+template <typename T>
+using Vec = at::vec::Vectorized<T>;
+
+template <typename T>
+inline Vec<T> sigmoid(const Vec<T>& x) {
+  return (Vec<T>(T(1)) + x.neg().exp()).reciprocal();
+}
+
+template <typename T>
+inline T horizontal_sum(const Vec<T>& v) {
+  T lanes[Vec<T>::size()];
+  v.store(lanes);
+  T total = 0;
+  for (int64_t k = 0; k < Vec<T>::size(); ++k) total += lanes[k];
+  return total;
+}
+
+// Calls body(j, count) for vectors of `count` lanes covering [0, n).
+template <typename T, typename F>
+inline void for_vectors(int64_t n, const F& body) {
+  constexpr int64_t width = Vec<T>::size();
+  for (int64_t j = 0; j < n; j += width) body(j, std::min(width, n - j));
+}
+
+template <typename T>
+inline Vec<T> load(const T* p, int64_t count) {
+  return Vec<T>::loadu(p, count);
+}
+
+// Mean and inverse standard deviation of x[0..n) (biased variance, as F.layer_norm).
+template <typename T>
+std::pair<T, T> row_stats(const T* x, int64_t n) {
+  Vec<T> sum(T(0));
+  for_vectors<T>(n, [&](int64_t j, int64_t k) { sum += load(x + j, k); });
+  const T mean = horizontal_sum(sum) / T(n);
+  Vec<T> squares(T(0));
+  for_vectors<T>(n, [&](int64_t j, int64_t k) {
+    Vec<T> d = Vec<T>::set(Vec<T>(T(0)), load(x + j, k) - Vec<T>(mean), k);
+    squares += d * d;
+  });
+  const T rstd = T(1) / std::sqrt(horizontal_sum(squares) / T(n) + T(kLayerNormEps));
+  return {mean, rstd};
+}
+
+// Layer-norm backward over a row: dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)),
+// with dxhat = dy * gain. Writes dx (may alias dy).
+template <typename T>
+void normalise_backward_row(const T* dy, const T* gain, const T* xhat, T rstd, int64_t n, T* dx) {
+  Vec<T> sum_d(T(0)), sum_dx(T(0));
+  for_vectors<T>(n, [&](int64_t j, int64_t k) {
+    Vec<T> d = load(dy + j, k) * load(gain + j, k);
+    sum_d += d;
+    sum_dx += d * load(xhat + j, k);
+  });
+  const Vec<T> mean_d(horizontal_sum(sum_d) / T(n)), mean_dx(horizontal_sum(sum_dx) / T(n));
+  for_vectors<T>(n, [&](int64_t j, int64_t k) {
+    Vec<T> d = load(dy + j, k) * load(gain + j, k);
+    (Vec<T>(rstd) * (d - mean_d - load(xhat + j, k) * mean_dx)).store(dx + j, k);
+  });
+}
+
+// Zoneout weight of the previous state: per-step samples (T, B, N) or one probability.
+template <typename T>
+struct Zoneout {
+  const T* samples = nullptr;
+  T probability = 0;
+  bool on = false;
+
+  Zoneout(const OptTensor& z) {
+    if (!z.has_value()) return;
+    on = true;
+    if (z->dim() == 0) {
+      probability = z->item<T>();
+    } else {
+      samples = z->data_ptr<T>();
+    }
+  }
+  // Row `row` (= t * B + b) of width n, lanes [j, j + count).
+  Vec<T> at(int64_t row, int64_t n, int64_t j, int64_t count) const {
+    return samples ? load(samples + row * n + j, count) : Vec<T>(probability);
+  }
+};
+
+template <typename T>
+const T* data_or_null(const OptTensor& x) {
+  return x.has_value() ? x->data_ptr<T>() : nullptr;
+}
+
+template <typename T>
+T* data_or_null(Tensor& x) {
+  return x.defined() ? x.data_ptr<T>() : nullptr;
+}
+
+int64_t grain_rows(int64_t row_elements) {
+  return std::max<int64_t>(1, kElementsPerTask / std::max<int64_t>(1, row_elements));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Forward
+
+struct ForwardBuffers {
+  Tensor out, hs, cs, gates, cell, tanh_c, proj_in, xhat_h, rstd_h, xhat_c, rstd_c;
+};
+
+template <typename T>
+void forward_loop_impl(const Tensor& gates_x, const Tensor& w_hh, const OptTensor& ln_h_gain,
+                       const OptTensor& ln_h_bias, const OptTensor& ln_c_gain,
+                       const OptTensor& ln_c_bias, const OptTensor& peephole,
+                       const OptTensor& w_hr, const OptTensor& rd_mask,
+                       const OptTensor& zoneout_h, const OptTensor& zoneout_c,
+                       const OptTensor& mask, ForwardBuffers& buf) {
+  const int64_t steps = gates_x.size(0), batch = gates_x.size(1), four_h = gates_x.size(2);
+  const int64_t hidden = four_h / 4, width = buf.hs.size(2);
+  const bool project = w_hr.has_value();
+  const Tensor w_hh_t = w_hh.t();
+  const Tensor w_hr_t = project ? w_hr->t() : Tensor();
+  Tensor h_in = rd_mask.has_value() ? at::empty({batch, width}, gates_x.options()) : Tensor();
+
+  const T* gx = gates_x.data_ptr<T>();
+  const T *gain_h = data_or_null<T>(ln_h_gain), *bias_h = data_or_null<T>(ln_h_bias);
+  const T *gain_c = data_or_null<T>(ln_c_gain), *bias_c = data_or_null<T>(ln_c_bias);
+  const T* peep = data_or_null<T>(peephole);
+  const T* pad = data_or_null<T>(mask);
+  const Zoneout<T> zone_h(zoneout_h), zone_c(zoneout_c);
+  T *out = buf.out.data_ptr<T>(), *hs = buf.hs.data_ptr<T>(), *cs = buf.cs.data_ptr<T>();
+  T *gates = buf.gates.data_ptr<T>(), *tanh_c = buf.tanh_c.data_ptr<T>();
+  T *cell = data_or_null<T>(buf.cell), *proj_in = data_or_null<T>(buf.proj_in);
+  T *xhat_h = data_or_null<T>(buf.xhat_h), *rstd_h = data_or_null<T>(buf.rstd_h);
+  T *xhat_c = data_or_null<T>(buf.xhat_c), *rstd_c = data_or_null<T>(buf.rstd_c);
+
+  // h_t = m (z h_{t-1} + (1 - z) h'_t) + (1 - m) h_{t-1}; out_t = m h_t  (row r = t * B + b).
+  auto finish_hidden = [&](int64_t t, int64_t b, int64_t j, int64_t k, Vec<T> h_new) {
+    const int64_t row = t * batch + b;
+    const T* h_prev = hs + row * width;
+    T* h_next = hs + (row + batch) * width;
+    const Vec<T> prev = load(h_prev + j, k);
+    if (zone_h.on) h_new = at::vec::fmadd(zone_h.at(row, width, j, k), prev - h_new, h_new);
+    if (pad) {
+      const Vec<T> m(pad[row]);
+      h_new = at::vec::fmadd(m, h_new - prev, prev);
+      h_new.store(h_next + j, k);
+      (h_new * m).store(out + row * width + j, k);
+    } else {
+      h_new.store(h_next + j, k);
+      h_new.store(out + row * width + j, k);
+    }
+  };
+
+  for (int64_t t = 0; t < steps; ++t) {
+    const Tensor h_prev = buf.hs[t];
+    const Tensor& h_rec = rd_mask.has_value() ? at::mul_out(h_in, h_prev, *rd_mask) : h_prev;
+    // a_t = gx_t + N_h(W_hh h_in): without layer norm one addmm writes a_t into gates[t].
+    if (gain_h) {
+      Tensor recurrent = buf.xhat_h[t];
+      at::mm_out(recurrent, h_rec, w_hh_t);
+    } else {
+      Tensor pre_activation = buf.gates[t];
+      at::addmm_out(pre_activation, gates_x[t], h_rec, w_hh_t);
+    }
+    at::parallel_for(0, batch, grain_rows(4 * four_h), [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) {
+        const int64_t row = t * batch + b;
+        T* a = gates + row * four_h;
+        if (gain_h) {
+          T* xh = xhat_h + row * four_h;
+          const T* g_x = gx + row * four_h;
+          const std::pair<T, T> stats = row_stats(xh, four_h);
+          const T mean = stats.first, rstd = stats.second;
+          rstd_h[row] = rstd;
+          for_vectors<T>(four_h, [&](int64_t j, int64_t k) {
+            const Vec<T> x = (load(xh + j, k) - Vec<T>(mean)) * Vec<T>(rstd);
+            x.store(xh + j, k);
+            (load(g_x + j, k) + at::vec::fmadd(x, load(gain_h + j, k), load(bias_h + j, k)))
+                .store(a + j, k);
+          });
+        }
+        const T* c_prev = cs + row * hidden;
+        T* c_next = cs + (row + batch) * hidden;
+        T* c_new = cell ? cell + row * hidden : c_next;  // c'_t, before zoneout and padding
+        // i, f, o = sigma(. + p * c), g = tanh(.); c'_t = f * c_{t-1} + i * g
+        for_vectors<T>(hidden, [&](int64_t j, int64_t k) {
+          const Vec<T> c = load(c_prev + j, k);
+          Vec<T> i = load(a + j, k), f = load(a + hidden + j, k);
+          Vec<T> g = load(a + 2 * hidden + j, k), o = load(a + 3 * hidden + j, k);
+          if (peep) {
+            i = at::vec::fmadd(load(peep + j, k), c, i);
+            f = at::vec::fmadd(load(peep + hidden + j, k), c, f);
+          }
+          i = sigmoid(i);
+          f = sigmoid(f);
+          g = g.tanh();
+          const Vec<T> cn = at::vec::fmadd(f, c, i * g);
+          if (peep) o = at::vec::fmadd(load(peep + 2 * hidden + j, k), cn, o);
+          i.store(a + j, k);
+          f.store(a + hidden + j, k);
+          g.store(a + 2 * hidden + j, k);
+          sigmoid(o).store(a + 3 * hidden + j, k);
+          cn.store(c_new + j, k);
+        });
+        T mean_c = 0, rstd_row_c = 1;
+        if (gain_c) {
+          std::tie(mean_c, rstd_row_c) = row_stats(c_new, hidden);
+          rstd_c[row] = rstd_row_c;
+        }
+        // h'_t = o * tanh(N_c(c'_t)); c_t = m (z c_{t-1} + (1 - z) c'_t) + (1 - m) c_{t-1}
+        for_vectors<T>(hidden, [&](int64_t j, int64_t k) {
+          const Vec<T> cn = load(c_new + j, k);
+          Vec<T> normed = cn;
+          if (gain_c) {
+            const Vec<T> x = (cn - Vec<T>(mean_c)) * Vec<T>(rstd_row_c);
+            x.store(xhat_c + row * hidden + j, k);
+            normed = at::vec::fmadd(x, load(gain_c + j, k), load(bias_c + j, k));
+          }
+          const Vec<T> tc = normed.tanh();
+          tc.store(tanh_c + row * hidden + j, k);
+          const Vec<T> h_new = load(a + 3 * hidden + j, k) * tc;
+          if (project) {
+            h_new.store(proj_in + row * hidden + j, k);
+          } else {
+            finish_hidden(t, b, j, k, h_new);
+          }
+          const Vec<T> c = load(c_prev + j, k);
+          Vec<T> c_out = cn;
+          if (zone_c.on) c_out = at::vec::fmadd(zone_c.at(row, hidden, j, k), c - c_out, c_out);
+          if (pad) c_out = at::vec::fmadd(Vec<T>(pad[row]), c_out - c, c);
+          c_out.store(c_next + j, k);
+        });
+      }
+    });
+    if (project) {
+      // h'_t = W_hr (o * tanh(N_c(c'_t))), written into h_{t+1}'s slot then finished in place.
+      Tensor h_new = buf.hs[t + 1];
+      at::mm_out(h_new, buf.proj_in[t], w_hr_t);
+      at::parallel_for(0, batch, grain_rows(4 * width), [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) {
+          const T* h_proj = hs + ((t + 1) * batch + b) * width;
+          for_vectors<T>(width,
+                         [&](int64_t j, int64_t k) { finish_hidden(t, b, j, k, load(h_proj + j, k)); });
+        }
+      });
+    }
+  }
+}
+
+std::vector<Tensor> forward_loop(const Tensor& gates_x, const Tensor& w_hh, const Tensor& h0,
+                                 const Tensor& c0, const OptTensor& ln_h_gain,
+                                 const OptTensor& ln_h_bias, const OptTensor& ln_c_gain,
+                                 const OptTensor& ln_c_bias, const OptTensor& peephole,
+                                 const OptTensor& w_hr, const OptTensor& rd_mask,
+                                 const OptTensor& zoneout_h, const OptTensor& zoneout_c,
+                                 const OptTensor& mask) {
+  TORCH_CHECK(gates_x.dim() == 3 && gates_x.size(2) % 4 == 0,
+              "gates_x must be (T, B, 4H), got ", gates_x.sizes());
+  const int64_t steps = gates_x.size(0), batch = gates_x.size(1), four_h = gates_x.size(2);
+  const int64_t hidden = four_h / 4, width = h0.size(-1);
+  const auto opts = gates_x.options();
+  ForwardBuffers buf;
+  buf.out = at::empty({steps, batch, width}, opts);
+  buf.hs = at::empty({steps + 1, batch, width}, opts);
+  buf.cs = at::empty({steps + 1, batch, hidden}, opts);
+  buf.gates = at::empty({steps, batch, four_h}, opts);
+  buf.tanh_c = at::empty({steps, batch, hidden}, opts);
+  if (peephole.has_value() && (zoneout_c.has_value() || mask.has_value())) {
+    buf.cell = at::empty({steps, batch, hidden}, opts);
+  }
+  if (w_hr.has_value()) buf.proj_in = at::empty({steps, batch, hidden}, opts);
+  if (ln_h_gain.has_value()) {
+    buf.xhat_h = at::empty({steps, batch, four_h}, opts);
+    buf.rstd_h = at::empty({steps, batch}, opts);
+  }
+  if (ln_c_gain.has_value()) {
+    buf.xhat_c = at::empty({steps, batch, hidden}, opts);
+    buf.rstd_c = at::empty({steps, batch}, opts);
+  }
+  buf.hs[0].copy_(h0);
+  buf.cs[0].copy_(c0);
+  AT_DISPATCH_FLOATING_TYPES(gates_x.scalar_type(), "lstm_forward_loop", [&] {
+    forward_loop_impl<scalar_t>(gates_x, w_hh, ln_h_gain, ln_h_bias, ln_c_gain, ln_c_bias,
+                                peephole, w_hr, rd_mask, zoneout_h, zoneout_c, mask, buf);
+  });
+  return {buf.out,    buf.hs,      buf.cs,     buf.gates,  buf.cell,  buf.tanh_c,
+          buf.proj_in, buf.xhat_h, buf.rstd_h, buf.xhat_c, buf.rstd_c};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backward
+
+struct BackwardBuffers {
+  Tensor d_gates, d_recurrent, d_proj_out, d_cell_norm, dh, dc;
+};
+
+template <typename T>
+void backward_loop_impl(const Tensor& grad_out, const Tensor& hs, const Tensor& cs,
+                        const Tensor& gates, const OptTensor& xhat_h, const OptTensor& rstd_h,
+                        const OptTensor& xhat_c, const OptTensor& rstd_c, const Tensor& tanh_c,
+                        const Tensor& w_hh, const OptTensor& ln_h_gain,
+                        const OptTensor& ln_c_gain, const OptTensor& peephole,
+                        const OptTensor& w_hr, const OptTensor& rd_mask,
+                        const OptTensor& zoneout_h, const OptTensor& zoneout_c,
+                        const OptTensor& mask, BackwardBuffers& buf) {
+  const int64_t steps = gates.size(0), batch = gates.size(1), four_h = gates.size(2);
+  const int64_t hidden = four_h / 4, width = hs.size(2);
+  const bool project = w_hr.has_value();
+  // dL/dh'_t (B, P) and dL/d(o * tanh(N_c(c'_t))) (B, H): the same buffer without projection.
+  Tensor d_proj_in = at::empty({batch, hidden}, gates.options());
+  Tensor d_rec_h = rd_mask.has_value() ? at::empty({batch, width}, gates.options()) : Tensor();
+  Tensor dh_next = at::empty_like(buf.dh), dc_next = at::empty_like(buf.dc);
+
+  const T *g_out = grad_out.data_ptr<T>(), *c_states = cs.data_ptr<T>();
+  const T *act = gates.data_ptr<T>(), *tanh_cell = tanh_c.data_ptr<T>();
+  const T *x_h = data_or_null<T>(xhat_h), *r_h = data_or_null<T>(rstd_h);
+  const T *x_c = data_or_null<T>(xhat_c), *r_c = data_or_null<T>(rstd_c);
+  const T *gain_h = data_or_null<T>(ln_h_gain), *gain_c = data_or_null<T>(ln_c_gain);
+  const T* peep = data_or_null<T>(peephole);
+  const T* pad = data_or_null<T>(mask);
+  const T* rd = data_or_null<T>(rd_mask);
+  const Zoneout<T> zone_h(zoneout_h), zone_c(zoneout_c);
+  T *d_gates = buf.d_gates.data_ptr<T>(), *d_recurrent = buf.d_recurrent.data_ptr<T>();
+  T *d_proj_out = data_or_null<T>(buf.d_proj_out), *d_cell_norm = data_or_null<T>(buf.d_cell_norm);
+
+  for (int64_t t = steps - 1; t >= 0; --t) {
+    const T* dh = buf.dh.data_ptr<T>();
+    const T* dc = buf.dc.data_ptr<T>();
+    T* dh_prev = dh_next.data_ptr<T>();
+    T* dc_prev = dc_next.data_ptr<T>();
+    T* d_h_new = project ? d_proj_out + t * batch * width : d_proj_in.data_ptr<T>();
+    // Through h_t = m (z h_{t-1} + (1 - z) h'_t) + (1 - m) h_{t-1} and out_t = m h_t.
+    at::parallel_for(0, batch, grain_rows(4 * width), [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) {
+        const int64_t row = t * batch + b;
+        for_vectors<T>(width, [&](int64_t j, int64_t k) {
+          Vec<T> d = load(dh + b * width + j, k);
+          const Vec<T> d_out = load(g_out + row * width + j, k);
+          Vec<T> d_prev(T(0));
+          if (pad) {
+            const Vec<T> m(pad[row]);
+            d = at::vec::fmadd(d_out, m, d);
+            d_prev = (Vec<T>(T(1)) - m) * d;
+            d = d * m;
+          } else {
+            d = d + d_out;
+          }
+          if (zone_h.on) {
+            const Vec<T> z = zone_h.at(row, width, j, k);
+            d_prev = at::vec::fmadd(z, d, d_prev);
+            d = d - z * d;
+          }
+          d.store(d_h_new + b * width + j, k);
+          d_prev.store(dh_prev + b * width + j, k);
+        });
+      }
+    });
+    if (project) at::mm_out(d_proj_in, buf.d_proj_out[t], *w_hr);
+    const T* d_m = d_proj_in.data_ptr<T>();
+    at::parallel_for(0, batch, grain_rows(2 * four_h), [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) {
+        const int64_t row = t * batch + b;
+        const T* a = act + row * four_h;
+        const T* tc_row = tanh_cell + row * hidden;
+        const T* dm_row = d_m + b * hidden;
+        const T* c_prev = c_states + row * hidden;
+        T* da = d_gates + row * four_h;
+        // d N_c(c'_t) = dh' * o * (1 - tanh^2), then through the cell layer norm.
+        T* d_norm = d_cell_norm ? d_cell_norm + row * hidden : nullptr;
+        if (d_norm) {
+          for_vectors<T>(hidden, [&](int64_t j, int64_t k) {
+            const Vec<T> tc = load(tc_row + j, k);
+            const Vec<T> d = load(dm_row + j, k) * load(a + 3 * hidden + j, k) *
+                             (Vec<T>(T(1)) - tc * tc);
+            d.store(d_norm + j, k);
+          });
+          // The cell gradient from the norm goes into da's g slot first, as scratch.
+          normalise_backward_row(d_norm, gain_c, x_c + row * hidden, r_c[row], hidden,
+                                 da + 2 * hidden);
+        }
+        for_vectors<T>(hidden, [&](int64_t j, int64_t k) {
+          const Vec<T> one(T(1));
+          // Through c_t = m (z c_{t-1} + (1 - z) c'_t) + (1 - m) c_{t-1}.
+          Vec<T> d_cell = load(dc + b * hidden + j, k);
+          Vec<T> d_prev(T(0));
+          if (pad) {
+            const Vec<T> m(pad[row]);
+            d_prev = (one - m) * d_cell;
+            d_cell = d_cell * m;
+          }
+          if (zone_c.on) {
+            const Vec<T> z = zone_c.at(row, hidden, j, k);
+            d_prev = at::vec::fmadd(z, d_cell, d_prev);
+            d_cell = d_cell - z * d_cell;
+          }
+          const Vec<T> i = load(a + j, k), f = load(a + hidden + j, k);
+          const Vec<T> g = load(a + 2 * hidden + j, k), o = load(a + 3 * hidden + j, k);
+          const Vec<T> tc = load(tc_row + j, k), dm = load(dm_row + j, k);
+          if (d_norm) {
+            d_cell = d_cell + load(da + 2 * hidden + j, k);
+          } else {
+            d_cell = at::vec::fmadd(dm * o, one - tc * tc, d_cell);
+          }
+          const Vec<T> d_o = dm * tc * o * (one - o);
+          if (peep) d_cell = at::vec::fmadd(d_o, load(peep + 2 * hidden + j, k), d_cell);
+          const Vec<T> c = load(c_prev + j, k);
+          const Vec<T> d_i = d_cell * g * i * (one - i);
+          const Vec<T> d_f = d_cell * c * f * (one - f);
+          const Vec<T> d_g = d_cell * i * (one - g * g);
+          d_prev = at::vec::fmadd(d_cell, f, d_prev);
+          if (peep) {
+            d_prev = at::vec::fmadd(d_i, load(peep + j, k), d_prev);
+            d_prev = at::vec::fmadd(d_f, load(peep + hidden + j, k), d_prev);
+          }
+          d_i.store(da + j, k);
+          d_f.store(da + hidden + j, k);
+          d_g.store(da + 2 * hidden + j, k);
+          d_o.store(da + 3 * hidden + j, k);
+          d_prev.store(dc_prev + b * hidden + j, k);
+        });
+        if (gain_h) {
+          normalise_backward_row(da, gain_h, x_h + row * four_h, r_h[row], four_h,
+                                 d_recurrent + row * four_h);
+        }
+      }
+    });
+    // dh_{t-1} += (dW_hh-term) = d(W_hh h_in)_t W_hh, times the recurrent dropout mask.
+    if (rd) {
+      at::mm_out(d_rec_h, buf.d_recurrent[t], w_hh);
+      dh_next.addcmul_(d_rec_h, *rd_mask);
+    } else {
+      dh_next.addmm_(buf.d_recurrent[t], w_hh);
+    }
+    std::swap(buf.dh, dh_next);
+    std::swap(buf.dc, dc_next);
+  }
+}
+
+std::vector<Tensor> backward_loop(const Tensor& grad_out, const Tensor& grad_h_n,
+                                  const Tensor& grad_c_n, const Tensor& hs, const Tensor& cs,
+                                  const Tensor& gates, const Tensor& tanh_c, const OptTensor& xhat_h,
+                                  const OptTensor& rstd_h, const OptTensor& xhat_c,
+                                  const OptTensor& rstd_c, const Tensor& w_hh,
+                                  const OptTensor& ln_h_gain, const OptTensor& ln_c_gain,
+                                  const OptTensor& peephole, const OptTensor& w_hr,
+                                  const OptTensor& rd_mask, const OptTensor& zoneout_h,
+                                  const OptTensor& zoneout_c, const OptTensor& mask) {
+  const int64_t steps = gates.size(0), batch = gates.size(1), four_h = gates.size(2);
+  const int64_t hidden = four_h / 4, width = hs.size(2);
+  const auto opts = gates.options();
+  BackwardBuffers buf;
+  buf.d_gates = at::empty({steps, batch, four_h}, opts);
+  buf.d_recurrent =
+      ln_h_gain.has_value() ? at::empty({steps, batch, four_h}, opts) : buf.d_gates;
+  if (w_hr.has_value()) buf.d_proj_out = at::empty({steps, batch, width}, opts);
+  if (ln_c_gain.has_value()) buf.d_cell_norm = at::empty({steps, batch, hidden}, opts);
+  buf.dh = grad_h_n.clone(at::MemoryFormat::Contiguous);
+  buf.dc = grad_c_n.clone(at::MemoryFormat::Contiguous);
+  AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward_loop", [&] {
+    backward_loop_impl<scalar_t>(grad_out, hs, cs, gates, xhat_h, rstd_h, xhat_c, rstd_c, tanh_c,
+                                 w_hh, ln_h_gain, ln_c_gain, peephole, w_hr, rd_mask, zoneout_h,
+                                 zoneout_c, mask, buf);
+  });
+  return {buf.d_gates, buf.d_recurrent, buf.d_proj_out, buf.d_cell_norm, buf.dh, buf.dc};
+}
+
+}  // namespace
+
+TORCH_LIBRARY(lstmkit, m) {
+  m.def(
+      "lstm_forward_loop(Tensor gates_x, Tensor w_hh, Tensor h0, Tensor c0, Tensor? ln_h_gain, "
+      "Tensor? ln_h_bias, Tensor? ln_c_gain, Tensor? ln_c_bias, Tensor? peephole, Tensor? w_hr, "
+      "Tensor? rd_mask, Tensor? zoneout_h, Tensor? zoneout_c, Tensor? mask) -> Tensor[]");
+  m.def(
+      "lstm_backward_loop(Tensor grad_out, Tensor grad_h_n, Tensor grad_c_n, Tensor hs, Tensor cs, "
+      "Tensor gates, Tensor tanh_c, Tensor? xhat_h, Tensor? rstd_h, Tensor? xhat_c, "
+      "Tensor? rstd_c, Tensor w_hh, Tensor? ln_h_gain, Tensor? ln_c_gain, Tensor? peephole, "
+      "Tensor? w_hr, Tensor? rd_mask, Tensor? zoneout_h, Tensor? zoneout_c, Tensor? mask) "
+      "-> Tensor[]");
+}
+
+TORCH_LIBRARY_IMPL(lstmkit, CPU, m) {
+  m.impl("lstm_forward_loop", &forward_loop);
+  m.impl("lstm_backward_loop", &backward_loop);
+}

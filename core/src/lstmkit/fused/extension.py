@@ -1,0 +1,124 @@
+"""Choice of time-loop kernels: the C++ extension on CPU, built lazily, or the PyTorch twin.
+
+The extension ``lstmkit/csrc/lstm_layer.cpp`` is compiled with
+:func:`torch.utils.cpp_extension.load` on the first call that needs it (never at import),
+into torch's extension cache (``$TORCH_EXTENSIONS_DIR``, default
+``~/.cache/torch_extensions``), where later processes find it ready. Concurrent builds are
+serialised by torch's lock file in that directory. When no compiler or ninja is available, or
+the build fails, a one-line warning names the reason and the PyTorch kernels are used.
+
+The backend is ``"auto"`` (C++ on CPU, PyTorch elsewhere), ``"cpp"`` (C++ on CPU, a build
+failure raises) or ``"python"`` (PyTorch everywhere); it is read from the environment
+variable ``LSTMKIT_FUSED_BACKEND`` and can be changed with :func:`set_backend`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import warnings
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+
+import torch
+
+from lstmkit.fused import python_kernels
+
+BACKEND_ENV = "LSTMKIT_FUSED_BACKEND"
+BACKENDS = ("auto", "cpp", "python")
+SOURCE = Path(__file__).resolve().parents[1] / "csrc" / "lstm_layer.cpp"
+
+_backend = os.environ.get(BACKEND_ENV, "auto")
+_extension: SimpleNamespace | None = None
+_build_error: str | None = None
+
+
+def set_backend(name: str) -> None:
+    """Select ``"auto"``, ``"cpp"`` or ``"python"`` time loops for later calls."""
+    global _backend
+    if name not in BACKENDS:
+        raise ValueError(f"{BACKEND_ENV} / set_backend: expected one of {BACKENDS}, got {name!r}")
+    _backend = name
+
+
+def get_backend() -> str:
+    """The configured backend name (``"auto"``, ``"cpp"`` or ``"python"``)."""
+    if _backend not in BACKENDS:
+        raise ValueError(f"{BACKEND_ENV}: expected one of {BACKENDS}, got {_backend!r}")
+    return _backend
+
+
+def kernels_for(device: torch.device) -> ModuleType | SimpleNamespace:
+    """The kernels module that runs the time loops for tensors on ``device``."""
+    backend = get_backend()
+    if backend == "python" or device.type != "cpu":
+        return python_kernels
+    extension = load_extension(strict=backend == "cpp")
+    return python_kernels if extension is None else extension
+
+
+def load_extension(strict: bool = False) -> SimpleNamespace | None:
+    """Build (first call only) and load the C++ kernels; ``None`` if that is impossible.
+
+    The result has ``forward_loop`` and ``backward_loop``, the operators
+    ``torch.ops.lstmkit.lstm_forward_loop`` / ``lstm_backward_loop``.
+
+    With ``strict`` a failed build raises ``RuntimeError`` instead of warning.
+    """
+    global _extension, _build_error
+    if _extension is None and _build_error is None:
+        try:
+            _extension = _build()
+        except Exception as error:  # a compiler, ninja or build failure: fall back
+            _build_error = _one_line(error)
+            if not strict:
+                warnings.warn(
+                    f"lstmkit: C++ LSTM kernels unavailable ({_build_error}); "
+                    "using the slower PyTorch kernels",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+    if _extension is None and strict:
+        raise RuntimeError(f"lstmkit: C++ LSTM kernels unavailable ({_build_error})")
+    return _extension
+
+
+def _build() -> SimpleNamespace:
+    # Importing cpp_extension logs a CUDA_HOME notice on machines without CUDA; this
+    # build is CPU-only, so the notice is noise.
+    cpp_logger = logging.getLogger("torch.utils.cpp_extension")
+    level = cpp_logger.level
+    cpp_logger.setLevel(logging.ERROR)
+    try:
+        from torch.utils.cpp_extension import load
+    finally:
+        cpp_logger.setLevel(level)
+
+    # ATen's vector types use AVX2 intrinsics and the Sleef functions exported by libtorch
+    # when compiled for that capability; otherwise they fall back to plain loops.
+    vector_flags = []
+    if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
+        vector_flags = ["-mavx2", "-mfma", "-DCPU_CAPABILITY_AVX2", "-DCPU_CAPABILITY=AVX2"]
+    flags = ["-O3", *vector_flags]
+    # One build directory per source and flags: checkouts with different sources share the
+    # cache without rebuilding over each other.
+    digest = hashlib.sha256(SOURCE.read_bytes() + " ".join(flags).encode()).hexdigest()[:12]
+    load(
+        name=f"lstmkit_lstm_layer_{digest}",
+        sources=[str(SOURCE)],
+        extra_cflags=flags,
+        with_cuda=False,
+        is_python_module=False,
+        verbose=False,
+    )
+    return SimpleNamespace(
+        forward_loop=torch.ops.lstmkit.lstm_forward_loop,
+        backward_loop=torch.ops.lstmkit.lstm_backward_loop,
+    )
+
+
+def _one_line(error: Exception) -> str:
+    """The exception's type and last message line (compiler logs are long)."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[-1] if lines else ''}"

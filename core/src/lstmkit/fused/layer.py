@@ -1,0 +1,52 @@
+"""Fast path of one LSTM layer in one direction, with every lstmkit variant."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from lstmkit.fused.extension import kernels_for
+from lstmkit.fused.function import LSTMLayerFunction
+from lstmkit.reference import LayerNormParams
+
+
+def lstm_layer(
+    gates_x: Tensor,
+    w_hh: Tensor,
+    h0: Tensor,
+    c0: Tensor,
+    *,
+    ln_h: LayerNormParams | None = None,
+    ln_c: LayerNormParams | None = None,
+    peephole: Tensor | None = None,
+    w_hr: Tensor | None = None,
+    rd_mask: Tensor | None = None,
+    zoneout_h: Tensor | None = None,
+    zoneout_c: Tensor | None = None,
+    mask: Tensor | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Run the LSTM recurrence over a whole sequence with a hand-written backward.
+
+    Same arguments, outputs and gradients as :func:`lstmkit.reference.reference_lstm_layer`
+    (see there for the equations): ``gates_x`` ``(T, B, 4H)``, ``w_hh`` ``(4H, P)``, ``h0``
+    ``(B, P)``, ``c0`` ``(B, H)``, ``ln_h`` ``((4H,), (4H,))``, ``ln_c`` ``((H,), (H,))``,
+    ``peephole`` ``(3, H)``, ``w_hr`` ``(P, H)``, ``rd_mask`` ``(B, P)``, ``zoneout_h``
+    ``(T, B, P)`` or 0-dim, ``zoneout_c`` ``(T, B, H)`` or 0-dim, ``mask`` ``(T, B)``.
+    Returns ``(out, h_n, c_n)`` of shapes ``(T, B, P)``, ``(B, P)``, ``(B, H)``.
+
+    Gradients flow to ``gates_x``, ``w_hh``, ``h0``, ``c0``, the layer-norm gains and biases,
+    ``peephole`` and ``w_hr``; masks and zoneout samples are constants. On CPU the time loops
+    run in C++ (:mod:`lstmkit.fused.extension`), elsewhere in PyTorch.
+    """
+    dtype = gates_x.dtype
+    rd_mask, zoneout_h, zoneout_c, mask = (
+        None if x is None else x.to(dtype).contiguous()
+        for x in (rd_mask, zoneout_h, zoneout_c, mask)
+    )
+    ln_h_gain, ln_h_bias = ln_h if ln_h is not None else (None, None)
+    ln_c_gain, ln_c_bias = ln_c if ln_c is not None else (None, None)
+    return LSTMLayerFunction.apply(
+        kernels_for(gates_x.device),
+        gates_x.contiguous(), w_hh.contiguous(), h0.contiguous(), c0.contiguous(),
+        ln_h_gain, ln_h_bias, ln_c_gain, ln_c_bias, peephole, w_hr,
+        rd_mask, zoneout_h, zoneout_c, mask,
+    )  # fmt: skip

@@ -1,0 +1,230 @@
+"""Time loops of the fused LSTM layer written with PyTorch ops (any device, any float dtype).
+
+These are the portable twins of the C++ loops in ``lstmkit/csrc/lstm_layer.cpp``: the same
+arguments, the same buffers, the same equations. They run on GPU tensors and whenever the
+C++ extension cannot be built. Only the per-step work lives here; the weight gradients are
+formed after the loop in :mod:`lstmkit.fused.function` with one big GEMM or reduction each.
+
+Buffers (``T`` steps, batch ``B``, hidden ``H``, output/recurrent width ``P``):
+
+* ``gates``  ``(T, B, 4H)``: activated gates ``sigma(i), sigma(f), tanh(g), sigma(o)``
+* ``hs``     ``(T+1, B, P)``: hidden states ``h_0 .. h_T``
+* ``cs``     ``(T+1, B, H)``: cell states ``c_0 .. c_T``
+* ``cell``   ``(T, B, H)``: the new cell ``c'_t`` before zoneout/padding (only when it differs
+  from ``cs[1:]`` and a peephole needs it), else ``None``
+* ``tanh_c`` ``(T, B, H)``: ``tanh(N_c(c'_t))``
+* ``proj_in`` ``(T, B, H)``: ``o * tanh(N_c(c'_t))``, the projection's input (LSTMP only)
+* ``xhat_h, rstd_h`` ``(T, B, 4H), (T, B)``: normalised recurrent term and its inverse std
+* ``xhat_c, rstd_c`` ``(T, B, H), (T, B)``: normalised cell and its inverse std
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+LAYER_NORM_EPS = 1e-5
+
+
+def forward_loop(
+    gates_x: Tensor,
+    w_hh: Tensor,
+    h0: Tensor,
+    c0: Tensor,
+    ln_h_gain: Tensor | None,
+    ln_h_bias: Tensor | None,
+    ln_c_gain: Tensor | None,
+    ln_c_bias: Tensor | None,
+    peephole: Tensor | None,
+    w_hr: Tensor | None,
+    rd_mask: Tensor | None,
+    zoneout_h: Tensor | None,
+    zoneout_c: Tensor | None,
+    mask: Tensor | None,
+) -> list[Tensor | None]:
+    """Run the recurrence; returns ``[out, hs, cs, gates, cell, tanh_c, proj_in, xhat_h,
+    rstd_h, xhat_c, rstd_c]`` (see the module docstring for shapes)."""
+    steps, batch, four_h = gates_x.shape
+    hidden, width = four_h // 4, h0.shape[-1]
+    new = gates_x.new_empty
+    out, hs, cs = (
+        new(steps, batch, width),
+        new(steps + 1, batch, width),
+        new(steps + 1, batch, hidden),
+    )
+    gates, tanh_c = new(steps, batch, four_h), new(steps, batch, hidden)
+    cell = new(steps, batch, hidden) if _needs_cell(peephole, zoneout_c, mask) else None
+    proj_in = new(steps, batch, hidden) if w_hr is not None else None
+    xhat_h, rstd_h = (
+        (new(steps, batch, four_h), new(steps, batch)) if ln_h_gain is not None else (None, None)
+    )
+    xhat_c, rstd_c = (
+        (new(steps, batch, hidden), new(steps, batch)) if ln_c_gain is not None else (None, None)
+    )
+    hs[0], cs[0] = h0, c0
+    w_hh_t = w_hh.t()
+    for t in range(steps):
+        h, c = hs[t], cs[t]
+        h_in = h if rd_mask is None else h * rd_mask
+        # a_t = gx_t + N_h(W_hh h_in)
+        if ln_h_gain is None:
+            a = torch.addmm(gates_x[t], h_in, w_hh_t)
+        else:
+            xh, rs = _normalise(h_in @ w_hh_t)
+            xhat_h[t], rstd_h[t] = xh, rs
+            a = gates_x[t] + torch.addcmul(ln_h_bias, xh, ln_h_gain)
+        i, f, g, o = a.chunk(4, dim=-1)
+        if peephole is not None:
+            i = torch.addcmul(i, peephole[0], c)
+            f = torch.addcmul(f, peephole[1], c)
+        s_i, s_f, t_g, s_o = gates[t].chunk(4, dim=-1)
+        torch.sigmoid(i, out=s_i)
+        torch.sigmoid(f, out=s_f)
+        torch.tanh(g, out=t_g)
+        # c'_t = f * c_{t-1} + i * g
+        c_new = torch.addcmul(s_f * c, s_i, t_g)
+        if cell is not None:
+            cell[t] = c_new
+        if peephole is not None:
+            o = torch.addcmul(o, peephole[2], c_new)
+        torch.sigmoid(o, out=s_o)
+        if ln_c_gain is None:
+            torch.tanh(c_new, out=tanh_c[t])
+        else:
+            xc, rs = _normalise(c_new)
+            xhat_c[t], rstd_c[t] = xc, rs
+            torch.tanh(torch.addcmul(ln_c_bias, xc, ln_c_gain), out=tanh_c[t])
+        # h'_t = o * tanh(N_c(c'_t)), projected by W_hr for LSTMP
+        h_new = s_o * tanh_c[t]
+        if proj_in is not None:
+            proj_in[t] = h_new
+            h_new = h_new @ w_hr.t()
+        if zoneout_c is not None:
+            c_new = torch.lerp(c_new, c, _at_step(zoneout_c, t))
+        if zoneout_h is not None:
+            h_new = torch.lerp(h_new, h, _at_step(zoneout_h, t))
+        if mask is not None:
+            m = mask[t].unsqueeze(-1)
+            h_new = torch.lerp(h, h_new, m)
+            c_new = torch.lerp(c, c_new, m)
+            torch.mul(h_new, m, out=out[t])
+        else:
+            out[t] = h_new
+        hs[t + 1], cs[t + 1] = h_new, c_new
+    return [out, hs, cs, gates, cell, tanh_c, proj_in, xhat_h, rstd_h, xhat_c, rstd_c]
+
+
+def backward_loop(
+    grad_out: Tensor,
+    grad_h_n: Tensor,
+    grad_c_n: Tensor,
+    hs: Tensor,
+    cs: Tensor,
+    gates: Tensor,
+    tanh_c: Tensor,
+    xhat_h: Tensor | None,
+    rstd_h: Tensor | None,
+    xhat_c: Tensor | None,
+    rstd_c: Tensor | None,
+    w_hh: Tensor,
+    ln_h_gain: Tensor | None,
+    ln_c_gain: Tensor | None,
+    peephole: Tensor | None,
+    w_hr: Tensor | None,
+    rd_mask: Tensor | None,
+    zoneout_h: Tensor | None,
+    zoneout_c: Tensor | None,
+    mask: Tensor | None,
+) -> list[Tensor | None]:
+    """Back-propagate through the time loop.
+
+    Returns ``[d_gates, d_recurrent, d_proj_out, d_cell_norm, d_h0, d_c0]``: the gradient of
+    the pre-activation gates ``a_t`` (which is also the gradient of ``gates_x``) ``(T, B, 4H)``;
+    of the recurrent term ``W_hh h_in`` before layer norm (``d_gates`` itself without layer
+    norm); of the projection output ``h'_t`` ``(T, B, P)`` (LSTMP only); of the normalised
+    cell ``N_c(c'_t)`` ``(T, B, H)`` (cell layer norm only); and of the initial states.
+    """
+    steps, batch, four_h = gates.shape
+    hidden = four_h // 4
+    new = gates.new_empty
+    d_gates = new(steps, batch, four_h)
+    d_recurrent = new(steps, batch, four_h) if ln_h_gain is not None else d_gates
+    d_proj_out = new(steps, batch, hs.shape[-1]) if w_hr is not None else None
+    d_cell_norm = new(steps, batch, hidden) if ln_c_gain is not None else None
+    dh, dc = grad_h_n, grad_c_n
+    for t in reversed(range(steps)):
+        c_prev = cs[t]
+        s_i, s_f, t_g, s_o = gates[t].chunk(4, dim=-1)
+        # Padding carries the previous state through: h_t = m h_new + (1 - m) h_{t-1}.
+        if mask is not None:
+            m = mask[t].unsqueeze(-1)
+            dh = dh + grad_out[t] * m
+            dh_prev, dc_prev = dh * (1 - m), dc * (1 - m)
+            dh, dc = dh * m, dc * m
+        else:
+            dh = dh + grad_out[t]
+            dh_prev = dc_prev = None
+        # Zoneout: h_t = z h_{t-1} + (1 - z) h'_t.
+        if zoneout_h is not None:
+            z = _at_step(zoneout_h, t)
+            dh_prev = _accumulate(dh_prev, dh * z)
+            dh = dh * (1 - z)
+        if zoneout_c is not None:
+            z = _at_step(zoneout_c, t)
+            dc_prev = _accumulate(dc_prev, dc * z)
+            dc = dc * (1 - z)
+        if d_proj_out is not None:
+            d_proj_out[t] = dh
+            dh = dh @ w_hr
+        tc = tanh_c[t]
+        d_norm = dh * s_o * (1 - tc * tc)
+        if d_cell_norm is not None:
+            d_cell_norm[t] = d_norm
+            d_norm = _normalise_backward(d_norm * ln_c_gain, xhat_c[t], rstd_c[t])
+        d_cell = dc + d_norm
+        d_i, d_f, d_g, d_o = d_gates[t].chunk(4, dim=-1)
+        torch.mul(dh * tc, s_o * (1 - s_o), out=d_o)
+        if peephole is not None:
+            d_cell = torch.addcmul(d_cell, d_o, peephole[2])
+        torch.mul(d_cell * t_g, s_i * (1 - s_i), out=d_i)
+        torch.mul(d_cell * c_prev, s_f * (1 - s_f), out=d_f)
+        torch.mul(d_cell * s_i, 1 - t_g * t_g, out=d_g)
+        dc_prev = _accumulate(dc_prev, d_cell * s_f)
+        if peephole is not None:
+            dc_prev = dc_prev + d_i * peephole[0] + d_f * peephole[1]
+        if ln_h_gain is not None:
+            d_recurrent[t] = _normalise_backward(d_gates[t] * ln_h_gain, xhat_h[t], rstd_h[t])
+        dh_in = d_recurrent[t] @ w_hh
+        if rd_mask is not None:
+            dh_in = dh_in * rd_mask
+        dh, dc = _accumulate(dh_prev, dh_in), dc_prev
+    return [d_gates, d_recurrent, d_proj_out, d_cell_norm, dh, dc]
+
+
+def _needs_cell(peephole: Tensor | None, zoneout_c: Tensor | None, mask: Tensor | None) -> bool:
+    """The output peephole's gradient needs ``c'_t``, which ``cs[1:]`` only holds without
+    cell zoneout and padding."""
+    return peephole is not None and (zoneout_c is not None or mask is not None)
+
+
+def _normalise(x: Tensor) -> tuple[Tensor, Tensor]:
+    """Layer norm without affine part: ``xhat = (x - mean) * rstd`` over the last dim."""
+    var, mean = torch.var_mean(x, dim=-1, correction=0, keepdim=True)
+    rstd = torch.rsqrt(var + LAYER_NORM_EPS)
+    return (x - mean) * rstd, rstd.squeeze(-1)
+
+
+def _normalise_backward(d_xhat: Tensor, xhat: Tensor, rstd: Tensor) -> Tensor:
+    """``dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))`` over the last dim."""
+    mean_d = d_xhat.mean(-1, keepdim=True)
+    mean_dx = (d_xhat * xhat).mean(-1, keepdim=True)
+    return rstd.unsqueeze(-1) * (d_xhat - mean_d - xhat * mean_dx)
+
+
+def _accumulate(total: Tensor | None, term: Tensor) -> Tensor:
+    return term if total is None else total + term
+
+
+def _at_step(zoneout: Tensor, t: int) -> Tensor:
+    """Step ``t`` of per-step zoneout samples; a 0-dim probability applies to every step."""
+    return zoneout if zoneout.dim() == 0 else zoneout[t]

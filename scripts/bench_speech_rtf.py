@@ -1,0 +1,75 @@
+"""Real-time factor of speech predict on CPU: processing seconds / audio seconds.
+
+    python scripts/bench_speech_rtf.py --ckpt outputs/speech/runs/<run> --input <wav folder>
+        [--limit 50] [--threads 1] [--beam-size 8] [--lm-weight 0.3] [--streaming]
+
+Runs ``SpeechModule.predict_items`` (audio decoding, features, encoder, CTC decoding, word
+alignment) over the files after one warm-up item, and prints the RTF of greedy decoding and
+of the configured beam search side by side (target: <= 0.05).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+from tasks.harness.checkpoint import find_checkpoint, load_module
+from tasks.speech.module import AUDIO_EXTENSIONS, SpeechModule
+
+
+def audio_files(root: Path, limit: int) -> list[str]:
+    files = (
+        [root]
+        if root.is_file()
+        else sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
+    )
+    if not files:
+        raise SystemExit(f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) under {root}")
+    return [str(p) for p in files[:limit]]
+
+
+def measure(module: SpeechModule, files: list[str], options: dict) -> tuple[float, float]:
+    """``(processing seconds, audio seconds)`` of predicting ``files``."""
+    list(module.predict_items(files[:1], options))  # warm-up: allocator, thread pools
+    start = time.perf_counter()
+    with torch.inference_mode():
+        records = list(module.predict_items(files, options))
+    elapsed = time.perf_counter() - start
+    return elapsed, sum(r["duration"] for r in records)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ckpt", required=True, help="a .ckpt or a run directory")
+    parser.add_argument("--input", required=True, help="an audio file or a folder of them")
+    parser.add_argument("--limit", type=int, default=50, help="at most this many files")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--beam-size", type=int, default=None, help="default: the model's")
+    parser.add_argument("--lm-weight", type=float, default=None, help="default: the model's")
+    parser.add_argument("--streaming", action="store_true", help="feed 0.32 s chunks")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    module = load_module(find_checkpoint(args.ckpt))
+    files = audio_files(Path(args.input), args.limit)
+    configured = {"streaming": args.streaming}
+    if args.beam_size is not None:
+        configured["beam_size"] = args.beam_size
+    if args.lm_weight is not None:
+        configured["lm_weight"] = args.lm_weight
+    rows = [
+        ("greedy", {"streaming": args.streaming, "beam_size": 1, "lm_weight": 0.0}),
+        ("configured", configured),
+    ]
+    print(f"{len(files)} files, {args.threads} thread(s), streaming={args.streaming}")
+    print(f"{'decoder':<12}{'audio s':>10}{'process s':>12}{'RTF':>10}")
+    for name, options in rows:
+        elapsed, audio = measure(module, files, options)
+        print(f"{name:<12}{audio:>10.1f}{elapsed:>12.2f}{elapsed / audio:>10.4f}")
+    print(f"decoder settings: {module.decoding}")
+
+
+if __name__ == "__main__":
+    main()

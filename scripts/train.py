@@ -1,0 +1,29 @@
+"""Train a task model: ``python scripts/train.py [task=speech] [key=value ...]``.
+
+Composes ``conf/train.yaml``; ``--help`` lists the config groups, ``--cfg job`` prints every knob.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from tasks.harness.errors import exit_on_error
+from tasks.harness.resolvers import register_resolvers
+from tasks.harness.train import train
+
+register_resolvers()
+# Absolute, so the entry point also works as an imported module / console script.
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
+@exit_on_error
+def main(cfg: DictConfig) -> float | None:
+    return train(cfg)
+
+
+if __name__ == "__main__":
+    main()

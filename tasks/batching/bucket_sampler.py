@@ -1,0 +1,154 @@
+"""A batch sampler that groups items of similar length, shuffled deterministically per epoch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import Sampler
+
+
+def padding_fraction(batches: Sequence[Sequence[int]], lengths: Sequence[int]) -> float:
+    """Share of padded positions when every batch is padded to its longest item.
+
+    ``1 - sum(lengths) / sum(B_b * max_len_b)`` over batches ``b``.
+    """
+    real = padded = 0
+    for batch in batches:
+        batch_lengths = [lengths[i] for i in batch]
+        real += sum(batch_lengths)
+        padded += len(batch_lengths) * max(batch_lengths)
+    return 1.0 - real / padded if padded else 0.0
+
+
+class BucketBatchSampler(Sampler[list[int]]):
+    """Yield batches of dataset indices whose lengths are close, so padding stays small.
+
+    Each epoch the indices are shuffled with a generator seeded by ``seed + epoch`` (call
+    :meth:`set_epoch`; Lightning does so automatically), cut into buckets of
+    ``bucket_batches`` batches' worth of items, sorted by length inside each bucket, cut into
+    batches, and the batch order is shuffled again. The plan depends only on
+    ``(seed, epoch, lengths)``, so every DDP rank computes the same plan and takes a disjoint
+    share: batch ``k`` goes to rank ``k % num_replicas``. Ranks always get the same number of
+    batches (the last batches are dropped with ``drop_last``, otherwise the first ones are
+    repeated), because DDP hangs when one rank runs an extra step.
+
+    Args:
+        lengths: length of every item (frames, tokens, ...), ``len(lengths) == len(dataset)``.
+        batch_size: items per batch; ignored when ``max_frames`` is set.
+        max_frames: when set, batches hold as many items as fit ``B * max_len <= max_frames``
+            (an item longer than ``max_frames`` forms a batch of its own).
+        shuffle: shuffle items and batches (training); ``False`` sorts all items by length once.
+        bucket_batches: how many batches' worth of items are sorted together; larger means
+            less padding and less randomness.
+        seed: base seed of the per-epoch shuffle.
+        drop_last: drop surplus batches instead of repeating batches to equalise ranks.
+        num_replicas, rank: DDP world size and rank; ``None`` reads them from
+            ``torch.distributed`` when it is initialised (1 and 0 otherwise).
+    """
+
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        batch_size: int = 16,
+        max_frames: int | None = None,
+        shuffle: bool = True,
+        bucket_batches: int = 50,
+        seed: int = 0,
+        drop_last: bool = False,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if max_frames is not None and max_frames < 1:
+            raise ValueError(f"max_frames must be >= 1 or None, got {max_frames}")
+        if len(lengths) == 0:
+            raise ValueError("BucketBatchSampler needs at least one item")
+        self.lengths = [int(n) for n in lengths]
+        self.batch_size = batch_size
+        self.max_frames = max_frames
+        self.shuffle = shuffle
+        self.bucket_batches = bucket_batches
+        self.seed = seed
+        self.drop_last = drop_last
+        self._num_replicas = num_replicas
+        self._rank = rank
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    @property
+    def num_replicas(self) -> int:
+        if self._num_replicas is not None:
+            return self._num_replicas
+        return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+    @property
+    def rank(self) -> int:
+        if self._rank is not None:
+            return self._rank
+        return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+    def all_batches(self) -> list[list[int]]:
+        """This epoch's batches for all ranks together, in plan order."""
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        n = len(self.lengths)
+        if not self.shuffle:
+            return self._cut(sorted(range(n), key=self.lengths.__getitem__))
+        order = torch.randperm(n, generator=generator).tolist()
+        bucket = max(1, self.bucket_batches * self._typical_batch_items())
+        batches: list[list[int]] = []
+        for start in range(0, n, bucket):
+            chunk = sorted(order[start : start + bucket], key=self.lengths.__getitem__)
+            batches.extend(self._cut(chunk))
+        permutation = torch.randperm(len(batches), generator=generator).tolist()
+        return [batches[k] for k in permutation]
+
+    def rank_batches(self) -> list[list[int]]:
+        """This epoch's batches for this rank: ``len(...)`` is equal on every rank."""
+        batches = self.all_batches()
+        world = self.num_replicas
+        if self.drop_last:
+            batches = batches[: len(batches) - len(batches) % world]
+        else:
+            surplus = -len(batches) % world
+            batches = batches + [batches[k % len(batches)] for k in range(surplus)]
+        return batches[self.rank :: world]
+
+    def padding_fraction(self) -> float:
+        """Padding share of this rank's batches this epoch (see :func:`padding_fraction`)."""
+        return padding_fraction(self.rank_batches(), self.lengths)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        yield from self.rank_batches()
+
+    def __len__(self) -> int:
+        return len(self.rank_batches())
+
+    def _typical_batch_items(self) -> int:
+        if self.max_frames is None:
+            return self.batch_size
+        mean_length = sum(self.lengths) / len(self.lengths)
+        return max(1, int(self.max_frames // max(mean_length, 1)))
+
+    def _cut(self, sorted_indices: list[int]) -> list[list[int]]:
+        """Cut length-sorted indices into consecutive batches (by count or by frame budget)."""
+        if self.max_frames is None:
+            size = self.batch_size
+            return [sorted_indices[i : i + size] for i in range(0, len(sorted_indices), size)]
+        batches: list[list[int]] = []
+        current: list[int] = []
+        longest = 0
+        for index in sorted_indices:
+            length = self.lengths[index]
+            if current and (len(current) + 1) * max(longest, length) > self.max_frames:
+                batches.append(current)
+                current, longest = [], 0
+            current.append(index)
+            longest = max(longest, length)
+        if current:
+            batches.append(current)
+        return batches

@@ -1,0 +1,1 @@
+"""Image captioning: rendered shapes corpus, CNN encoders, attention-LSTM captioner, BLEU/CIDEr-D."""

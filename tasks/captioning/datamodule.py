@@ -1,0 +1,177 @@
+"""LightningDataModule for image captioning: any caption source -> padded image/caption batches."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import datasets
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from tasks.captioning.images import ImageLoadError, image_to_tensor, load_image
+from tasks.captioning.tokenization import PAD, build_vocabulary, encode_caption
+from tasks.text.vocabulary import Vocabulary
+
+EVAL_SPLITS: tuple[str, ...] = ("test", "test_novel")
+
+
+def image_name(record: dict[str, Any], index: int) -> str:
+    """How an image is named in errors and outputs: its path, or its row for embedded bytes."""
+    return record.get("path") or f"row {index}"
+
+
+class CaptionDataset(Dataset):
+    """Images with their captions; an unreadable image yields ``None`` (skipped by the collate).
+
+    In ``pairs`` mode (training) there is one item per (image, caption) pair, so an epoch sees
+    every reference once; otherwise one item per image with all its references.
+    """
+
+    def __init__(
+        self,
+        table: datasets.Dataset,
+        vocab: Vocabulary,
+        image_size: int,
+        max_caption_length: int,
+        pairs: bool,
+    ) -> None:
+        self.table = table
+        self.vocab = vocab
+        self.image_size = image_size
+        self.max_caption_length = max_caption_length
+        counts = [len(c) for c in table["captions"]]
+        if pairs:
+            self.index = [(i, j) for i, n in enumerate(counts) for j in range(n)]
+        else:
+            self.index = [(i, 0) for i, n in enumerate(counts) if n > 0]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, item: int) -> dict[str, Any] | None:
+        row, caption_index = self.index[item]
+        record = self.table[row]
+        name = image_name(record["image"], row)
+        try:
+            image = load_image(record["image"]["bytes"] or record["image"]["path"], name=name)
+        except ImageLoadError as err:
+            warnings.warn(f"skipping image: {err}", stacklevel=1)
+            return None
+        captions = record["captions"]
+        return {
+            "image": image_to_tensor(image, self.image_size),
+            "tokens": encode_caption(self.vocab, captions[caption_index], self.max_caption_length),
+            "references": list(captions),
+            "name": name,
+        }
+
+
+def collate_captions(items: Sequence[dict[str, Any] | None]) -> dict[str, Any]:
+    """Stack images (B, 3, H, W); pad ``<bos> .. <eos>`` token ids to (B, L) with ``<pad>``.
+
+    ``skipped`` counts the unreadable images dropped from this batch.
+    """
+    good = [x for x in items if x is not None]
+    lengths = torch.tensor([len(x["tokens"]) for x in good], dtype=torch.long)
+    tokens = torch.full((len(good), max(lengths.tolist(), default=0)), PAD, dtype=torch.long)
+    for b, x in enumerate(good):
+        tokens[b, : len(x["tokens"])] = torch.tensor(x["tokens"])
+    images = torch.stack([x["image"] for x in good]) if good else torch.empty(0, 3, 0, 0)
+    return {
+        "images": images,
+        "tokens": tokens,
+        "lengths": lengths,
+        "references": [x["references"] for x in good],
+        "names": [x["name"] for x in good],
+        "skipped": len(items) - len(good),
+    }
+
+
+class CaptioningDataModule(pl.LightningDataModule):
+    """Caption data from any :mod:`tasks.captioning.sources` source.
+
+    Args:
+        source: object with ``prepare()`` and ``load() -> {split: Dataset(image, captions)}``.
+        image_size: images are resized to ``image_size`` x ``image_size``.
+        batch_size: training batch size; ``eval_batch_size`` for validation/test.
+        min_freq: words seen fewer times in training captions map to ``<unk>``.
+        max_caption_length: training captions are cut to this many words.
+        num_workers: DataLoader workers.
+        seed: seed of the training shuffle.
+    """
+
+    def __init__(
+        self,
+        source: Any,
+        image_size: int = 64,
+        batch_size: int = 64,
+        eval_batch_size: int = 128,
+        min_freq: int = 1,
+        max_caption_length: int = 24,
+        num_workers: int = 0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.source = source
+        self.image_size = image_size
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.min_freq = min_freq
+        self.max_caption_length = max_caption_length
+        self.num_workers = num_workers
+        self.seed = seed
+        self.splits: dict[str, datasets.Dataset] = {}
+        self.vocab: Vocabulary | None = None
+
+    def prepare_data(self) -> None:
+        self.source.prepare()
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        self.splits = self.source.load()
+        if "train" in self.splits:
+            captions = (c for caps in self.splits["train"]["captions"] for c in caps)
+            self.vocab = build_vocabulary(captions, self.min_freq)
+
+    def artifacts(self) -> dict[str, Any]:
+        """What a checkpoint needs to rebuild the model: the vocabulary and the image size."""
+        if self.vocab is None:
+            raise RuntimeError("call setup() on a source with a train split before artifacts()")
+        return {"vocabulary": self.vocab.to_list(), "image_size": self.image_size}
+
+    def use_vocabulary(self, vocab: Vocabulary) -> None:
+        """Encode captions with a checkpoint's vocabulary (evaluation without retraining)."""
+        self.vocab = vocab
+
+    def _loader(self, split: str, train: bool) -> DataLoader:
+        if self.vocab is None:
+            raise RuntimeError("no vocabulary: call setup() with a train split or use_vocabulary()")
+        dataset = CaptionDataset(
+            self.splits[split], self.vocab, self.image_size, self.max_caption_length, pairs=train
+        )
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size if train else self.eval_batch_size,
+            shuffle=train,
+            generator=torch.Generator().manual_seed(self.seed) if train else None,
+            collate_fn=collate_captions,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("validation", train=False)
+
+    def test_split_names(self) -> list[str]:
+        """Evaluated splits in dataloader order: ``test`` and, when present, ``test_novel``."""
+        return [s for s in EVAL_SPLITS if s in self.splits]
+
+    def test_dataloader(self) -> list[DataLoader]:
+        return [self._loader(s, train=False) for s in self.test_split_names()]

@@ -1,0 +1,139 @@
+"""Base class of every task's LightningModule: hyperparameters, optimisation, logging, predict."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytorch_lightning as pl
+import torch
+
+from tasks.harness.optim import build_optimizer, build_scheduler
+from tasks.harness.plain import to_plain
+
+CHECKPOINT_KEY = "lstmkit"
+"""Checkpoint entry holding the module class path, the run config and the output vocabularies."""
+
+
+def class_path(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+class TaskModule(pl.LightningModule, ABC):
+    """A task's LightningModule, constructed as ``Module(model=..., optim=..., artifacts=...)``.
+
+    Args:
+        model: the task's model config (``cfg.model``; usually interpolates ``${encoder}``...).
+        optim: optimizer and schedule config (``cfg.optim``, see :mod:`tasks.harness.optim`).
+        artifacts: what the datamodule computed from the training split
+            (``TaskDataModule.artifacts()``: vocabulary lists, label lists, feature statistics).
+
+    All three are stored as plain containers in ``self.hparams``, so a checkpoint alone rebuilds
+    the module and loads with ``torch.load(weights_only=True)``.
+
+    Subclasses implement the Lightning steps, :meth:`predict_items` and, for output layers that
+    follow a vocabulary or label set, :meth:`output_vocabularies`. They must keep the
+    ``(model, optim, artifacts)`` constructor signature and call ``super().__init__``.
+    """
+
+    input_kind: ClassVar[str] = "file"
+    """How ``predict`` expands inputs: ``"file"`` (paths; folders give their files) or
+    ``"text"`` (texts; a file gives one text per line)."""
+    input_extensions: ClassVar[tuple[str, ...]] = ()
+    """Lower-case suffixes (``".wav"``) kept when a folder is expanded; empty keeps all files."""
+
+    def __init__(
+        self, model: Mapping[str, Any], optim: Mapping[str, Any], artifacts: Mapping[str, Any]
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(
+            {
+                "model": to_plain(model, "model"),
+                "optim": to_plain(optim, "optim"),
+                "artifacts": to_plain(artifacts, "artifacts"),
+            }
+        )
+        self.run_config: dict[str, Any] = {}
+
+    @property
+    def run_dir(self) -> Path:
+        """The run directory: checkpoints, metrics and plots of this run live here."""
+        return Path(self.trainer.default_root_dir)
+
+    @property
+    def plot_dir(self) -> Path:
+        """``<run_dir>/plots``, created on first use."""
+        path = self.run_dir / "plots"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def output_vocabularies(self) -> dict[str, list[str]]:
+        """Map a parameter-name prefix of each output layer to the tokens/labels of its rows.
+
+        Every tensor under such a prefix (e.g. ``"head."``: ``head.weight (V, H)``,
+        ``head.bias (V,)``) has one row per token along dim 0. Fine-tuning keeps the rows of
+        tokens that remain when the vocabulary changes. Default: no such layer.
+        """
+        return {}
+
+    @abstractmethod
+    def predict_items(self, inputs: list[str], options: Mapping[str, Any]) -> Iterator[dict]:
+        """Yield one JSON-serialisable record per input (``input``, prediction, scores).
+
+        ``inputs`` are file paths (``input_kind == "file"``) or texts (``"text"``); the module
+        is in eval mode on its device under ``torch.inference_mode``. ``options`` is the
+        ``options`` dict of ``conf/predict.yaml`` (task-specific knobs such as beam size).
+        Raise ``ValueError`` naming the input for unusable inputs.
+        """
+
+    def log_metrics(self, stage: str, metrics: Mapping[str, Any], batch_size: int) -> None:
+        """Log ``metrics`` as ``<stage>/<name>``: per step and epoch in training, per epoch
+        (synchronised across DDP ranks) in ``val``/``test``."""
+        training = stage == "train"
+        for name, value in metrics.items():
+            self.log(
+                f"{stage}/{name}",
+                value,
+                on_step=training,
+                on_epoch=True,
+                batch_size=batch_size,
+                sync_dist=not training,
+                prog_bar=name == "loss" or f"{stage}/{name}" == self._monitor(),
+            )
+
+    def _monitor(self) -> str | None:
+        return self.run_config.get("task", {}).get("monitor")
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        optim = self.hparams["optim"]
+        optimizer = build_optimizer(self.named_parameters(), optim)
+        total_steps = self.trainer.estimated_stepping_batches
+        if not isinstance(total_steps, int) or total_steps < 1:
+            raise ValueError(
+                f"the LR schedule needs a finite number of steps, got {total_steps}: "
+                "set trainer.max_epochs or trainer.max_steps"
+            )
+        scheduler = build_scheduler(optimizer, optim["scheduler"], total_steps)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Store what eval/predict/fine-tune need besides the weights (override: call super)."""
+        checkpoint[CHECKPOINT_KEY] = {
+            "module": class_path(type(self)),
+            "config": to_plain(self.run_config, "run config"),
+            "output_vocabularies": to_plain(self.output_vocabularies(), "output_vocabularies"),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.run_config = checkpoint.get(CHECKPOINT_KEY, {}).get("config", self.run_config)
+
+
+def parameter_counts(module: torch.nn.Module) -> tuple[int, int]:
+    """``(all, trainable)`` parameter counts."""
+    params = list(module.parameters())
+    return sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad)

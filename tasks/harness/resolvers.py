@@ -1,0 +1,46 @@
+"""OmegaConf resolvers for run directories; registered before ``hydra.main`` composes."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from tasks.harness.checkpoint import find_checkpoint, run_dir_of
+
+
+def unique_dir(root: str) -> str:
+    """Create and return ``<root>/<YYYY-mm-dd_HH-MM-SS>_<4 hex>``.
+
+    The directory is created with ``exist_ok=False`` and a fresh suffix is drawn on a clash, so
+    two runs started in the same second never share a directory.
+    """
+    Path(root).mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    while True:
+        path = Path(root) / f"{stamp}_{secrets.token_hex(2)}"
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return str(path)
+
+
+def train_run_dir(ckpt_path: str | None, runs_root: str) -> str:
+    """A new unique run directory, or, when resuming (``ckpt_path`` set), the run directory
+    holding that checkpoint (``last`` = the latest ``last.ckpt`` under ``runs_root``)."""
+    if ckpt_path is None:
+        return unique_dir(runs_root)
+    return str(run_dir_of(find_checkpoint(ckpt_path, runs_root)))
+
+
+def register_resolvers() -> None:
+    """Register ``${unique_dir:root}`` and ``${train_run_dir:ckpt_path,runs_root}``.
+
+    Both are cached per config (like Hydra's ``now``), so every read of ``hydra.run.dir`` in
+    one run, including Lightning's when it launches DDP workers, gives the same directory.
+    """
+    OmegaConf.register_new_resolver("unique_dir", unique_dir, use_cache=True, replace=True)
+    OmegaConf.register_new_resolver("train_run_dir", train_run_dir, use_cache=True, replace=True)

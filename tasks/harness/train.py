@@ -1,0 +1,123 @@
+"""``scripts/train.py``: build data + module from the config, fit, test, write the run summary."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import ModelCheckpoint
+
+from tasks.harness.callbacks import FrozenModulesEval
+from tasks.harness.checkpoint import find_checkpoint, load_checkpoint, module_class
+from tasks.harness.datamodule import TaskDataModule
+from tasks.harness.errors import ConfigError
+from tasks.harness.finetune import freeze, init_from
+from tasks.harness.module import parameter_counts
+from tasks.harness.plain import to_plain
+from tasks.harness.plots import plot_learning_curves
+from tasks.harness.summary import plain_metrics, summary_table, write_summary
+
+log = logging.getLogger(__name__)
+
+
+def require_task(cfg: DictConfig) -> None:
+    """A clear error when no task is selected instead of a missing-key traceback."""
+    if OmegaConf.select(cfg, "task.module", default=None) in (None, "???"):
+        raise ConfigError("no task selected: pass task=<name> (one of conf/task/*.yaml)")
+
+
+def build_datamodule(data_cfg: Any) -> TaskDataModule:
+    datamodule = hydra.utils.instantiate(data_cfg, _convert_="all")
+    if not isinstance(datamodule, TaskDataModule):
+        raise ConfigError(
+            f"data._target_ {data_cfg.get('_target_')!r} must build a "
+            "tasks.harness.datamodule.TaskDataModule"
+        )
+    return datamodule
+
+
+def instantiate_all(group: DictConfig | None) -> list[Any]:
+    """Instantiate every non-null ``_target_`` entry of a ``callbacks``/``logger`` group."""
+    if not group:
+        return []
+    return [hydra.utils.instantiate(c) for c in group.values() if c is not None and "_target_" in c]
+
+
+def build_trainer(cfg: DictConfig, extra_callbacks: list[pl.Callback]) -> pl.Trainer:
+    callbacks = instantiate_all(cfg.get("callbacks")) + extra_callbacks
+    return hydra.utils.instantiate(
+        cfg.trainer, callbacks=callbacks, logger=instantiate_all(cfg.get("logger"))
+    )
+
+
+def best_checkpoint(trainer: pl.Trainer) -> tuple[str | None, str | None, float | None]:
+    """``(best path, last path, best monitored score)`` of the run's ModelCheckpoint."""
+    callback = trainer.checkpoint_callback
+    if not isinstance(callback, ModelCheckpoint):
+        return None, None, None
+    score = callback.best_model_score
+    return (
+        callback.best_model_path or None,
+        callback.last_model_path or None,
+        float(score) if score is not None else None,
+    )
+
+
+def train(cfg: DictConfig) -> float | None:
+    """Fit (unless ``train=false``), test the best checkpoint (unless ``test=false``) and write
+    ``summary.json``. Returns the best value of ``task.monitor`` (for sweepers)."""
+    started = time.perf_counter()
+    require_task(cfg)
+    pl.seed_everything(cfg.seed, workers=True)
+    run_dir = Path(cfg.paths.output_dir)
+
+    datamodule = build_datamodule(cfg.data)
+    resume = find_checkpoint(cfg.ckpt_path, cfg.paths.runs_dir) if cfg.ckpt_path else None
+    if resume is not None:
+        log.info("resuming from %s", resume)
+        datamodule.load_artifacts(load_checkpoint(resume)["hyper_parameters"]["artifacts"])
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    artifacts = datamodule.artifacts()
+
+    cls = module_class(cfg.task.module)
+    module = cls(model=cfg.model, optim=cfg.optim, artifacts=artifacts)
+    module.run_config = to_plain(cfg, "config")
+    if cfg.init_from and resume is None:
+        init_from(module, cfg.init_from)
+    frozen = freeze(module, cfg.freeze or [])
+    trainer = build_trainer(cfg, [FrozenModulesEval(frozen)] if frozen else [])
+
+    if cfg.train:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume) if resume else None)
+    best_path, last_path, best_score = best_checkpoint(trainer)
+    test_metrics: dict[str, float] = {}
+    if cfg.test:
+        results = trainer.test(module, datamodule=datamodule, ckpt_path=best_path)
+        test_metrics = plain_metrics(results[0]) if results else {}
+
+    if trainer.is_global_zero:
+        n_params, n_trainable = parameter_counts(module)
+        summary = {
+            **test_metrics,
+            "task": cfg.task.name,
+            "run_dir": str(run_dir),
+            "checkpoint": best_path,
+            "last_checkpoint": last_path,
+            f"best/{cfg.task.monitor}": best_score,
+            "epochs": trainer.current_epoch,
+            "global_step": trainer.global_step,
+            "parameters": n_params,
+            "trainable_parameters": n_trainable,
+            "seed": cfg.seed,
+            "wall_time_s": round(time.perf_counter() - started, 3),
+        }
+        write_summary(run_dir, summary)
+        plot_learning_curves(run_dir)
+        log.info("run summary (%s):\n%s", run_dir / "summary.json", summary_table(summary))
+    return best_score

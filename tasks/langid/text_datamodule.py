@@ -1,0 +1,212 @@
+"""Written-LID data: the embedded gettext corpus, a hub dataset or local CSV/JSONL files.
+
+Every source goes through ``datasets.load_dataset(**dataset)``: the embedded corpus is
+the ``json`` builder over ``root/{train,validation,test}.jsonl`` (built by
+``prepare_data`` when missing), ``papluca/language-identification`` is a parquet hub
+dataset, local files use the ``csv``/``json`` builders. Column and split names are config.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from datasets import DatasetDict, load_dataset
+from torch.utils.data import DataLoader, Dataset
+
+from tasks.batching import BucketBatchSampler, pad_collate
+from tasks.harness.datamodule import TaskDataModule
+from tasks.langid.text_corpus import TextCorpusSettings, build_text_corpus
+from tasks.langid.text_units import build_unit_vocabulary, encode_text
+from tasks.text.vocabulary import Vocabulary
+
+log = logging.getLogger(__name__)
+
+STAGES = ("train", "val", "test")
+
+
+class EncodedTexts(Dataset):
+    """Items ``{"inputs": (T,) int64, "label": () int64, "n_chars": () int64}``."""
+
+    def __init__(self, ids: list[list[int]], labels: list[int], n_chars: list[int]) -> None:
+        self.ids, self.labels, self.n_chars = ids, labels, n_chars
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {
+            "inputs": torch.tensor(self.ids[index], dtype=torch.long),
+            "label": torch.tensor(self.labels[index]),
+            "n_chars": torch.tensor(self.n_chars[index]),
+        }
+
+
+def collate_texts(items: list[dict[str, torch.Tensor]]) -> dict[str, Any]:
+    """Pad ``inputs`` with 0 to ``(B, T_max)``; adds ``inputs_lengths (B,)``."""
+    return pad_collate(items, {"inputs": 0})
+
+
+class LangIDTextDataModule(TaskDataModule):
+    """Text/label pairs -> padded symbol-id batches, length-bucketed for training.
+
+    Args:
+        root: folder of the embedded corpus (``corpus`` set) or unused.
+        corpus: :class:`TextCorpusSettings` fields to build the embedded corpus, or ``None``
+            for an external dataset.
+        dataset: keyword arguments of ``datasets.load_dataset``; ``None`` loads the embedded
+            corpus's JSONL files.
+        text_column, label_column: column names in the dataset.
+        splits: dataset split name for each stage (``train``, ``val``, ``test``).
+        unit: ``char`` or ``byte`` symbols; ``min_unit_freq``: characters rarer than this in
+            the training split become ``<unk>``.
+        max_units: texts are truncated to this many symbols.
+        batch_size, eval_batch_size, bucket_batches, num_workers, seed: batching.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        corpus: Mapping[str, Any] | None,
+        dataset: Mapping[str, Any] | None,
+        text_column: str = "text",
+        label_column: str = "label",
+        splits: Mapping[str, str] | None = None,
+        unit: str = "char",
+        min_unit_freq: int = 2,
+        max_units: int = 256,
+        batch_size: int = 64,
+        eval_batch_size: int = 256,
+        bucket_batches: int = 50,
+        num_workers: int = 0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.root = Path(root)
+        self.corpus = dict(corpus) if corpus is not None else None
+        self.dataset = dict(dataset) if dataset is not None else None
+        self.text_column, self.label_column = text_column, label_column
+        self.splits = dict(splits or {"train": "train", "val": "validation", "test": "test"})
+        self.unit, self.min_unit_freq, self.max_units = unit, min_unit_freq, max_units
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+        self.bucket_batches, self.num_workers, self.seed = bucket_batches, num_workers, seed
+        self.raw: dict[str, tuple[list[str], list[str]]] = {}
+        self.encoded: dict[str, EncodedTexts] = {}
+        self.vocabulary: Vocabulary | None = None
+        self.labels: list[str] = []
+
+    def prepare_data(self) -> None:
+        if self.corpus is not None:
+            build_text_corpus(self.root, TextCorpusSettings.from_dict(self.corpus))
+
+    def load_raw(self) -> dict[str, tuple[list[str], list[str]]]:
+        """``{stage: (texts, labels)}`` as strings, straight from the dataset."""
+        if self.raw:
+            return self.raw
+        if self.dataset is None:
+            files = {s: str(self.root / f"{s}.jsonl") for s in self.splits.values()}
+            kwargs: dict[str, Any] = {"path": "json", "data_files": files}
+        else:
+            kwargs = self.dataset
+        data = load_dataset(**kwargs)
+        if not isinstance(data, DatasetDict):
+            raise ValueError(f"data.dataset {kwargs} must give named splits, got {type(data)}")
+        for stage, split in self.splits.items():
+            if split not in data:
+                raise ValueError(
+                    f"split {split!r} (data.splits.{stage}) not in the dataset; it has "
+                    f"{sorted(data)}"
+                )
+            columns = data[split].column_names
+            for field, column in (
+                ("text_column", self.text_column),
+                ("label_column", self.label_column),
+            ):
+                if column not in columns:
+                    raise ValueError(
+                        f"column {column!r} (data.{field}) not in split {split!r}; its columns "
+                        f"are {columns}: set data.{field}"
+                    )
+            texts = data[split][self.text_column]
+            labels = [str(label) for label in data[split][self.label_column]]
+            self.raw[stage] = (texts, labels)
+        return self.raw
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.encoded:
+            return
+        raw = self.load_raw()
+        train_texts, train_labels = raw["train"]
+        if self.fixed_artifacts is not None:
+            self.labels = list(self.fixed_artifacts["labels"])
+            self.vocabulary = Vocabulary.from_list(self.fixed_artifacts["vocabulary"])
+            self.unit = self.fixed_artifacts["unit"]
+            self.max_units = self.fixed_artifacts["max_units"]
+        else:
+            self.labels = sorted(set(train_labels))
+            usable = [t for t in train_texts if isinstance(t, str)]
+            self.vocabulary = build_unit_vocabulary(usable, self.unit, self.min_unit_freq)
+        for name, (texts, labels) in raw.items():
+            self.encoded[name] = self.encode(name, texts, labels)
+
+    def encode(self, split: str, texts: list[Any], labels: list[str]) -> EncodedTexts:
+        """Encode one split; rows with a missing/empty text or an unknown label are skipped
+        and counted with a warning."""
+        assert self.vocabulary is not None
+        index = {label: i for i, label in enumerate(self.labels)}
+        ids, targets, n_chars = [], [], []
+        skipped = {"empty text": 0, "label not in the training labels": 0}
+        for text, label in zip(texts, labels, strict=True):
+            if not isinstance(text, str) or not text.strip():
+                skipped["empty text"] += 1
+            elif label not in index:
+                skipped["label not in the training labels"] += 1
+            else:
+                ids.append(encode_text(text, self.vocabulary, self.unit, self.max_units))
+                targets.append(index[label])
+                n_chars.append(len(text))
+        for reason, count in skipped.items():
+            if count:
+                log.warning("langid %s split: skipped %d rows (%s)", split, count, reason)
+        if not ids:
+            raise ValueError(f"langid {split} split has no usable rows (skipped: {skipped})")
+        return EncodedTexts(ids, targets, n_chars)
+
+    def artifacts(self) -> dict[str, Any]:
+        if self.fixed_artifacts is not None:
+            return dict(self.fixed_artifacts)
+        assert self.vocabulary is not None, "call setup() first"
+        return {
+            "modality": "text",
+            "labels": list(self.labels),
+            "vocabulary": self.vocabulary.to_list(),
+            "unit": self.unit,
+            "max_units": self.max_units,
+        }
+
+    def loader(self, stage: str) -> DataLoader:
+        data = self.encoded[stage]
+        lengths = [len(x) for x in data.ids]
+        training = stage == "train"
+        sampler = BucketBatchSampler(
+            lengths,
+            batch_size=self.batch_size if training else self.eval_batch_size,
+            shuffle=training,
+            bucket_batches=self.bucket_batches,
+            seed=self.seed,
+        )
+        return DataLoader(
+            data, batch_sampler=sampler, collate_fn=collate_texts, num_workers=self.num_workers
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self.loader("train")
+
+    def val_dataloader(self) -> DataLoader:
+        return self.loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self.loader("test")

@@ -1,0 +1,287 @@
+"""CTC acoustic model: time subsampling, lstmkit LSTM encoder, character CTC head.
+
+The recogniser reads waveforms and returns per-frame log-probabilities over the character
+vocabulary, blank at index 0::
+
+    waves (B, S) -> log-mel, CMVN, SpecAugment (B, T, F) -> subsampling (B, T/s, F')
+                 -> encoder (B, T/s, D*H) -> head: log_softmax(W h_t + b)  (B, T/s, V)
+
+Encoder shapes (``conf/encoder/*.yaml``):
+
+- ``blstm``: BiLSTM layers over 2x stacked frames.
+- ``conv_blstm``: two stride-2 3x3 convolutions (4x fewer frames) then BiLSTM layers.
+- ``pblstm``: pyramidal BiLSTM (Chan et al. 2016): between the chosen layers, each pair of
+  adjacent frames is concatenated, halving the frame rate, ``(B, T, H) -> (B, T/2, 2H)``.
+- ``uni_lstm``: unidirectional LSTM over 4x stacked frames; every stage is causal and
+  chunk-aligned, so :mod:`tasks.speech.streaming` can feed audio in pieces.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from lstmkit import LSTM
+from tasks.audio.features import GlobalCMVN, LogMel, SpecAugment
+
+State = list[tuple[Tensor, Tensor]]
+
+
+def _ceil_div(lengths: Tensor, factor: int) -> Tensor:
+    return torch.div(lengths + factor - 1, factor, rounding_mode="floor")
+
+
+def stack_frames(x: Tensor, lengths: Tensor, factor: int) -> tuple[Tensor, Tensor]:
+    """``(B, T, F) -> (B, ceil(T/k), k*F)``: frame ``t`` holds input frames ``kt..kt+k-1``
+    (the tail zero-padded); ``lengths' = ceil(lengths / k)``."""
+    batch, time, feats = x.shape
+    pad = (-time) % factor
+    if pad:
+        x = F.pad(x, (0, 0, 0, pad))
+    x = x.reshape(batch, (time + pad) // factor, factor * feats)
+    return x, _ceil_div(lengths, factor)
+
+
+class FrameStacking(nn.Module):
+    """:func:`stack_frames` as a subsampling stage. Causal and chunk-aligned: output frame
+    ``t`` depends on input frames ``kt..kt+k-1`` only."""
+
+    def __init__(self, input_size: int, factor: int) -> None:
+        super().__init__()
+        self.factor = factor
+        self.output_size = input_size * factor
+
+    def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        return stack_frames(x, lengths, self.factor)
+
+
+class ConvSubsampling(nn.Module):
+    """Stride-2 ``3x3`` Conv2d + ReLU stages over (time, frequency): ``factor`` 2 or 4.
+
+    Each stage: ``y = relu(conv(x))``, then frames past ``ceil(length / 2)`` are zeroed.
+
+    ``(B, T, F) -> (B, T', C * F')`` with ``T' = ceil(T / factor)`` and ``F' = ceil(F / factor)``
+    (each stage: ``n -> floor((n + 2 - 3) / 2) + 1 = ceil(n / 2)``).
+    """
+
+    def __init__(self, input_size: int, factor: int, channels: int) -> None:
+        super().__init__()
+        if factor not in (2, 4):
+            raise ValueError(f"conv subsampling factor must be 2 or 4, got {factor}")
+        stages = 1 if factor == 2 else 2
+        self.convs = nn.ModuleList()
+        in_ch, freq = 1, input_size
+        for _ in range(stages):
+            self.convs.append(nn.Conv2d(in_ch, channels, 3, stride=2, padding=1))
+            in_ch, freq = channels, (freq + 1) // 2
+        self.factor = factor
+        self.output_size = channels * freq
+
+    def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        y = x.unsqueeze(1)  # (B, 1, T, F)
+        for conv in self.convs:
+            y, lengths = torch.relu(conv(y)), _ceil_div(lengths, 2)
+            # zero the frames past each length, so a padded batch computes what each
+            # utterance alone would (the next stage reads one frame past the end)
+            valid = torch.arange(y.shape[2], device=y.device) < lengths[:, None]
+            y = y * valid[:, None, :, None]
+        return y.permute(0, 2, 1, 3).flatten(2), lengths  # (B, T', C*F')
+
+
+def build_subsampling(kind: str, input_size: int, factor: int, channels: int) -> nn.Module:
+    """``kind``: ``conv`` (:class:`ConvSubsampling`), ``stack`` (:class:`FrameStacking`) or
+    ``none`` (factor must be 1)."""
+    if kind == "conv":
+        return ConvSubsampling(input_size, factor, channels)
+    if kind == "stack":
+        return FrameStacking(input_size, factor)
+    if kind == "none" and factor == 1:
+        return FrameStacking(input_size, 1)
+    raise ValueError(f"unknown subsampling {kind!r} with factor {factor} (conv, stack or none)")
+
+
+class LSTMEncoder(nn.Module):
+    """Stacked lstmkit LSTM layers, optionally pyramidal.
+
+    Layers are grouped into blocks separated by the pyramid reductions; each block is one
+    :class:`lstmkit.LSTM` run with ``lengths=`` so padding never leaks into the states.
+
+    Args:
+        input_size: features of the input frames.
+        hidden_size: ``H`` per direction.
+        num_layers: total LSTM layers.
+        bidirectional: ``D = 2`` when true.
+        pyramid_after: 1-based layer indices after which adjacent frame pairs are
+            concatenated (``(B, T, D*H) -> (B, ceil(T/2), 2*D*H)``).
+        dropout: dropout between layers.
+        lstm_options: keyword-only lstmkit variants (``layer_norm``, ``zoneout``, ...).
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int,
+        bidirectional: bool = True,
+        pyramid_after: Sequence[int] = (),
+        dropout: float = 0.0,
+        lstm_options: dict | None = None,
+    ) -> None:
+        super().__init__()
+        cuts = sorted(set(pyramid_after))
+        if any(not 1 <= c < num_layers for c in cuts):
+            raise ValueError(f"pyramid_after {list(cuts)} must lie in [1, {num_layers - 1}]")
+        bounds = [0, *cuts, num_layers]
+        self.blocks = nn.ModuleList()
+        self.dropout = nn.Dropout(dropout)
+        directions = 2 if bidirectional else 1
+        size = input_size
+        for start, end in itertools.pairwise(bounds):
+            if start > 0:
+                size = 2 * directions * hidden_size
+            self.blocks.append(
+                LSTM(
+                    size,
+                    hidden_size,
+                    num_layers=end - start,
+                    batch_first=True,
+                    dropout=dropout if end - start > 1 else 0.0,
+                    bidirectional=bidirectional,
+                    **(lstm_options or {}),
+                )
+            )
+        self.output_size = directions * hidden_size
+        self.bidirectional = bidirectional
+
+    @property
+    def reduction(self) -> int:
+        return 2 ** (len(self.blocks) - 1)
+
+    def forward(
+        self, x: Tensor, lengths: Tensor, state: State | None = None
+    ) -> tuple[Tensor, Tensor, State]:
+        """``x (B, T, I)``, ``lengths (B,)`` -> ``(B, T', D*H)``, ``lengths'``, per-block states.
+
+        ``state`` (one ``(h, c)`` per block) continues a previous call: streaming.
+        """
+        new_state: State = []
+        for i, block in enumerate(self.blocks):
+            if i > 0:
+                x, lengths = stack_frames(self.dropout(x), lengths, 2)
+            x, hc = block(x, None if state is None else state[i], lengths=lengths)
+            new_state.append(hc)
+        return x, lengths, new_state
+
+
+class FeatureFrontEnd(nn.Module):
+    """Waveforms -> normalised log-mel features: :class:`LogMel`, :class:`GlobalCMVN`, then
+    :class:`SpecAugment` (training mode only). ``log_mel`` must be the options the training
+    data's features were computed with.
+
+    ``waves (B, S)``, ``lengths (B,)`` samples -> ``(B, T, F)``, frame lengths ``(B,)``.
+    """
+
+    def __init__(
+        self,
+        cmvn_mean: Tensor | None,
+        cmvn_std: Tensor | None,
+        log_mel: dict | None = None,
+        spec_augment: dict | None = None,
+    ) -> None:
+        super().__init__()
+        self.log_mel = LogMel(**(log_mel or {}))
+        self.cmvn = GlobalCMVN(cmvn_mean, cmvn_std, n_features=self.log_mel.n_mels)
+        self.spec_augment = SpecAugment(**(spec_augment or {}))
+
+    @property
+    def n_mels(self) -> int:
+        return self.log_mel.n_mels
+
+    @property
+    def frame_seconds(self) -> float:
+        return self.log_mel.hop_length / self.log_mel.sample_rate
+
+    def forward(self, waves: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        feats, frames = self.log_mel(waves, lengths)
+        return self.normalize(feats, frames), frames
+
+    def normalize(self, feats: Tensor, lengths: Tensor) -> Tensor:
+        """Log-mel ``(B, T, F)`` (e.g. cached by the datamodule) -> CMVN (+ SpecAugment)."""
+        return self.spec_augment(self.cmvn(feats, lengths), lengths)
+
+
+class SpeechRecognizer(nn.Module):
+    """Front-end + subsampling + :class:`LSTMEncoder` + linear CTC head over ``V`` characters.
+
+    Args:
+        vocab_size: ``V`` outputs, blank at 0.
+        cmvn_mean, cmvn_std: ``(F,)`` global feature statistics of the training set.
+        features: :class:`FeatureFrontEnd` options, ``{log_mel: {...}, spec_augment: {...}}``.
+        subsampling: ``conv``, ``stack`` or ``none``.
+        subsampling_factor: time reduction of the subsampling stage.
+        conv_channels: channels of the conv subsampling.
+        hidden_size, num_layers, bidirectional, pyramid_after, dropout, lstm_options:
+            see :class:`LSTMEncoder`.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        cmvn_mean: Tensor | None = None,
+        cmvn_std: Tensor | None = None,
+        features: dict | None = None,
+        subsampling: str = "conv",
+        subsampling_factor: int = 4,
+        conv_channels: int = 32,
+        hidden_size: int = 256,
+        num_layers: int = 3,
+        bidirectional: bool = True,
+        pyramid_after: Sequence[int] = (),
+        dropout: float = 0.1,
+        lstm_options: dict | None = None,
+    ) -> None:
+        super().__init__()
+        self.frontend = FeatureFrontEnd(cmvn_mean, cmvn_std, **(features or {}))
+        self.subsampling = build_subsampling(
+            subsampling, self.frontend.n_mels, subsampling_factor, conv_channels
+        )
+        self.encoder = LSTMEncoder(
+            self.subsampling.output_size,
+            hidden_size,
+            num_layers,
+            bidirectional,
+            pyramid_after,
+            dropout,
+            lstm_options,
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(self.encoder.output_size, vocab_size)
+
+    @property
+    def frame_reduction(self) -> int:
+        """Feature frames per output frame."""
+        return self.subsampling.factor * self.encoder.reduction
+
+    @property
+    def output_frame_seconds(self) -> float:
+        """Seconds per output (CTC) frame, e.g. 10 ms hop x 4 = 0.04."""
+        return self.frontend.frame_seconds * self.frame_reduction
+
+    def forward(self, waves: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """``waves (B, S)``, ``lengths (B,)`` -> log-probs ``(B, T', V)``, ``lengths' (B,)``."""
+        feats, frames = self.frontend(waves, lengths)
+        log_probs, out_lengths, _ = self.from_features(feats, frames)
+        return log_probs, out_lengths
+
+    def from_features(
+        self, features: Tensor, lengths: Tensor, state: State | None = None
+    ) -> tuple[Tensor, Tensor, State]:
+        """Normalised ``features (B, T, F)`` -> log-probs ``(B, T', V)``, ``lengths'``, encoder
+        state (pass it back in to continue the sequence)."""
+        x, lengths = self.subsampling(features, lengths)
+        x, lengths, state = self.encoder(x, lengths, state)
+        return F.log_softmax(self.head(self.dropout(x)), dim=-1), lengths, state

@@ -1,0 +1,259 @@
+"""LightningModule of the speech recogniser: CTC training, CER/WER evaluation, transcription.
+
+Config (``cfg.model``, see ``conf/task/speech.yaml``)::
+
+    encoder:       ${encoder}                 conf/encoder/<name>.yaml
+    spec_augment:  {...}                      tasks.audio.features.SpecAugment options
+    decoding:      {beam_size, lm_order, lm_weight, word_bonus, ...}
+
+Artifacts (from :class:`tasks.speech.datamodule.SpeechDataModule`): ``vocab``
+(``Vocabulary.to_list()``, blank first), ``cmvn`` ``{mean, std}`` ``(F,)``, ``sample_rate``,
+``features`` (the ``LogMel`` options of the data) and, for the word LM, the training
+``transcripts``.
+
+The loss is CTC over the character vocabulary (blank = 0)::
+
+    L = -log P(y | x) / |y|     averaged over the batch   (torch ``ctc_loss``, reduction mean)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torchmetrics.text import CharErrorRate, WordErrorRate
+
+from tasks.audio.io import load_audio
+from tasks.harness.module import TaskModule
+from tasks.speech.alignment import ctc_forced_align, word_timings
+from tasks.speech.ctc_decoding import (
+    CTCPrefixBeamSearch,
+    decode_batch,
+    greedy_decode,
+    labels_to_text,
+)
+from tasks.speech.model import SpeechRecognizer
+from tasks.speech.streaming import stream_log_probs
+from tasks.speech.word_lm import WordNgramLM
+from tasks.text.vocabulary import Vocabulary
+
+log = logging.getLogger(__name__)
+
+METRIC_PREFIX = {"val": "val/", "test": "test/", "test_greedy": "test/greedy_"}
+"""Logged names: ``test/cer`` uses the configured decoder, ``test/greedy_cer`` best-path."""
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au")
+
+
+class SpeechModule(TaskModule):
+    """Character CTC speech recogniser (see :class:`tasks.speech.model.SpeechRecognizer`).
+
+    Submodules: ``recognizer.frontend``, ``recognizer.subsampling``, ``recognizer.encoder``,
+    ``recognizer.head`` (e.g. ``freeze=[recognizer.encoder]``).
+    """
+
+    input_kind: ClassVar[str] = "file"
+    input_extensions: ClassVar[tuple[str, ...]] = AUDIO_EXTENSIONS
+
+    def __init__(
+        self, model: Mapping[str, Any], optim: Mapping[str, Any], artifacts: Mapping[str, Any]
+    ) -> None:
+        super().__init__(model, optim, artifacts)
+        self.vocab = Vocabulary.from_list(artifacts["vocab"])
+        self.tokens = list(self.vocab.itos)
+        self.sample_rate = int(artifacts["sample_rate"])
+        encoder = {k: v for k, v in model["encoder"].items() if k != "name"}
+        cmvn = artifacts["cmvn"]
+        self.recognizer = SpeechRecognizer(
+            len(self.tokens),
+            torch.as_tensor(cmvn["mean"], dtype=torch.float32),
+            torch.as_tensor(cmvn["std"], dtype=torch.float32),
+            features={
+                "log_mel": dict(artifacts["features"]),
+                "spec_augment": dict(model.get("spec_augment", {})),
+            },
+            **encoder,
+        )
+        self.decoding = dict(model.get("decoding", {}))
+        self.lm = self._build_lm(artifacts)
+        self.metrics = torch.nn.ModuleDict(
+            {
+                f"{stage}_{name}": metric()
+                for stage in METRIC_PREFIX
+                for name, metric in (("cer", CharErrorRate), ("wer", WordErrorRate))
+            }
+        )
+        self.examples: list[tuple[str, str]] = []
+
+    def setup(self, stage: str) -> None:
+        """Fit: take the LM's training transcripts from the datamodule when the artifacts lack
+        them, and keep them in the hyperparameters so checkpoints rebuild the same LM."""
+        if self.lm is not None or int(self.decoding.get("lm_order", 0)) <= 0 or stage != "fit":
+            return
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if datamodule is None or not hasattr(datamodule, "metadata"):
+            log.warning("no training transcripts for the word LM: decoding without it")
+            return
+        transcripts = [row["transcript"] for row in datamodule.metadata("train")]
+        self.hparams["artifacts"]["transcripts"] = transcripts
+        self.lm = self._build_lm(self.hparams["artifacts"])
+
+    def _build_lm(self, artifacts: Mapping[str, Any]) -> WordNgramLM | None:
+        """The word LM of ``model.decoding`` over ``artifacts["transcripts"]``, if both exist."""
+        order = int(self.decoding.get("lm_order", 0))
+        transcripts = artifacts.get("transcripts")
+        if order <= 0 or not transcripts:
+            return None
+        return WordNgramLM.from_sentences(
+            transcripts,
+            order,
+            float(self.decoding.get("lm_add_k", 0.5)),
+            float(self.decoding.get("lm_prior", 2.0)),
+        )
+
+    def beam_search(self, options: Mapping[str, Any] | None = None) -> CTCPrefixBeamSearch | None:
+        """The configured decoder (``options`` override ``model.decoding``); None = greedy."""
+        cfg = {**self.decoding, **(options or {})}
+        beam = int(cfg.get("beam_size", 1))
+        use_lm = self.lm is not None and float(cfg.get("lm_weight", 0.0)) > 0
+        if beam <= 1 and not use_lm:
+            return None
+        return CTCPrefixBeamSearch(
+            self.tokens,
+            beam_size=max(beam, 1),
+            lm=self.lm if use_lm else None,
+            lm_weight=float(cfg.get("lm_weight", 0.0)),
+            word_bonus=float(cfg.get("word_bonus", 0.0)),
+            token_prune=float(cfg.get("token_prune", 1e-3)),
+        )
+
+    def output_vocabularies(self) -> dict[str, list[str]]:
+        return {"recognizer.head.": self.tokens}
+
+    def forward(self, batch: Mapping[str, Any]) -> tuple[Tensor, Tensor]:
+        """A batch of log-mel ``features (B, T, F)`` or ``waveforms (B, S)`` with their
+        ``*_lengths (B,)`` -> log-probs ``(B, T', V)``, ``lengths' (B,)``."""
+        if "features" in batch:
+            frontend = self.recognizer.frontend
+            lengths = batch["features_lengths"]
+            feats = frontend.normalize(batch["features"], lengths)
+            log_probs, out_lengths, _ = self.recognizer.from_features(feats, lengths)
+            return log_probs, out_lengths
+        return self.recognizer(batch["waveforms"], batch["waveforms_lengths"])
+
+    def _loss(self, batch: Mapping[str, Any]) -> tuple[Tensor, Tensor, Tensor]:
+        log_probs, out_lengths = self(batch)
+        loss = F.ctc_loss(
+            log_probs.transpose(0, 1),
+            batch["targets"],
+            out_lengths,
+            batch["targets_lengths"],
+            blank=0,
+            reduction="mean",
+            zero_infinity=True,
+        )
+        return loss, log_probs, out_lengths
+
+    def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> Tensor:
+        loss, _, _ = self._loss(batch)
+        self.log_metrics("train", {"loss": loss}, batch_size=len(batch["targets_lengths"]))
+        return loss
+
+    def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
+        self._evaluate(batch, "val", self.beam_search() if self.decoding.get("val_beam") else None)
+
+    def test_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
+        outputs = self._evaluate(batch, "test", self.beam_search())
+        self._update_metrics("test_greedy", outputs, batch, None)
+
+    def _evaluate(
+        self, batch: Mapping[str, Any], stage: str, search: CTCPrefixBeamSearch | None
+    ) -> tuple[Tensor, Tensor]:
+        loss, log_probs, out_lengths = self._loss(batch)
+        self.log_metrics(stage, {"loss": loss}, batch_size=len(batch["targets_lengths"]))
+        hyps = self._update_metrics(stage, (log_probs, out_lengths), batch, search)
+        wanted = int(self.decoding.get("examples", 4)) - len(self.examples)
+        self.examples += list(zip(hyps, batch["transcripts"], strict=True))[: max(wanted, 0)]
+        return log_probs, out_lengths
+
+    def _update_metrics(
+        self,
+        stage: str,
+        outputs: tuple[Tensor, Tensor],
+        batch: Mapping[str, Any],
+        search: CTCPrefixBeamSearch | None,
+    ) -> list[str]:
+        hyps = [labels_to_text(ids, self.tokens) for ids in decode_batch(*outputs, search)]
+        refs = list(batch["transcripts"])
+        for name in ("cer", "wer"):
+            metric = self.metrics[f"{stage}_{name}"]
+            metric.update(hyps, refs)
+            self.log(f"{METRIC_PREFIX[stage]}{name}", metric, on_epoch=True, batch_size=len(refs))
+        return hyps
+
+    def on_validation_epoch_start(self) -> None:
+        self.examples = []
+
+    on_test_epoch_start = on_validation_epoch_start
+
+    def on_validation_epoch_end(self) -> None:
+        self._show_examples("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._show_examples("test")
+
+    def _show_examples(self, stage: str) -> None:
+        if self.trainer.is_global_zero and self.examples:
+            lines = "\n".join(f"  REF: {r}\n  HYP: {h}" for h, r in self.examples)
+            log.info("%s examples (epoch %d):\n%s", stage, self.current_epoch, lines)
+
+    def predict_items(self, inputs: list[str], options: Mapping[str, Any]) -> Iterator[dict]:
+        """Transcribe audio files: ``{input, text, words: [{word, start, end}], score,
+        duration}``; ``score`` is the decoder's log-score (CTC log-prob + LM terms).
+
+        Options: ``beam_size``, ``lm_weight``, ``word_bonus`` (override ``model.decoding``),
+        ``streaming`` (feed ``chunk_seconds`` pieces through the carried encoder state).
+        """
+        search = self.beam_search(options)
+        for path in inputs:
+            wave, _ = load_audio(path, self.sample_rate, float(options.get("min_seconds", 0.05)))
+            log_probs = self.transcribe_log_probs(wave.to(self.device), options)
+            yield self._record(path, log_probs, search, wave.numel() / self.sample_rate)
+
+    def transcribe_log_probs(self, wave: Tensor, options: Mapping[str, Any]) -> Tensor:
+        """``wave (S,)`` -> CTC log-probs ``(T', V)``, whole-utterance or streamed."""
+        if options.get("streaming", False):
+            chunk = round(float(options.get("chunk_seconds", 0.32)) * self.sample_rate)
+            return stream_log_probs(self.recognizer, wave, chunk)
+        log_probs, _ = self.recognizer(wave[None], torch.tensor([wave.numel()], device=wave.device))
+        return log_probs[0]
+
+    def _record(
+        self,
+        path: str,
+        log_probs: Tensor,
+        search: CTCPrefixBeamSearch | None,
+        duration: float,
+    ) -> dict[str, Any]:
+        log_probs = log_probs.float().cpu()
+        if search is None:
+            labels = greedy_decode(log_probs[None], torch.tensor([len(log_probs)]))[0]
+            path_labels = log_probs.argmax(-1).tolist()
+            score = float(log_probs.max(-1).values.sum())
+        else:
+            best = search(log_probs)[0]
+            labels, score = list(best.labels), best.score
+            path_labels = ctc_forced_align(log_probs, labels)
+        words = word_timings(path_labels, self.tokens, self.recognizer.output_frame_seconds)
+        return {
+            "input": str(path),
+            "text": labels_to_text(labels, self.tokens),
+            "words": [
+                {"word": w.word, "start": round(w.start, 3), "end": round(w.end, 3)} for w in words
+            ],
+            "score": round(score, 4),
+            "duration": round(duration, 3),
+        }
