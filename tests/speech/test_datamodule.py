@@ -162,7 +162,9 @@ def test_bad_samples_are_skipped_counted_and_warned(corpus: Path, tmp_path: Path
     test_rows[0]["transcription"] = "zzz qqq xxx"  # characters never seen in training
     _write_rows(data / "test", test_rows)
 
-    dm = _datamodule(tmp_path, source="audiofolder", dataset={"data_dir": str(data)})
+    dm = _datamodule(
+        tmp_path, source="audiofolder", dataset={"data_dir": str(data)}, index_workers=2
+    )
     with pytest.warns(UserWarning) as record:
         dm.setup("fit")
     messages = [str(w.message) for w in record]
