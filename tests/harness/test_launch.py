@@ -10,11 +10,18 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, TOY_CONF, read_json, run_dirs, run_entry_point, toy_overrides
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from tasks.harness.resolvers import register_resolvers
+from tests.harness.conftest import (
+    REPO,
+    TOY_CONF,
+    read_json,
+    run_dirs,
+    run_entry_point,
+    toy_overrides,
+)
 
 
 def test_ddp_cpu_two_processes_write_one_run_dir(tmp_path: Path) -> None:

@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import read_json, run_entry_point, toy_overrides
 
 from tasks.harness.checkpoint import load_module
 from tasks.harness.errors import InputError
 from tasks.harness.predict import expand_inputs, read_text_lines
+from tests.harness.conftest import read_json, run_entry_point, toy_overrides
 
 
 def test_train_eval_predict_round_trip(base_run: Path) -> None:
