@@ -47,15 +47,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 from torch import Tensor
-from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from tasks.audio.features import LogMel, cmvn_stats
 from tasks.audio.io import AudioDecodeError, load_audio
+from tasks.batching import BucketBatchSampler, pad_collate
+from tasks.harness.datamodule import TaskDataModule
 from tasks.speech.corpus import prepare_speech_synth
 from tasks.speech.sources import SpeechRow, iter_audiofolder, iter_parquet, load_parquet_split
 from tasks.text.spoken_form import to_spoken_form
@@ -142,30 +142,10 @@ class SpeechDataset(Dataset):
 
 def collate_speech(items: list[dict[str, Any]]) -> dict[str, Any]:
     """Pad the items of a batch (see the module docstring for the format)."""
-    batch: dict[str, Any] = {}
-    for key in ("features", "waveforms", "targets"):
-        if key in items[0]:
-            values = [item[key] for item in items]
-            batch[key] = pad_sequence(values, batch_first=True)
-            batch[f"{key}_lengths"] = torch.tensor([v.shape[0] for v in values], dtype=torch.long)
-    batch["transcripts"] = [item["transcripts"] for item in items]
-    batch["ids"] = [item["ids"] for item in items]
-    return batch
+    return pad_collate(items, padded={"features": 0.0, "waveforms": 0.0, "targets": 0})
 
 
-def sorted_length_batches(
-    lengths: list[int], batch_size: int, shuffle: bool, seed: int
-) -> list[list[int]]:
-    """Batches of indices with similar lengths: sort by length, cut, optionally shuffle order."""
-    order = sorted(range(len(lengths)), key=lengths.__getitem__)
-    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    if shuffle:
-        permutation = torch.randperm(len(batches), generator=torch.Generator().manual_seed(seed))
-        batches = [batches[k] for k in permutation.tolist()]
-    return batches
-
-
-class SpeechDataModule(pl.LightningDataModule):
+class SpeechDataModule(TaskDataModule):
     """Speech recognition data: corpus preparation, validated split indices, batches.
 
     Args:
@@ -183,6 +163,8 @@ class SpeechDataModule(pl.LightningDataModule):
         batch_size: utterances per batch (when ``max_frames`` is unset).
         max_frames: frame budget per training batch (``B * T_max <= max_frames``).
         eval_batch_size: utterances per validation/test batch.
+        bucket_batches: batches' worth of utterances sorted by length together
+            (``tasks.batching.BucketBatchSampler``): more means less padding, less randomness.
         num_workers: DataLoader workers.
         index_workers: processes that decode and check the data once when the index is built.
         cache_features: compute log-mels once and keep them (memory + disk cache).
@@ -205,6 +187,7 @@ class SpeechDataModule(pl.LightningDataModule):
         batch_size: int = 16,
         max_frames: int | None = None,
         eval_batch_size: int = 32,
+        bucket_batches: int = 50,
         num_workers: int = 0,
         index_workers: int = 2,
         cache_features: bool = True,
@@ -233,6 +216,7 @@ class SpeechDataModule(pl.LightningDataModule):
         self.batch_size = batch_size
         self.max_frames = max_frames
         self.eval_batch_size = eval_batch_size
+        self.bucket_batches = bucket_batches
         self.num_workers = num_workers
         self.index_workers = index_workers
         self.cache_features = cache_features
@@ -241,7 +225,6 @@ class SpeechDataModule(pl.LightningDataModule):
         self.seed = seed
         self.hf_cache_dir = hf_cache_dir
         self.frontend = LogMel(**self.feature_options).eval()
-        self.fixed_artifacts: dict[str, Any] | None = None
         self.indices: dict[str, SplitIndex] = {}
         self.vocab: Vocabulary | None = None
         self.cmvn: tuple[Tensor, Tensor] | None = None
@@ -252,10 +235,6 @@ class SpeechDataModule(pl.LightningDataModule):
     def prepare_data(self) -> None:
         """Generate the embedded corpus if needed, then build (and cache) the split indices."""
         self._load_indices()
-
-    def load_artifacts(self, artifacts: dict[str, Any]) -> None:
-        """Use a checkpoint's vocabulary, CMVN and front-end instead of recomputing them."""
-        self.fixed_artifacts = artifacts
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
@@ -313,18 +292,19 @@ class SpeechDataModule(pl.LightningDataModule):
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         dataset = self.datasets[split]
-        lengths = dataset.index.lengths
-        if shuffle:
-            epoch = self.trainer.current_epoch if self.trainer is not None else 0
-            batches = sorted_length_batches(lengths, self.batch_size, True, self.seed + epoch)
-        else:
-            batches = sorted_length_batches(lengths, self.eval_batch_size, False, self.seed)
+        sampler = BucketBatchSampler(
+            dataset.index.lengths,
+            batch_size=self.batch_size if shuffle else self.eval_batch_size,
+            max_frames=self.max_frames if shuffle else None,
+            shuffle=shuffle,
+            bucket_batches=self.bucket_batches,
+            seed=self.seed,
+        )
         return DataLoader(
             dataset,
-            batch_sampler=batches,
+            batch_sampler=sampler,
             collate_fn=collate_speech,
             num_workers=self.num_workers,
-            persistent_workers=False,
         )
 
     # ----------------------------------------------------------------- indices
@@ -418,11 +398,14 @@ class SpeechDataModule(pl.LightningDataModule):
         return Path(self.cache_dir) / f"speech-{digest[:16]}.pt"
 
     def _train_features(self) -> Iterable[Tensor]:
+        """Log-mels of every training utterance (cached, or decoded one at a time)."""
         train = self.indices["train"]
         if train.features is not None:
             return iter(train.features)
-        dataset = SpeechDataset(train, Vocabulary([]), self.frontend, self.sample_rate, "features")
-        return (dataset[i]["features"] for i in range(len(dataset)))
+        return (
+            self.frontend(load_audio(audio, self.sample_rate)[0][None])[0][0].detach()
+            for audio in train.audio
+        )
 
     def _drop_unknown_characters(self, split: str, index: SplitIndex) -> None:
         assert self.vocab is not None
