@@ -14,7 +14,6 @@
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/cpu/vec/vec.h>
-#include <ATen/ops/addmm.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
 #include <ATen/ops/mm.h>
@@ -186,14 +185,10 @@ void forward_loop_impl(const Tensor& gates_x, const Tensor& w_hh, const OptTenso
   for (int64_t t = 0; t < steps; ++t) {
     const Tensor h_prev = buf.hs[t];
     const Tensor& h_rec = rd_mask.has_value() ? at::mul_out(h_in, h_prev, *rd_mask) : h_prev;
-    // a_t = gx_t + N_h(W_hh h_in): without layer norm one addmm writes a_t into gates[t].
-    if (gain_h) {
-      Tensor recurrent = buf.xhat_h[t];
-      at::mm_out(recurrent, h_rec, w_hh_t);
-    } else {
-      Tensor pre_activation = buf.gates[t];
-      at::addmm_out(pre_activation, gates_x[t], h_rec, w_hh_t);
-    }
+    // a_t = gx_t + N_h(W_hh h_in). The GEMM writes W_hh h_in into xhat_h[t] (layer norm)
+    // or gates[t]; gx_t is added in the pointwise loop below, saving a pass over memory.
+    Tensor recurrent = gain_h ? buf.xhat_h[t] : buf.gates[t];
+    at::mm_out(recurrent, h_rec, w_hh_t);
     at::parallel_for(0, batch, grain_rows(4 * four_h), [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) {
         const int64_t row = t * batch + b;
@@ -214,11 +209,18 @@ void forward_loop_impl(const Tensor& gates_x, const Tensor& w_hh, const OptTenso
         const T* c_prev = cs + row * hidden;
         T* c_next = cs + (row + batch) * hidden;
         T* c_new = cell ? cell + row * hidden : c_next;  // c'_t, before zoneout and padding
+        const T* g_x = gain_h ? nullptr : gx + row * four_h;
         // i, f, o = sigma(. + p * c), g = tanh(.); c'_t = f * c_{t-1} + i * g
         for_vectors<T>(hidden, [&](int64_t j, int64_t k) {
           const Vec<T> c = load(c_prev + j, k);
           Vec<T> i = load(a + j, k), f = load(a + hidden + j, k);
           Vec<T> g = load(a + 2 * hidden + j, k), o = load(a + 3 * hidden + j, k);
+          if (g_x) {
+            i = i + load(g_x + j, k);
+            f = f + load(g_x + hidden + j, k);
+            g = g + load(g_x + 2 * hidden + j, k);
+            o = o + load(g_x + 3 * hidden + j, k);
+          }
           if (peep) {
             i = at::vec::fmadd(load(peep + j, k), c, i);
             f = at::vec::fmadd(load(peep + hidden + j, k), c, f);
