@@ -81,11 +81,9 @@ _HISTORY_SYMBOLS = (
     "wcmdq_head",
     "wcmdq_tail",
     "last_wcmdq",
-    "wdata",  # pitch and amplitude envelope state, "previous frame was voiced"
     "tone_posn",
     "tone_posn2",
     # klatt.c: synthesiser state, noise generator, frame interpolation
-    "kt_globals",
     "kt_frame",
     "klattp",
     "klattp1",
