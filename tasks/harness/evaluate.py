@@ -10,6 +10,7 @@ import pytorch_lightning as pl
 from omegaconf import DictConfig
 
 from tasks.harness.checkpoint import build_module, find_checkpoint, load_checkpoint
+from tasks.harness.errors import ConfigError
 from tasks.harness.module import parameter_counts
 from tasks.harness.summary import plain_metrics, summary_table, write_summary
 from tasks.harness.train import build_datamodule, build_trainer
@@ -29,7 +30,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     module = build_module(load_checkpoint(path))
     data_cfg = cfg.get("data") or module.run_config.get("data")
     if not data_cfg:
-        raise ValueError(f"checkpoint {path} has no data config: pass data=<name>")
+        raise ConfigError(f"checkpoint {path} has no data config: pass data=<name>")
     datamodule = build_datamodule(data_cfg)
     datamodule.load_artifacts(module.hparams["artifacts"])
     datamodule.prepare_data()

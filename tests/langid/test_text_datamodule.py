@@ -6,7 +6,8 @@ import csv
 from pathlib import Path
 
 import pytest
-from langid_helpers import text_datamodule
+
+from tests.langid.langid_helpers import text_datamodule
 
 
 def write_csv(path: Path, rows: list[tuple[str, str]]) -> str:
