@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
-from langid_helpers import OPTIM, TINY_MODEL, tiny_trainer
 
 from tasks.audio.io import AudioDecodeError, write_audio
 from tasks.harness.checkpoint import load_module
 from tasks.langid.module import LangIDModule
 from tasks.langid.spoken_corpus import SpokenCorpusSettings, build_spoken_corpus, plan_utterances
 from tasks.langid.spoken_datamodule import LangIDSpokenDataModule
+from tests.langid.langid_helpers import OPTIM, TINY_MODEL, tiny_trainer
 
 SENTENCES = {
     "de": ["Die Datei konnte nicht geöffnet werden", "Bitte warten Sie einen Moment",
