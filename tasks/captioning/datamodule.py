@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import datasets
-import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
+from tasks.batching.bucket_sampler import BucketBatchSampler
 from tasks.captioning.images import ImageLoadError, image_to_tensor, load_image
-from tasks.captioning.tokenization import PAD, build_vocabulary, encode_caption
+from tasks.captioning.tokenization import PAD, build_vocabulary, encode_caption, tokenize
+from tasks.harness.datamodule import TaskDataModule
 from tasks.text.vocabulary import Vocabulary
 
 EVAL_SPLITS: tuple[str, ...] = ("test", "test_novel")
@@ -37,8 +38,10 @@ class CaptionDataset(Dataset):
         image_size: int,
         max_caption_length: int,
         pairs: bool,
+        split: str = "",
     ) -> None:
         self.table = table
+        self.split = split
         self.vocab = vocab
         self.image_size = image_size
         self.max_caption_length = max_caption_length
@@ -50,6 +53,11 @@ class CaptionDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.index)
+
+    def caption_lengths(self) -> list[int]:
+        """Token count of each item's caption (what the bucketing sampler groups by)."""
+        captions = self.table["captions"]
+        return [len(tokenize(captions[i][j])) + 2 for i, j in self.index]
 
     def __getitem__(self, item: int) -> dict[str, Any] | None:
         row, caption_index = self.index[item]
@@ -66,6 +74,7 @@ class CaptionDataset(Dataset):
             "tokens": encode_caption(self.vocab, captions[caption_index], self.max_caption_length),
             "references": list(captions),
             "name": name,
+            "split": self.split,
         }
 
 
@@ -86,11 +95,12 @@ def collate_captions(items: Sequence[dict[str, Any] | None]) -> dict[str, Any]:
         "lengths": lengths,
         "references": [x["references"] for x in good],
         "names": [x["name"] for x in good],
+        "splits": [x["split"] for x in good],
         "skipped": len(items) - len(good),
     }
 
 
-class CaptioningDataModule(pl.LightningDataModule):
+class CaptioningDataModule(TaskDataModule):
     """Caption data from any :mod:`tasks.captioning.sources` source.
 
     Args:
@@ -124,54 +134,62 @@ class CaptioningDataModule(pl.LightningDataModule):
         self.num_workers = num_workers
         self.seed = seed
         self.splits: dict[str, datasets.Dataset] = {}
-        self.vocab: Vocabulary | None = None
 
     def prepare_data(self) -> None:
         self.source.prepare()
 
     def setup(self, stage: str | None = None) -> None:
-        if self.splits:
-            return
-        self.splits = self.source.load()
-        if "train" in self.splits:
-            captions = (c for caps in self.splits["train"]["captions"] for c in caps)
-            self.vocab = build_vocabulary(captions, self.min_freq)
+        if not self.splits:
+            self.splits = self.source.load()
 
     def artifacts(self) -> dict[str, Any]:
-        """What a checkpoint needs to rebuild the model: the vocabulary and the image size."""
-        if self.vocab is None:
-            raise RuntimeError("call setup() on a source with a train split before artifacts()")
-        return {"vocabulary": self.vocab.to_list(), "image_size": self.image_size}
+        """The caption vocabulary (from the train split) and the image size."""
+        if self.fixed_artifacts is not None:
+            return self.fixed_artifacts
+        if "train" not in self.splits:
+            raise RuntimeError("artifacts() needs setup() on a source with a train split")
+        captions = (c for caps in self.splits["train"]["captions"] for c in caps)
+        vocab = build_vocabulary(captions, self.min_freq)
+        self.fixed_artifacts = {"vocabulary": vocab.to_list(), "image_size": self.image_size}
+        return self.fixed_artifacts
 
-    def use_vocabulary(self, vocab: Vocabulary) -> None:
-        """Encode captions with a checkpoint's vocabulary (evaluation without retraining)."""
-        self.vocab = vocab
+    @property
+    def vocab(self) -> Vocabulary:
+        return Vocabulary.from_list(self.artifacts()["vocabulary"])
 
-    def _loader(self, split: str, train: bool) -> DataLoader:
-        if self.vocab is None:
-            raise RuntimeError("no vocabulary: call setup() with a train split or use_vocabulary()")
-        dataset = CaptionDataset(
-            self.splits[split], self.vocab, self.image_size, self.max_caption_length, pairs=train
+    def _loader(self, splits: Sequence[str], train: bool) -> DataLoader:
+        vocab = self.vocab
+        parts = [
+            CaptionDataset(
+                self.splits[s], vocab, self.image_size, self.max_caption_length, train, s
+            )
+            for s in splits
+        ]
+        dataset = ConcatDataset(parts)
+        # length-bucketed batches shard themselves under DDP (the harness contract)
+        sampler = BucketBatchSampler(
+            [n for part in parts for n in part.caption_lengths()],
+            batch_size=self.batch_size if train else self.eval_batch_size,
+            shuffle=train,
+            seed=self.seed,
         )
         return DataLoader(
             dataset,
-            batch_size=self.batch_size if train else self.eval_batch_size,
-            shuffle=train,
-            generator=torch.Generator().manual_seed(self.seed) if train else None,
+            batch_sampler=sampler,
             collate_fn=collate_captions,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", train=True)
+        return self._loader(["train"], train=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("validation", train=False)
+        return self._loader(["validation"], train=False)
 
     def test_split_names(self) -> list[str]:
-        """Evaluated splits in dataloader order: ``test`` and, when present, ``test_novel``."""
+        """Evaluated splits: ``test`` and, when present, ``test_novel`` (one loader for both)."""
         return [s for s in EVAL_SPLITS if s in self.splits]
 
-    def test_dataloader(self) -> list[DataLoader]:
-        return [self._loader(s, train=False) for s in self.test_split_names()]
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_split_names(), train=False)

@@ -76,29 +76,30 @@ class Captioner(nn.Module):
     def caption(
         self,
         images: torch.Tensor,
+        search: str = "beam",
         beam_size: int = 3,
         max_len: int = 24,
         length_penalty: float = 0.0,
         no_repeat_ngram_size: int = 0,
     ) -> list[Caption]:
-        """Caption each image of (B, 3, H, W): greedy when ``beam_size == 1``, else beam search."""
+        """Caption each image of (B, 3, H, W) by ``search`` = ``"beam"`` or ``"greedy"``."""
         memory = self.encoder(images)
-        if beam_size == 1:
+        if search == "greedy":
             hyps = self.decoder.greedy(memory, None, bos=BOS, eos=EOS, max_len=max_len)
+        elif search == "beam":
+            beams = self.decoder.beam_search(
+                memory,
+                None,
+                bos=BOS,
+                eos=EOS,
+                beam_size=beam_size,
+                max_len=max_len,
+                length_penalty=length_penalty,
+                no_repeat_ngram_size=no_repeat_ngram_size,
+            )
+            hyps = [b[0] for b in beams]
         else:
-            hyps = [
-                beams[0]
-                for beams in self.decoder.beam_search(
-                    memory,
-                    None,
-                    bos=BOS,
-                    eos=EOS,
-                    beam_size=beam_size,
-                    max_len=max_len,
-                    length_penalty=length_penalty,
-                    no_repeat_ngram_size=no_repeat_ngram_size,
-                )
-            ]
+            raise ValueError(f"search must be 'beam' or 'greedy', got {search!r}")
         return [Caption(h.tokens.tolist(), h.log_prob, h.extras) for h in hyps]
 
     def grid_shape(self, image_size: int) -> tuple[int, int]:

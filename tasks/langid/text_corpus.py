@@ -61,7 +61,7 @@ class TextCorpusSettings:
     exclude_domains: tuple[str, ...] = ("iso_*",)
     english_from_msgids: bool = True
     min_per_language: int = 1000
-    max_per_language: int = 1000
+    max_per_language: int = 2000
     min_languages: int = 40
     val_fraction: float = 0.1
     test_fraction: float = 0.1

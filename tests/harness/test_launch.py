@@ -153,3 +153,7 @@ def test_generate_data_and_clear_config_errors(tmp_path: Path) -> None:
         run_entry_point("train", [f"paths.root_dir={tmp_path}", "~task"])
     with pytest.raises(SystemExit, match=r"^error: checkpoint .*nope\.ckpt does not exist"):
         run_entry_point("train", [*toy_overrides(tmp_path), f"init_from={tmp_path}/nope.ckpt"])
+    with pytest.raises(
+        SystemExit, match=r"^error: ckpt_path=last: no checkpoints/last\.ckpt under"
+    ):
+        run_entry_point("train", [*toy_overrides(tmp_path), "ckpt_path=last"])

@@ -6,10 +6,16 @@ from pathlib import Path
 
 import pytest
 import pytorch_lightning as pl
-from langid_helpers import OPTIM, TINY_MODEL, text_datamodule, tiny_trainer, write_jsonl_splits
 
 from tasks.langid.module import LangIDModule
 from tasks.langid.text_datamodule import LangIDTextDataModule
+from tests.langid.langid_helpers import (
+    OPTIM,
+    TINY_MODEL,
+    text_datamodule,
+    tiny_trainer,
+    write_jsonl_splits,
+)
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,8 @@ import csv
 from pathlib import Path
 
 import pytest
-from langid_helpers import text_datamodule
+
+from tests.langid.langid_helpers import text_datamodule
 
 
 def write_csv(path: Path, rows: list[tuple[str, str]]) -> str:
@@ -59,3 +60,10 @@ def test_byte_units_need_no_vocabulary(tmp_path: Path, csv_files) -> None:
     dm.setup("fit")
     assert len(dm.artifacts()["vocabulary"]["itos"]) == 258  # <pad>, <unk> and 256 bytes
     assert len(dm.encoded["test"].ids[0]) == len("Tschüss".encode())
+
+
+def test_max_train_per_label_keeps_the_first_rows(tmp_path: Path, csv_files) -> None:
+    dm = local_dm(tmp_path, csv_files, max_train_per_label=1)
+    dm.setup("fit")
+    texts, labels = dm.load_raw()["train"]
+    assert (texts, labels) == (["Guten Morgen", "None of them"], ["de", "en"])

@@ -6,13 +6,19 @@ from pathlib import Path
 
 import pytest
 import torch
-from langid_helpers import OPTIM, TINY_MODEL, sentences, text_datamodule, write_jsonl_splits
 
 from tasks.harness.checkpoint import load_checkpoint, load_module
 from tasks.harness.finetune import init_from
 from tasks.harness.predict import InputError, expand_inputs
 from tasks.langid.module import LangIDModule
 from tasks.langid.pooling import build_pooling
+from tests.langid.langid_helpers import (
+    OPTIM,
+    TINY_MODEL,
+    sentences,
+    text_datamodule,
+    write_jsonl_splits,
+)
 
 
 def test_train_test_writes_metrics_and_report(trained_text) -> None:
