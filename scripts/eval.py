@@ -7,6 +7,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from tasks.harness.errors import exit_on_error
 from tasks.harness.evaluate import evaluate
 from tasks.harness.resolvers import register_resolvers
 
@@ -16,6 +17,7 @@ CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="eval")
+@exit_on_error
 def main(cfg: DictConfig) -> dict[str, float]:
     return evaluate(cfg)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from tasks.harness.errors import exit_on_error
 from tasks.harness.resolvers import register_resolvers
 from tasks.harness.train import build_datamodule, require_task
 
@@ -19,6 +20,7 @@ CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="generate_data")
+@exit_on_error
 def main(cfg: DictConfig) -> None:
     require_task(cfg)
     build_datamodule(cfg.data).prepare_data()

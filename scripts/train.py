@@ -10,6 +10,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from tasks.harness.errors import exit_on_error
 from tasks.harness.resolvers import register_resolvers
 from tasks.harness.train import train
 
@@ -19,6 +20,7 @@ CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
+@exit_on_error
 def main(cfg: DictConfig) -> float | None:
     return train(cfg)
 

@@ -46,20 +46,57 @@ _SYNTH_CALLBACK = ctypes.CFUNCTYPE(
 
 # Static variables of the waveform generator that carry state from one utterance to the next.
 _HISTORY_SYMBOLS = (
+    # wavegen.c: flutter phase, glottal cycles, amplitude/pitch envelopes, harmonics, echo
     "Flutter_ix",
     "amplitude2",
     "cycle_count",
+    "cycle_samples",
+    "amp_inc",
+    "amp_ix",
     "echo_buf",
     "echo_head",
     "echo_tail",
+    "echo_complete",
+    "end_wave",
+    "h_switch_sign",
+    "harm_inc",
+    "hspect",
+    "hswitch",
+    "maxh",
+    "maxh2",
+    "n_samples",
+    "nsamples",
+    "peak_harmonic",
+    "peaks",
+    "phaseinc",
+    "sample_count",
+    "samplecount_start",
+    "count_samples",
+    "wave_flag",
     "ix",
     "last_amp_cmd",
     "last_pitch_cmd",
     "syllable_end",
     "syllable_start",
-    "time_count",
     "wcmdq_head",
     "wcmdq_tail",
+    "last_wcmdq",
+    "wdata",  # pitch and amplitude envelope state, "previous frame was voiced"
+    "tone_posn",
+    "tone_posn2",
+    # klatt.c: synthesiser state, noise generator, frame interpolation
+    "kt_globals",
+    "kt_frame",
+    "klattp",
+    "klattp1",
+    "klattp_inc",
+    "nlast",
+    "noise",
+    "time_count",
+    # synthesize.c / sPlayer.c: frame interpolation between phonemes
+    "prev_fr",
+    "source",
+    "sourceix",
 )
 _RANDOM_SEED = 1
 
@@ -121,15 +158,16 @@ def _library() -> tuple[ctypes.CDLL, int]:
         if rate <= 0:
             raise EspeakError(f"espeak_Initialize failed (data path {data_path.decode()!r})")
         lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
-        _state.update(lib=lib, rate=rate, voice=None, history=_snapshot_history(lib))
+        _state.update(lib=lib, rate=rate, history=_snapshot_history(lib))
     return _state["lib"], _state["rate"]  # type: ignore[return-value]
 
 
-def _elf_symbols(path: str) -> dict[str, tuple[int, int]]:
-    """``name -> (offset, size)`` of every sized symbol in an ELF64 file's ``.symtab``.
+def _elf_symbols(path: str) -> dict[str, list[tuple[int, int]]]:
+    """``name -> [(offset, size), ...]`` of the sized symbols in an ELF64 file's ``.symtab``.
 
     Static (file-local) variables are only listed there, not in the dynamic symbol table.
-    Names like ``Flutter_ix.5965`` (compiler-renamed function statics) lose their suffix.
+    Names like ``ix.6072`` (compiler-renamed function statics) lose their suffix, so one
+    name can stand for the statics of several functions or files.
     """
     data = Path(path).read_bytes()
     if data[:5] != b"\x7fELF\x02":
@@ -139,7 +177,7 @@ def _elf_symbols(path: str) -> dict[str, tuple[int, int]]:
     sections = [
         struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)
     ]
-    symbols: dict[str, tuple[int, int]] = {}
+    symbols: dict[str, list[tuple[int, int]]] = {}
     for _, sh_type, _, _, offset, size, link, _, _, entsize in sections:
         if sh_type != 2:  # SHT_SYMTAB
             continue
@@ -150,7 +188,7 @@ def _elf_symbols(path: str) -> dict[str, tuple[int, int]]:
                 continue
             end = data.index(b"\0", strtab_offset + name_at)
             name = data[strtab_offset + name_at : end].decode(errors="replace").split(".")[0]
-            symbols.setdefault(name, (value, sym_size))
+            symbols.setdefault(name, []).append((value, sym_size))
     return symbols
 
 
@@ -165,12 +203,13 @@ def _snapshot_history(lib: ctypes.CDLL) -> list[tuple[int, bytes]]:
         )
         return []
     base = (
-        ctypes.cast(lib.espeak_Initialize, ctypes.c_void_p).value - symbols["espeak_Initialize"][0]
+        ctypes.cast(lib.espeak_Initialize, ctypes.c_void_p).value
+        - symbols["espeak_Initialize"][0][0]
     )
     history = []
     for name in _HISTORY_SYMBOLS:
-        offset, size = symbols[name]
-        history.append((base + offset, ctypes.string_at(base + offset, size)))
+        for offset, size in symbols[name]:
+            history.append((base + offset, ctypes.string_at(base + offset, size)))
     return history
 
 
@@ -259,13 +298,12 @@ class EspeakSynthesizer:
         with _lock:
             lib, _ = _library()
             _reset_history(lib)
-            if _state["voice"] != voice:
-                if lib.espeak_SetVoiceByName(voice.encode()) != _EE_OK:
-                    raise EspeakError(
-                        f"unknown espeak-ng voice {voice!r}; use a language voice from "
-                        f"list_voices() optionally with '+<variant>' from list_variants()"
-                    )
-                _state["voice"] = voice
+            # the voice is loaded on every call: synthesis changes some of its fields
+            if lib.espeak_SetVoiceByName(voice.encode()) != _EE_OK:
+                raise EspeakError(
+                    f"unknown espeak-ng voice {voice!r}; use a language voice from "
+                    f"list_voices() optionally with '+<variant>' from list_variants()"
+                )
             lib.espeak_SetParameter(_RATE, int(rate), 0)
             lib.espeak_SetParameter(_PITCH, int(pitch), 0)
             lib.espeak_SetParameter(_RANGE, int(pitch_range), 0)

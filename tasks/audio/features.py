@@ -97,19 +97,34 @@ class LogMel(nn.Module):
         return feats * valid[..., None], frame_lengths
 
 
-def cmvn_stats(features: Iterable[Tensor]) -> tuple[Tensor, Tensor]:
+def cmvn_stats(features: Iterable[Tensor], chunk_frames: int = 65536) -> tuple[Tensor, Tensor]:
     """Per-bin mean and standard deviation over all frames of ``features`` (each ``(T, F)``).
 
-    Accumulated in float64: ``mean = sum(x) / N``, ``std = sqrt(sum(x^2) / N - mean^2)``.
+    Accumulated in float64 over chunks of about ``chunk_frames`` frames:
+    ``mean = sum(x) / N``, ``std = sqrt(sum(x^2) / N - mean^2)``.
     """
     total = sq_total = None
     n = 0
-    for feats in features:
-        x = feats.double()
+    pending: list[Tensor] = []
+    pending_frames = 0
+
+    def flush() -> None:
+        nonlocal total, sq_total, n, pending_frames
+        x = torch.cat(pending).double()
         s, sq = x.sum(0), (x * x).sum(0)
         total = s if total is None else total + s
         sq_total = sq if sq_total is None else sq_total + sq
         n += x.shape[0]
+        pending.clear()
+        pending_frames = 0
+
+    for feats in features:
+        pending.append(feats)
+        pending_frames += feats.shape[0]
+        if pending_frames >= chunk_frames:
+            flush()
+    if pending:
+        flush()
     if total is None or n == 0:
         raise ValueError("cmvn_stats needs at least one frame of features")
     mean = total / n

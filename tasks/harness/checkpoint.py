@@ -9,15 +9,12 @@ from typing import Any
 
 import torch
 
+from tasks.harness.errors import CheckpointError
 from tasks.harness.module import CHECKPOINT_KEY, TaskModule
 
 LAST = "last"
 CHECKPOINT_DIR = "checkpoints"
 LAST_FILE = "last.ckpt"
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint path or file that cannot be used, with the reason and the fix."""
 
 
 def find_checkpoint(spec: str | Path, runs_root: str | Path | None = None) -> Path:

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from tasks.harness.checkpoint import find_checkpoint, load_checkpoint
+from tasks.harness.errors import ConfigError
 from tasks.harness.module import CHECKPOINT_KEY, TaskModule
 from tasks.harness.table import format_table
 
@@ -35,7 +36,7 @@ class InitSpec:
             return cls(path=value)
         unknown = set(value) - {"path", "include", "exclude"}
         if unknown or "path" not in value:
-            raise ValueError(
+            raise ConfigError(
                 f"init_from must be a checkpoint path or {{path, include, exclude}}, got keys {sorted(value)}"
             )
         return cls(
@@ -125,7 +126,7 @@ def freeze(module: nn.Module, names: Sequence[str]) -> list[str]:
             submodule = module.get_submodule(name)
         except AttributeError as error:
             children = [n for n, _ in module.named_children()]
-            raise ValueError(
+            raise ConfigError(
                 f"freeze: {name!r} is not a submodule; top-level ones: {children}"
             ) from error
         submodule.requires_grad_(False)

@@ -130,7 +130,10 @@ class TaskModule(pl.LightningModule, ABC):
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.run_config = checkpoint.get(CHECKPOINT_KEY, {}).get("config", self.run_config)
+        """Adopt the checkpoint's run config unless this run already has one (resume keeps the
+        current config)."""
+        if not self.run_config:
+            self.run_config = checkpoint.get(CHECKPOINT_KEY, {}).get("config", {})
 
 
 def parameter_counts(module: torch.nn.Module) -> tuple[int, int]:

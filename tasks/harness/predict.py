@@ -10,16 +10,13 @@ from pathlib import Path
 from typing import IO
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from tqdm import tqdm
 
 from tasks.harness.checkpoint import find_checkpoint, load_module
+from tasks.harness.errors import InputError
 from tasks.harness.module import TaskModule
 from tasks.harness.plain import to_plain
-
-
-class InputError(ValueError):
-    """An unusable predict input, naming the path/field and what to pass instead."""
 
 
 def read_text_lines(path: Path) -> list[str]:
@@ -49,7 +46,7 @@ def expand_inputs(
 
     ``kind == "file"``: a file gives itself, a folder its files (recursively, sorted, filtered
     by ``extensions``). ``kind == "text"``: ``text`` gives one item; a file gives its lines; a
-    folder gives the lines of each file.
+    folder gives the lines of each file. ``input_path == "-"`` reads one item per line from stdin.
     """
     if text is not None and input_path is not None:
         raise InputError("pass either input=<path> or text=<string>, not both")
@@ -62,6 +59,8 @@ def expand_inputs(
             "nothing to predict: pass input=<file or folder>"
             + (" or text=..." if kind == "text" else "")
         )
+    if input_path == "-":
+        return [line.rstrip("\r\n") for line in sys.stdin if line.strip()]
     path = Path(input_path).expanduser()
     if not path.exists():
         raise InputError(f"input {path} does not exist")
@@ -95,9 +94,12 @@ def write_records(
     )
     with torch.inference_mode(), progress:
         for chunk in chunks(items, batch_size):
-            for record in module.predict_items(chunk, options):
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
-                count += 1
+            try:
+                for record in module.predict_items(chunk, options):
+                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                    count += 1
+            except ValueError as error:  # the task's "unusable input" signal
+                raise InputError(str(error)) from error
             progress.update(len(chunk))
     return count
 
@@ -107,10 +109,6 @@ def predict(cfg: DictConfig) -> int:
     if cfg.ckpt is None:
         raise InputError("pass ckpt=<checkpoint file, run directory or 'last'>")
     module = load_module(find_checkpoint(cfg.ckpt, cfg.paths.runs_dir)).to(cfg.device)
-    task = module.run_config.get("task", {}).get("name")
-    selected = OmegaConf.select(cfg, "task.name", default=None)
-    if selected not in (None, "???", task):
-        raise InputError(f"task={selected} but checkpoint {cfg.ckpt} is a {task!r} model")
     items = expand_inputs(cfg.input, cfg.text, module.input_kind, module.input_extensions)
     options = to_plain(cfg.options, "options")
     output = Path(cfg.output) if cfg.output else None

@@ -9,6 +9,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from tasks.harness.checkpoint import find_checkpoint, run_dir_of
+from tasks.harness.errors import CheckpointError
 
 
 def unique_dir(root: str) -> str:
@@ -30,10 +31,17 @@ def unique_dir(root: str) -> str:
 
 def train_run_dir(ckpt_path: str | None, runs_root: str) -> str:
     """A new unique run directory, or, when resuming (``ckpt_path`` set), the run directory
-    holding that checkpoint (``last`` = the latest ``last.ckpt`` under ``runs_root``)."""
+    holding that checkpoint (``last`` = the latest ``last.ckpt`` under ``runs_root``).
+
+    A checkpoint that cannot be found also gets a new directory: training then stops with the
+    one-line :class:`CheckpointError` instead of Hydra's resolver traceback.
+    """
     if ckpt_path is None:
         return unique_dir(runs_root)
-    return str(run_dir_of(find_checkpoint(ckpt_path, runs_root)))
+    try:
+        return str(run_dir_of(find_checkpoint(ckpt_path, runs_root)))
+    except CheckpointError:
+        return unique_dir(runs_root)
 
 
 def register_resolvers() -> None:

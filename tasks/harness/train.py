@@ -15,6 +15,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from tasks.harness.callbacks import FrozenModulesEval
 from tasks.harness.checkpoint import find_checkpoint, load_checkpoint, module_class
 from tasks.harness.datamodule import TaskDataModule
+from tasks.harness.errors import ConfigError
 from tasks.harness.finetune import freeze, init_from
 from tasks.harness.module import parameter_counts
 from tasks.harness.plain import to_plain
@@ -27,13 +28,13 @@ log = logging.getLogger(__name__)
 def require_task(cfg: DictConfig) -> None:
     """A clear error when no task is selected instead of a missing-key traceback."""
     if OmegaConf.select(cfg, "task.module", default=None) in (None, "???"):
-        raise ValueError("no task selected: pass task=<name> (one of conf/task/*.yaml)")
+        raise ConfigError("no task selected: pass task=<name> (one of conf/task/*.yaml)")
 
 
 def build_datamodule(data_cfg: Any) -> TaskDataModule:
     datamodule = hydra.utils.instantiate(data_cfg, _convert_="all")
     if not isinstance(datamodule, TaskDataModule):
-        raise TypeError(
+        raise ConfigError(
             f"data._target_ {data_cfg.get('_target_')!r} must build a "
             "tasks.harness.datamodule.TaskDataModule"
         )
@@ -93,11 +94,18 @@ def train(cfg: DictConfig) -> float | None:
     trainer = build_trainer(cfg, [FrozenModulesEval(frozen)] if frozen else [])
 
     if cfg.train:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume) if resume else None)
+        trainer.fit(
+            module,
+            datamodule=datamodule,
+            ckpt_path=str(resume) if resume else None,
+            weights_only=True,  # checkpoints hold plain data only: never unpickle code
+        )
     best_path, last_path, best_score = best_checkpoint(trainer)
     test_metrics: dict[str, float] = {}
     if cfg.test:
-        results = trainer.test(module, datamodule=datamodule, ckpt_path=best_path)
+        results = trainer.test(
+            module, datamodule=datamodule, ckpt_path=best_path, weights_only=True
+        )
         test_metrics = plain_metrics(results[0]) if results else {}
 
     if trainer.is_global_zero:

@@ -18,16 +18,46 @@ from tasks.langid.pooling import build_pooling
 
 
 class TextFrontEnd(nn.Module):
-    """Symbol ids ``(B, T)`` -> embeddings ``(B, T, E)``; id 0 is padding."""
+    """Symbol ids ``(B, T)`` -> features ``(B, T', C)``; id 0 is padding.
 
-    def __init__(self, vocab_size: int, embedding_dim: int, dropout: float) -> None:
+    Embedding, then optionally a strided 1-D convolution over symbol n-grams:
+    ``y_t = ReLU(sum_k W_k e_{s t + k - p} + b)`` with kernel ``k``, stride ``s`` and padding
+    ``p = k // 2``, so ``T' = floor((T + 2p - k) / s) + 1``. The n-gram filters are what
+    language ID feeds on, and the stride cuts the recurrent steps, the cost that dominates.
+    ``conv_channels = 0`` keeps the embeddings (``T' = T``, ``C = E``).
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        embedding_dim: int,
+        dropout: float,
+        conv_channels: int = 0,
+        conv_kernel: int = 3,
+        conv_stride: int = 1,
+    ) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
         self.dropout = nn.Dropout(dropout)
-        self.output_size = embedding_dim
+        self.conv = (
+            nn.Conv1d(embedding_dim, conv_channels, conv_kernel, conv_stride, conv_kernel // 2)
+            if conv_channels > 0
+            else None
+        )
+        self.output_size = conv_channels if conv_channels > 0 else embedding_dim
 
     def forward(self, ids: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-        return self.dropout(self.embedding(ids)), lengths
+        x = self.dropout(self.embedding(ids))
+        if self.conv is None:
+            return x, lengths
+        x = torch.relu(self.conv(x.transpose(1, 2))).transpose(1, 2)
+        (kernel,), (stride,), (padding,) = (
+            self.conv.kernel_size,
+            self.conv.stride,
+            self.conv.padding,
+        )
+        lengths = torch.div(lengths + 2 * padding - kernel, stride, rounding_mode="floor") + 1
+        return x, lengths.clamp_min(1)
 
 
 class BiLSTMEncoder(nn.Module):
@@ -60,7 +90,9 @@ class BiLSTMEncoder(nn.Module):
         self.output_size = 2 * hidden_size
 
     def forward(self, x: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-        states, (h_n, _) = self.lstm(x, lengths=lengths)
+        # Equal lengths need no masking, and the padded fused kernel beats the packed one.
+        equal = bool((lengths == x.shape[1]).all())
+        states, (h_n, _) = self.lstm(x, lengths=None if equal else lengths)
         final = torch.cat([h_n[-2], h_n[-1]], dim=-1)
         return states, final
 

@@ -27,7 +27,14 @@ def build_frontend(encoder: Mapping[str, Any], artifacts: Mapping[str, Any]) -> 
         )
     if modality == "text":
         vocab_size = len(artifacts["vocabulary"]["itos"])
-        return TextFrontEnd(vocab_size, encoder["embedding_dim"], encoder["embedding_dropout"])
+        return TextFrontEnd(
+            vocab_size,
+            encoder["embedding_dim"],
+            encoder["embedding_dropout"],
+            conv_channels=encoder["conv_channels"],
+            conv_kernel=encoder["conv_kernel"],
+            conv_stride=encoder["conv_stride"],
+        )
     from tasks.langid.audio_frontend import AudioFrontEnd
 
     return AudioFrontEnd.from_config(encoder, artifacts)

@@ -50,6 +50,17 @@ def collate_texts(items: list[dict[str, torch.Tensor]]) -> dict[str, Any]:
     return pad_collate(items, {"inputs": 0})
 
 
+def cap_per_label(texts: list[Any], labels: list[str], cap: int) -> tuple[list[Any], list[str]]:
+    """The first ``cap`` rows of every label, in their original order."""
+    seen: dict[str, int] = {}
+    kept = []
+    for i, label in enumerate(labels):
+        seen[label] = seen.get(label, 0) + 1
+        if seen[label] <= cap:
+            kept.append(i)
+    return [texts[i] for i in kept], [labels[i] for i in kept]
+
+
 class LangIDTextDataModule(TaskDataModule):
     """Text/label pairs -> padded symbol-id batches, length-bucketed for training.
 
@@ -64,6 +75,8 @@ class LangIDTextDataModule(TaskDataModule):
         unit: ``char`` or ``byte`` symbols; ``min_unit_freq``: characters rarer than this in
             the training split become ``<unk>``.
         max_units: texts are truncated to this many symbols.
+        max_train_per_label: keep at most this many training rows per label (the first ones
+            in file order; ``None`` keeps all): balances skewed data and bounds training time.
         batch_size, eval_batch_size, bucket_batches, num_workers, seed: batching.
     """
 
@@ -78,6 +91,7 @@ class LangIDTextDataModule(TaskDataModule):
         unit: str = "char",
         min_unit_freq: int = 2,
         max_units: int = 256,
+        max_train_per_label: int | None = None,
         batch_size: int = 64,
         eval_batch_size: int = 256,
         bucket_batches: int = 50,
@@ -91,6 +105,7 @@ class LangIDTextDataModule(TaskDataModule):
         self.text_column, self.label_column = text_column, label_column
         self.splits = dict(splits or {"train": "train", "val": "validation", "test": "test"})
         self.unit, self.min_unit_freq, self.max_units = unit, min_unit_freq, max_units
+        self.max_train_per_label = max_train_per_label
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.bucket_batches, self.num_workers, self.seed = bucket_batches, num_workers, seed
         self.raw: dict[str, tuple[list[str], list[str]]] = {}
@@ -132,6 +147,8 @@ class LangIDTextDataModule(TaskDataModule):
                     )
             texts = data[split][self.text_column]
             labels = [str(label) for label in data[split][self.label_column]]
+            if stage == "train" and self.max_train_per_label is not None:
+                texts, labels = cap_per_label(texts, labels, self.max_train_per_label)
             self.raw[stage] = (texts, labels)
         return self.raw
 

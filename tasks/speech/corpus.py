@@ -27,7 +27,7 @@ from tasks.text.gettext_catalogs import find_catalogs, iter_catalog_messages
 from tasks.text.spoken_form import PLACEHOLDER, strip_markup, to_spoken_form
 
 # Bump when the generation procedure changes, so old caches are not reused.
-CORPUS_VERSION = 1
+CORPUS_VERSION = 2
 SPLITS = ("train", "validation", "test")
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")

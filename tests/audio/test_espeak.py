@@ -50,3 +50,13 @@ def test_voice_and_variant_listing() -> None:
     languages = {lang for v in list_voices() for lang in v.languages}
     assert {"en-us", "fr", "de"} <= languages
     assert {"m1", "f3", "croak", "whisper"} <= set(list_variants())
+
+
+def test_output_does_not_depend_on_call_history(synth: EspeakSynthesizer) -> None:
+    # voices with breath noise, echo, spectral tone shaping and the Klatt generator keep
+    # state between calls inside libespeak-ng; the synthesiser resets it
+    voices = ["en+f5", "en-us+steph", "en-gb-scotland+whisper", "en+klatt", "en-us+f2"]
+    first = {v: synth.synthesize(TEXT, voice=v, rate=160, pitch=40) for v in voices}
+    for i, voice in enumerate(voices):
+        synth.synthesize("a different sentence first", voice=voices[i - 1], rate=200, pitch=70)
+        assert np.array_equal(first[voice], synth.synthesize(TEXT, voice=voice, rate=160, pitch=40))

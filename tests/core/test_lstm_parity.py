@@ -228,3 +228,12 @@ def test_inter_layer_dropout_is_applied_in_training_only():
     torch.testing.assert_close(ours(x)[0], reference(x)[0], **TOL)
     ours.train()
     assert not torch.allclose(ours(x)[0], reference.eval()(x)[0])
+
+
+def test_lengths_may_be_a_list():
+    _, ours = make_pair(input_size=3, hidden_size=4, bidirectional=True)
+    x = torch.randn(5, 2, 3, dtype=DT)
+    output, (h_n, _) = ours(x, lengths=[5, 3])
+    expected, (h_expected, _) = ours(x, lengths=torch.tensor([5, 3]))
+    torch.testing.assert_close(output, expected, rtol=0, atol=0)
+    torch.testing.assert_close(h_n, h_expected, rtol=0, atol=0)

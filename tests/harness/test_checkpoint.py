@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from tasks.harness import resolvers
-from tasks.harness.checkpoint import CheckpointError, find_checkpoint, load_checkpoint, load_module
+from tasks.harness.checkpoint import find_checkpoint, load_checkpoint, load_module
+from tasks.harness.errors import CheckpointError
 from tasks.harness.plain import to_plain
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import read_json, run_entry_point, toy_overrides
 
 from tasks.harness.checkpoint import load_checkpoint
 from tasks.harness.finetune import freeze, init_from
+from tests.harness.conftest import read_json, run_entry_point, toy_overrides
 from tests.harness.toy_task import ToyModule
 
 OPTIM = {

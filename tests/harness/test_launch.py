@@ -10,11 +10,18 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, TOY_CONF, read_json, run_dirs, run_entry_point, toy_overrides
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from tasks.harness.resolvers import register_resolvers
+from tests.harness.conftest import (
+    REPO,
+    TOY_CONF,
+    read_json,
+    run_dirs,
+    run_entry_point,
+    toy_overrides,
+)
 
 
 def test_ddp_cpu_two_processes_write_one_run_dir(tmp_path: Path) -> None:
@@ -112,7 +119,10 @@ def test_optuna_search_composes() -> None:
         )
     sweeper = cfg.hydra.sweeper
     assert sweeper._target_.endswith("OptunaSweeper") and sweeper.storage is None
-    assert cfg.hydra.mode == "MULTIRUN" and sweeper.sampler._target_ == "optuna.samplers.TPESampler"
+    assert (
+        cfg.hydra.mode.name == "MULTIRUN"
+        and sweeper.sampler._target_ == "optuna.samplers.TPESampler"
+    )
     assert set(sweeper.params) == {"optim.lr", "optim.weight_decay", "encoder.hidden_size"}
 
 
@@ -136,9 +146,14 @@ def test_help_lists_groups(capsys) -> None:
         assert group in out
 
 
-def test_generate_data_and_missing_task(tmp_path: Path, capsys) -> None:
+def test_generate_data_and_clear_config_errors(tmp_path: Path) -> None:
     run_entry_point("generate_data", toy_overrides(tmp_path))
     assert [p.name for p in (tmp_path / "data" / "toy").iterdir()] == ["toy_1234_neg_pos.json"]
-    with pytest.raises(SystemExit):
-        run_entry_point("train", [f"paths.root_dir={tmp_path}"])
-    assert "no task selected: pass task=<name>" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match=r"^error: no task selected: pass task=<name>"):
+        run_entry_point("train", [f"paths.root_dir={tmp_path}", "~task"])
+    with pytest.raises(SystemExit, match=r"^error: checkpoint .*nope\.ckpt does not exist"):
+        run_entry_point("train", [*toy_overrides(tmp_path), f"init_from={tmp_path}/nope.ckpt"])
+    with pytest.raises(
+        SystemExit, match=r"^error: ckpt_path=last: no checkpoints/last\.ckpt under"
+    ):
+        run_entry_point("train", [*toy_overrides(tmp_path), "ckpt_path=last"])

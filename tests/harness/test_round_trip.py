@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import sys
 from pathlib import Path
 
 import pytest
-import torch
-from conftest import read_json, run_entry_point, toy_overrides
 
 from tasks.harness.checkpoint import load_module
-from tasks.harness.predict import InputError, expand_inputs, read_text_lines
+from tasks.harness.errors import InputError
+from tasks.harness.predict import expand_inputs, read_text_lines
+from tests.harness.conftest import read_json, run_entry_point, toy_overrides
 
 
 def test_train_eval_predict_round_trip(base_run: Path) -> None:
@@ -18,7 +21,13 @@ def test_train_eval_predict_round_trip(base_run: Path) -> None:
     summary = read_json(base_run / "summary.json")
     # What the run directory must hold.
     assert (base_run / ".hydra" / "config.yaml").is_file()
-    assert (base_run / "metrics.csv").is_file()
+    with open(base_run / "metrics.csv", newline="") as handle:
+        padding = [
+            float(r["train/padding_fraction"])
+            for r in csv.DictReader(handle)
+            if r["train/padding_fraction"]
+        ]
+    assert len(padding) == 2 and all(0 <= p < 0.5 for p in padding), "bucketing keeps padding low"
     assert (base_run / "plots" / "learning_curves.png").stat().st_size > 0
     assert (base_run / "checkpoints" / "last.ckpt").is_file()
     assert Path(summary["checkpoint"]).is_file() and Path(summary["checkpoint"]).name.startswith(
@@ -40,13 +49,20 @@ def test_train_eval_predict_round_trip(base_run: Path) -> None:
     )
     assert summary["test/acc"] > 0.9, "the toy task is separable; the harness must train it"
 
-    # Eval of the best checkpoint reproduces the training run's test metrics.
+    # Eval of the best checkpoint reproduces the training run's test metrics, with the task's
+    # data config (task=toy) or, without task=/data=, the one saved in the checkpoint.
     run_entry_point("eval", [*toy_overrides(root), f"ckpt={summary['checkpoint']}"])
-    (eval_dir,) = (root / "outputs" / "toy" / "evals").iterdir()
-    evaluated = read_json(eval_dir / "summary.json")
-    assert evaluated["checkpoint"] == summary["checkpoint"]
-    assert evaluated["test/acc"] == pytest.approx(summary["test/acc"])
-    assert evaluated["test/loss"] == pytest.approx(summary["test/loss"], rel=1e-5)
+    run_entry_point("eval", [f"paths.root_dir={root}", f"ckpt={summary['checkpoint']}"])
+    eval_dirs = [
+        *(root / "outputs" / "toy" / "evals").iterdir(),
+        *(root / "outputs" / "speech" / "evals").iterdir(),
+    ]
+    assert len(eval_dirs) == 2
+    for eval_dir in eval_dirs:
+        evaluated = read_json(eval_dir / "summary.json")
+        assert evaluated["checkpoint"] == summary["checkpoint"] and evaluated["task"] == "toy"
+        assert evaluated["test/acc"] == pytest.approx(summary["test/acc"])
+        assert evaluated["test/loss"] == pytest.approx(summary["test/loss"], rel=1e-5)
 
     # Predict: a text file with one item per line -> one JSONL record per line.
     inputs = root / "items.txt"
@@ -61,7 +77,7 @@ def test_train_eval_predict_round_trip(base_run: Path) -> None:
     assert all(sum(r["scores"].values()) == pytest.approx(1.0, abs=1e-5) for r in records)
 
 
-def test_predict_text_and_clear_errors(base_run: Path, tmp_path: Path, capsys) -> None:
+def test_predict_text_and_clear_errors(base_run: Path, tmp_path: Path, capsys, monkeypatch) -> None:
     # No task=: the module class, labels and statistics all come from the checkpoint.
     run_entry_point(
         "predict",
@@ -88,5 +104,8 @@ def test_predict_text_and_clear_errors(base_run: Path, tmp_path: Path, capsys) -
     with pytest.raises(InputError, match=r"holds no files with extension \.wav"):
         expand_inputs(str(folder), None, "file", (".wav",))
     assert expand_inputs(str(folder), None, "file") == [str(folder / "notes.md")]
-    with torch.inference_mode(), pytest.raises(ValueError, match="not a list of numbers"):
-        list(load_module(base_run / "checkpoints" / "last.ckpt").predict_items(["a b"], {}))
+    monkeypatch.setattr(sys, "stdin", io.StringIO("1 2\n\n-3\n"))
+    assert expand_inputs("-", None, "text") == ["1 2", "-3"]
+    # A task's ValueError for an unusable input becomes a one-line error, not a traceback.
+    with pytest.raises(SystemExit, match=r"^error: input 'a b' is not a list of numbers"):
+        run_entry_point("predict", [f"paths.root_dir={tmp_path}", f"ckpt={base_run}", "text=a b"])

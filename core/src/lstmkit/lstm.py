@@ -491,7 +491,9 @@ class LSTM(nn.Module):
             for direction, suffix in enumerate(self._suffixes(layer))
         ]
         outputs, hs, cs = zip(*results, strict=True)
-        return torch.cat(outputs, dim=-1), torch.stack(hs), torch.stack(cs)
+        # A single direction's output needs no concatenation (which would copy it).
+        output = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=-1)
+        return output, torch.stack(hs), torch.stack(cs)
 
     def _initial_state(self, hx: State | None, batch_size: int, like: Tensor) -> State:
         """Zeros when ``hx`` is None, else ``hx`` checked against the expected shapes."""

@@ -43,10 +43,10 @@ def input_gates(x: Tensor, weights: DirectionWeights) -> Tensor:
     bias = None if weights.bias_ih is None else weights.bias_ih + weights.bias_hh
     if weights.ln_ih is None:
         return F.linear(x, weights.weight_ih, bias)
-    gates = F.layer_norm(
-        F.linear(x, weights.weight_ih), (weights.weight_ih.shape[0],), *weights.ln_ih
-    )
-    return gates if bias is None else gates + bias
+    gain, shift = weights.ln_ih
+    # N_x(.) + b == layer_norm(.) with its shift plus b: one pass over (T, B, 4H).
+    shift = shift if bias is None else shift + bias
+    return F.layer_norm(F.linear(x, weights.weight_ih), (gain.shape[0],), gain, shift)
 
 
 def run_direction(

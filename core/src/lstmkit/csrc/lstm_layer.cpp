@@ -6,9 +6,20 @@
 // with ATen's Vectorized (AVX2 + Sleef when built for it). Weight gradients are formed
 // after the loop by the caller, from the per-step gradients stored here.
 
+// Only the headers used are included (not torch/extension.h): it keeps the one-time
+// build of this file short. The functions are registered as torch operators
+// torch.ops.lstmkit.*, so no pybind11 is needed either.
+#define TORCH_ASSERT_ONLY_METHOD_OPERATORS
+#include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
 #include <ATen/cpu/vec/vec.h>
-#include <torch/extension.h>
+#include <ATen/ops/addmm.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/empty_like.h>
+#include <ATen/ops/mm.h>
+#include <ATen/ops/mul.h>
+#include <torch/library.h>
 
 #include <algorithm>
 #include <cmath>
@@ -487,8 +498,20 @@ std::vector<Tensor> backward_loop(const Tensor& grad_out, const Tensor& grad_h_n
 
 }  // namespace
 
-PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.doc() = "Fused time loops of one LSTM layer (lstmkit.fused)";
-  m.def("forward_loop", &forward_loop, "LSTM layer forward time loop");
-  m.def("backward_loop", &backward_loop, "LSTM layer backward time loop");
+TORCH_LIBRARY(lstmkit, m) {
+  m.def(
+      "lstm_forward_loop(Tensor gates_x, Tensor w_hh, Tensor h0, Tensor c0, Tensor? ln_h_gain, "
+      "Tensor? ln_h_bias, Tensor? ln_c_gain, Tensor? ln_c_bias, Tensor? peephole, Tensor? w_hr, "
+      "Tensor? rd_mask, Tensor? zoneout_h, Tensor? zoneout_c, Tensor? mask) -> Tensor[]");
+  m.def(
+      "lstm_backward_loop(Tensor grad_out, Tensor grad_h_n, Tensor grad_c_n, Tensor hs, Tensor cs, "
+      "Tensor gates, Tensor tanh_c, Tensor? xhat_h, Tensor? rstd_h, Tensor? xhat_c, "
+      "Tensor? rstd_c, Tensor w_hh, Tensor? ln_h_gain, Tensor? ln_c_gain, Tensor? peephole, "
+      "Tensor? w_hr, Tensor? rd_mask, Tensor? zoneout_h, Tensor? zoneout_c, Tensor? mask) "
+      "-> Tensor[]");
+}
+
+TORCH_LIBRARY_IMPL(lstmkit, CPU, m) {
+  m.impl("lstm_forward_loop", &forward_loop);
+  m.impl("lstm_backward_loop", &backward_loop);
 }

@@ -14,10 +14,12 @@ variable ``LSTMKIT_FUSED_BACKEND`` and can be changed with :func:`set_backend`.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import warnings
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 import torch
 
@@ -28,7 +30,7 @@ BACKENDS = ("auto", "cpp", "python")
 SOURCE = Path(__file__).resolve().parents[1] / "csrc" / "lstm_layer.cpp"
 
 _backend = os.environ.get(BACKEND_ENV, "auto")
-_extension: ModuleType | None = None
+_extension: SimpleNamespace | None = None
 _build_error: str | None = None
 
 
@@ -47,7 +49,7 @@ def get_backend() -> str:
     return _backend
 
 
-def kernels_for(device: torch.device) -> ModuleType:
+def kernels_for(device: torch.device) -> ModuleType | SimpleNamespace:
     """The kernels module that runs the time loops for tensors on ``device``."""
     backend = get_backend()
     if backend == "python" or device.type != "cpu":
@@ -56,8 +58,11 @@ def kernels_for(device: torch.device) -> ModuleType:
     return python_kernels if extension is None else extension
 
 
-def load_extension(strict: bool = False) -> ModuleType | None:
-    """Build (first call only) and import the C++ kernels; ``None`` if that is impossible.
+def load_extension(strict: bool = False) -> SimpleNamespace | None:
+    """Build (first call only) and load the C++ kernels; ``None`` if that is impossible.
+
+    The result has ``forward_loop`` and ``backward_loop``, the operators
+    ``torch.ops.lstmkit.lstm_forward_loop`` / ``lstm_backward_loop``.
 
     With ``strict`` a failed build raises ``RuntimeError`` instead of warning.
     """
@@ -79,21 +84,37 @@ def load_extension(strict: bool = False) -> ModuleType | None:
     return _extension
 
 
-def _build() -> ModuleType:
-    from torch.utils.cpp_extension import load
+def _build() -> SimpleNamespace:
+    # Importing cpp_extension logs a CUDA_HOME notice on machines without CUDA; this
+    # build is CPU-only, so the notice is noise.
+    cpp_logger = logging.getLogger("torch.utils.cpp_extension")
+    level = cpp_logger.level
+    cpp_logger.setLevel(logging.ERROR)
+    try:
+        from torch.utils.cpp_extension import load
+    finally:
+        cpp_logger.setLevel(level)
 
     # ATen's vector types use AVX2 intrinsics and the Sleef functions exported by libtorch
     # when compiled for that capability; otherwise they fall back to plain loops.
     vector_flags = []
     if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
         vector_flags = ["-mavx2", "-mfma", "-DCPU_CAPABILITY_AVX2", "-DCPU_CAPABILITY=AVX2"]
-    suffix = "avx2" if vector_flags else "default"
-    return load(
-        name=f"lstmkit_lstm_layer_{suffix}",
+    flags = ["-O3", *vector_flags]
+    # One build directory per source and flags: checkouts with different sources share the
+    # cache without rebuilding over each other.
+    digest = hashlib.sha256(SOURCE.read_bytes() + " ".join(flags).encode()).hexdigest()[:12]
+    load(
+        name=f"lstmkit_lstm_layer_{digest}",
         sources=[str(SOURCE)],
-        extra_cflags=["-O3", *vector_flags],
+        extra_cflags=flags,
         with_cuda=False,
+        is_python_module=False,
         verbose=False,
+    )
+    return SimpleNamespace(
+        forward_loop=torch.ops.lstmkit.lstm_forward_loop,
+        backward_loop=torch.ops.lstmkit.lstm_backward_loop,
     )
 
 

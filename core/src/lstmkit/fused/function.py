@@ -15,7 +15,7 @@ The time loops themselves come from a *kernels* object: the C++ extension
 
 from __future__ import annotations
 
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import torch
@@ -31,7 +31,7 @@ class LSTMLayerFunction(torch.autograd.Function):
     @staticmethod
     def forward(
         ctx: FunctionCtx,
-        kernels: ModuleType,
+        kernels: ModuleType | SimpleNamespace,
         gates_x: Tensor,
         w_hh: Tensor,
         h0: Tensor,

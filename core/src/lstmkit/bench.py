@@ -1,0 +1,312 @@
+"""Benchmark of lstmkit against torch.nn.LSTM: ``python -m lstmkit.bench``.
+
+For each shape ``(B, T, I, H)`` every case runs side by side in one process, interleaved
+round by round so that load changes hit all cases alike; each time is the median over the
+rounds. Cases: ``nn.LSTM``, ``lstmkit.LSTM`` plain and with each variant, and the naive
+autograd loop (:func:`lstmkit.reference.reference_lstm_layer`, the input GEMM done once
+outside the loop). Two measurements per case:
+
+* forward: evaluation mode under ``torch.no_grad()`` (inference);
+* forward+backward: training mode (dropout/zoneout masks sampled), ``out.sum().backward()``.
+
+Throughput counts the GEMM work of one layer, ``2 T B 4H (I + P)`` FLOPs forward (plus
+``2 T B P H`` for a projection) and three times that for forward+backward; it is compared
+with a 2048x2048 matmul measured in the same run. Results are printed and written to
+``<out_dir>/bench_core.json`` and ``<out_dir>/bench_core.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from lstmkit.lstm import LSTM
+from lstmkit.reference import reference_lstm_layer
+
+SHAPES = ((32, 100, 256, 256), (16, 200, 128, 128), (64, 50, 512, 512), (8, 100, 80, 320))
+QUICK_SHAPES = ((4, 10, 16, 32),)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmarked configuration; ``baseline`` names the row its ratio is taken to."""
+
+    name: str
+    options: dict
+    baseline: str = "nn.LSTM"
+    proj: bool = False
+
+
+CASES = (
+    Case("nn.LSTM", {}),
+    Case("lstmkit plain", {}),
+    Case("layer_norm", {"layer_norm": True}),
+    Case("peephole", {"peephole": True}),
+    Case("recurrent_dropout", {"recurrent_dropout": 0.25}),
+    Case("zoneout", {"zoneout": 0.1}),
+    Case("nn.LSTM proj", {}, proj=True),
+    Case("proj+zoneout", {"zoneout": 0.1}, baseline="nn.LSTM proj", proj=True),
+    Case("reference loop", {}),
+    Case("reference loop layer_norm", {"layer_norm": True}),
+)
+
+
+@dataclass
+class Row:
+    """Measured times of one case at one shape."""
+
+    batch: int
+    steps: int
+    input_size: int
+    hidden_size: int
+    case: str
+    baseline: str
+    forward_ms: float
+    train_ms: float
+    forward_ratio: float = float("nan")
+    train_ratio: float = float("nan")
+    forward_gflops: float = float("nan")
+    train_gflops: float = float("nan")
+    train_peak_fraction: float = float("nan")
+
+
+def build_case(case: Case, shape: tuple[int, ...], device: torch.device) -> Callable:
+    """A function ``run(train: bool) -> Tensor`` computing the case's output for ``x``."""
+    batch, steps, input_size, hidden = shape
+    proj_size = hidden // 2 if case.proj else 0
+    x = torch.randn(steps, batch, input_size, device=device)
+    if case.name.startswith("nn.LSTM"):
+        module: nn.Module = nn.LSTM(input_size, hidden, proj_size=proj_size, device=device)
+    else:
+        module = LSTM(input_size, hidden, proj_size=proj_size, device=device, **case.options)
+    if case.name.startswith("reference loop"):
+        return _reference_runner(module, x, layer_norm=bool(case.options.get("layer_norm")))
+
+    def run(train: bool) -> Tensor:
+        module.train(train)
+        return module(x)[0]
+
+    return run
+
+
+def _reference_runner(module: LSTM, x: Tensor, layer_norm: bool) -> Callable:
+    """The naive autograd loop with ``module``'s weights (recurrent layer norm included)."""
+    params = dict(module.named_parameters())
+    hidden = module.hidden_sizes[0]
+    ln = {
+        name: (
+            torch.ones(size, device=x.device, requires_grad=True),
+            torch.zeros(size, device=x.device, requires_grad=True),
+        )
+        for name, size in (("ln_h", 4 * hidden), ("ln_c", hidden))
+    }
+
+    def run(train: bool) -> Tensor:
+        gates_x = torch.addmm(
+            params["bias_ih_l0"] + params["bias_hh_l0"],
+            x.reshape(-1, x.shape[-1]),
+            params["weight_ih_l0"].t(),
+        ).view(x.shape[0], x.shape[1], -1)
+        h0 = x.new_zeros(x.shape[1], hidden)
+        out, _, _ = reference_lstm_layer(
+            gates_x, params["weight_hh_l0"], h0, h0, **(ln if layer_norm else {})
+        )
+        return out
+
+    return run
+
+
+def layer_flops(shape: tuple[int, ...], proj: bool) -> float:
+    """GEMM FLOPs of one forward pass of one layer."""
+    batch, steps, input_size, hidden = shape
+    width = hidden // 2 if proj else hidden
+    flops = 2 * steps * batch * 4 * hidden * (input_size + width)
+    return float(flops + (2 * steps * batch * width * hidden if proj else 0))
+
+
+def matmul_gflops(device: torch.device, repeats: int) -> float:
+    """Throughput of a 2048x2048 float32 matmul: the machine's practical GEMM peak."""
+    a = torch.randn(2048, 2048, device=device)
+    b = torch.randn(2048, 2048, device=device)
+    seconds = _median_seconds(lambda: a @ b, device, repeats)
+    return 2 * 2048**3 / seconds / 1e9
+
+
+def _median_seconds(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = _now(device)
+        fn()
+        times.append(_now(device) - start)
+    return statistics.median(times)
+
+
+def _now(device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def bench_shape(
+    shape: tuple[int, ...], device: torch.device, repeats: int, warmup: int
+) -> list[Row]:
+    """Time every case at ``shape``: ``repeats`` interleaved rounds after ``warmup``."""
+    runners = {case.name: build_case(case, shape, device) for case in CASES}
+
+    def forward(run: Callable) -> None:
+        with torch.no_grad():
+            run(False)
+
+    def train(run: Callable) -> None:
+        run(True).sum().backward()
+
+    times: dict[tuple[str, str], list[float]] = {}
+    for round_index in range(warmup + repeats):
+        for name, run in runners.items():
+            for mode, step in (("forward", forward), ("train", train)):
+                start = _now(device)
+                step(run)
+                elapsed = _now(device) - start
+                if round_index >= warmup:
+                    times.setdefault((name, mode), []).append(elapsed)
+    rows = []
+    for case in CASES:
+        forward_s = statistics.median(times[case.name, "forward"])
+        train_s = statistics.median(times[case.name, "train"])
+        flops = layer_flops(shape, case.proj)
+        rows.append(
+            Row(
+                *shape,
+                case=case.name,
+                baseline=case.baseline,
+                forward_ms=forward_s * 1e3,
+                train_ms=train_s * 1e3,
+                forward_gflops=flops / forward_s / 1e9,
+                train_gflops=3 * flops / train_s / 1e9,
+            )
+        )
+    by_name = {row.case: row for row in rows}
+    for row in rows:
+        base = by_name[row.baseline]
+        row.forward_ratio = row.forward_ms / base.forward_ms
+        row.train_ratio = row.train_ms / base.train_ms
+    return rows
+
+
+def machine_description(device: torch.device) -> dict:
+    info = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "device": device.type,
+        "threads": torch.get_num_threads(),
+        "cpu": _cpu_name(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def markdown_table(rows: list[Row], peak: float, machine: dict) -> str:
+    lines = [
+        f"Machine: {machine['cpu']} ({machine['threads']} threads, {machine['device']}"
+        + (f", {machine['gpu']}" if "gpu" in machine else "")
+        + f"), torch {machine['torch']}, {machine['date']}. "
+        f"2048x2048 matmul: {peak:.0f} GFLOP/s.",
+        "",
+        "| B | T | I | H | case | forward ms | ratio | fwd+bwd ms | ratio | GFLOP/s | of peak |",
+        "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.batch} | {r.steps} | {r.input_size} | {r.hidden_size} | {r.case} "
+            f"| {r.forward_ms:.1f} | {r.forward_ratio:.2f}x | {r.train_ms:.1f} "
+            f"| {r.train_ratio:.2f}x | {r.train_gflops:.3g} | {r.train_peak_fraction:.0%} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def run_benchmark(
+    shapes: tuple[tuple[int, ...], ...],
+    device: torch.device,
+    repeats: int,
+    warmup: int,
+    out_dir: Path,
+) -> dict:
+    """Run every shape, print the table, write JSON and markdown; returns the JSON dict."""
+    torch.manual_seed(0)
+    peak = matmul_gflops(device, repeats)
+    rows = []
+    for shape in shapes:
+        shape_rows = bench_shape(shape, device, repeats, warmup)
+        for row in shape_rows:
+            row.train_peak_fraction = row.train_gflops / peak
+        rows.extend(shape_rows)
+    machine = machine_description(device)
+    table = markdown_table(rows, peak, machine)
+    print(table)
+    result = {
+        "machine": machine,
+        "matmul_gflops": peak,
+        "repeats": repeats,
+        "rows": [asdict(row) for row in rows],
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "bench_core.json").write_text(json.dumps(result, indent=2))
+    (out_dir / "bench_core.md").write_text(table)
+    print(f"wrote {out_dir / 'bench_core.json'} and {out_dir / 'bench_core.md'}")
+    return result
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """``"32x100x256x256"`` -> ``(B, T, I, H)``."""
+    parts = tuple(int(p) for p in text.lower().split("x"))
+    if len(parts) != 4 or min(parts) < 1:
+        raise argparse.ArgumentTypeError(f"shape must be BxTxIxH with positive ints, got {text!r}")
+    return parts
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--shapes", type=parse_shape, nargs="+", help="BxTxIxH shapes")
+    parser.add_argument("--repeats", type=int, default=9, help="timed rounds per case")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed rounds first")
+    parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's)")
+    parser.add_argument("--out-dir", type=Path, default=Path("results"))
+    parser.add_argument("--quick", action="store_true", help="one tiny shape, 2 rounds")
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device is available")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    shapes = tuple(args.shapes or (QUICK_SHAPES if args.quick else SHAPES))
+    repeats, warmup = (2, 1) if args.quick else (args.repeats, args.warmup)
+    return run_benchmark(shapes, device, repeats, warmup, args.out_dir)
+
+
+if __name__ == "__main__":
+    main()

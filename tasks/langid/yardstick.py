@@ -1,0 +1,135 @@
+"""Side-by-side comparison with off-the-shelf identifiers (langid.py, lingua) on one test split.
+
+Each tool is scored on the test items whose true language it supports; our model is
+scored on the same subset, so every row pair compares like with like. A tool's answer
+outside the subset's languages counts as wrong (it is a real mistake on that text).
+Throughput is sentences per second over the whole subset: langid.py one text at a time
+(its API), lingua with its parallel batch API, ours in batches of ``batch_size`` on CPU.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from tqdm import tqdm
+
+from tasks.langid.locales import locale_to_language
+from tasks.langid.scores import confusion_matrix, summary_scores
+
+Identify = Callable[[list[str]], list[str | None]]
+
+
+@dataclass
+class ToolResult:
+    """One row of the comparison table."""
+
+    subset: str
+    tool: str
+    languages: int
+    n: int
+    acc: float
+    macro_f1: float
+    acc_short: float
+    n_short: int
+    sentences_per_s: float
+
+
+def normalise(code: str | None) -> str | None:
+    """Tool output -> our label convention (``no`` -> ``nb``, ``iw`` -> ``he``, ...)."""
+    return locale_to_language(code) if code else None
+
+
+def langid_py_identifier() -> tuple[set[str], Identify]:
+    """langid.py with its shipped model: supported languages and a per-text classifier."""
+    from langid.langid import LanguageIdentifier, model
+
+    identifier = LanguageIdentifier.from_modelstring(model, norm_probs=False)
+    languages = {normalise(code) for code in identifier.nb_classes} - {None}
+
+    def identify(texts: list[str]) -> list[str | None]:
+        return [normalise(identifier.classify(t)[0]) for t in tqdm(texts, desc="langid.py")]
+
+    return languages, identify  # type: ignore[return-value]
+
+
+def lingua_identifier() -> tuple[set[str], Identify]:
+    """lingua (all languages, models preloaded, offline) with its parallel batch API."""
+    from lingua import Language, LanguageDetectorBuilder
+
+    detector = LanguageDetectorBuilder.from_all_languages().with_preloaded_language_models().build()
+    languages = {lang.iso_code_639_1.name.lower() for lang in Language.all()}
+
+    def identify(texts: list[str]) -> list[str | None]:
+        found = detector.detect_languages_in_parallel_of(texts)
+        return [normalise(lang.iso_code_639_1.name.lower()) if lang else None for lang in found]
+
+    return {normalise(code) for code in languages} - {None}, identify  # type: ignore[return-value]
+
+
+def score(
+    subset: str,
+    tool: str,
+    texts: Sequence[str],
+    truth: Sequence[str],
+    predicted: Sequence[str | None],
+    seconds: float,
+    short_chars: int,
+) -> ToolResult:
+    """Accuracy, macro-F1 (over the subset's languages) and short-text accuracy."""
+    labels = sorted(set(truth))
+    index = {label: i for i, label in enumerate(labels)}
+    t = [index[x] for x in truth]
+    p = [index.get(x, -1) if x is not None else -1 for x in predicted]
+    overall = summary_scores(confusion_matrix(t, p, len(labels)))
+    short = [i for i, text in enumerate(texts) if len(text) <= short_chars]
+    short_scores = summary_scores(
+        confusion_matrix([t[i] for i in short], [p[i] for i in short], len(labels))
+    )
+    return ToolResult(
+        subset=subset,
+        tool=tool,
+        languages=len(labels),
+        n=len(texts),
+        acc=overall["acc"],
+        macro_f1=overall["macro_f1"],
+        acc_short=short_scores["acc"],
+        n_short=len(short),
+        sentences_per_s=len(texts) / seconds if seconds > 0 else float("inf"),
+    )
+
+
+def timed(identify: Identify, texts: list[str]) -> tuple[list[str | None], float]:
+    started = time.perf_counter()
+    predicted = identify(texts)
+    return predicted, time.perf_counter() - started
+
+
+def our_identifier(module: torch.nn.Module, batch_size: int) -> Identify:
+    """Our checkpoint through its predict path, ``batch_size`` texts per forward pass."""
+
+    def identify(texts: list[str]) -> list[str | None]:
+        out: list[str | None] = []
+        with torch.inference_mode():
+            for start in tqdm(range(0, len(texts), batch_size), desc="ours"):
+                chunk = texts[start : start + batch_size]
+                out.extend(r["language"] for r in module.predict_items(chunk, {}))
+        return out
+
+    return identify
+
+
+def markdown_table(results: list[ToolResult]) -> str:
+    lines = [
+        "| test subset | tool | languages | sentences | accuracy | macro-F1 "
+        "| accuracy <= 20 chars (n) | sentences/s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.subset} | {r.tool} | {r.languages} | {r.n} | {r.acc:.4f} | {r.macro_f1:.4f} "
+            f"| {r.acc_short:.4f} ({r.n_short}) | {r.sentences_per_s:,.0f} |"
+        )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,93 @@
+"""Tiny written-LID data, model config and trainer shared by the langid tests."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytorch_lightning as pl
+
+from tasks.langid.text_datamodule import LangIDTextDataModule
+
+# Three toy "languages" with disjoint alphabets, so a few steps separate them.
+ALPHABETS = {"aa": "abcdefg", "bb": "ÿþðæøåß", "cc": "абвгдеж", "dd": "αβγδεζη"}
+
+
+def sentences(language: str, n: int, seed: int) -> list[str]:
+    rng = random.Random(f"{language}-{seed}")
+    letters = ALPHABETS[language]
+    return [
+        " ".join(
+            "".join(rng.choice(letters) for _ in range(rng.randint(2, 6)))
+            for _ in range(rng.randint(1, 5))
+        )
+        for _ in range(n)
+    ]
+
+
+def write_jsonl_splits(root: Path, languages: list[str], n_train: int = 48) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for seed, (split, n) in enumerate((("train", n_train), ("validation", 12), ("test", 12))):
+        rows = [{"text": t, "label": lang} for lang in languages for t in sentences(lang, n, seed)]
+        with open(root / f"{split}.jsonl", "w", encoding="utf-8") as f:
+            f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    return root
+
+
+def text_datamodule(root: Path, **overrides) -> LangIDTextDataModule:
+    options = {
+        "root": str(root),
+        "corpus": None,
+        "dataset": None,
+        "min_unit_freq": 1,
+        "batch_size": 16,
+        "eval_batch_size": 32,
+        "bucket_batches": 4,
+    }
+    return LangIDTextDataModule(**{**options, **overrides})
+
+
+TINY_MODEL = {
+    "encoder": {
+        "name": "text_bilstm",
+        "modality": "text",
+        "embedding_dim": 8,
+        "embedding_dropout": 0.0,
+        "conv_channels": 10,
+        "conv_kernel": 3,
+        "conv_stride": 2,
+        "hidden_size": 12,
+        "num_layers": 1,
+        "dropout": 0.0,
+        "variants": {},
+        "pooling": "attention",
+        "attention_dim": 8,
+    },
+    "classifier_dropout": 0.0,
+    "label_smoothing": 0.0,
+    "short_text_chars": 20,
+    "predict": {"top_k": 2, "max_chars": 40},
+}
+OPTIM = {
+    "name": "adamw",
+    "lr": 0.02,
+    "weight_decay": 0.0,
+    "betas": [0.9, 0.98],
+    "eps": 1e-8,
+    "momentum": 0.9,
+    "scheduler": {"name": "constant", "warmup": 0.0, "initial_lr_ratio": 1.0, "min_lr_ratio": 1.0},
+}
+
+
+def tiny_trainer(run_dir: Path, max_epochs: int = 4) -> pl.Trainer:
+    return pl.Trainer(
+        default_root_dir=str(run_dir),
+        max_epochs=max_epochs,
+        accelerator="cpu",
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        use_distributed_sampler=False,
+    )

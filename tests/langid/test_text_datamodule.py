@@ -1,0 +1,69 @@
+"""Local CSV/JSONL loading with configurable columns, skipped rows and clear errors."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from tests.langid.langid_helpers import text_datamodule
+
+
+def write_csv(path: Path, rows: list[tuple[str, str]]) -> str:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["sentence", "lang"])
+        writer.writerows(rows)
+    return str(path)
+
+
+@pytest.fixture
+def csv_files(tmp_path: Path) -> dict[str, str]:
+    train = [("Guten Morgen", "de"), ("None of them", "en"), ("NA", "en"), ("Hallo Welt", "de")]
+    return {
+        "train": write_csv(tmp_path / "train.csv", train),
+        "validation": write_csv(tmp_path / "val.csv", [("Good day", "en"), ("Bonjour", "fr")]),
+        "test": write_csv(tmp_path / "test.csv", [("Tschüss", "de"), ("", "de")]),
+    }
+
+
+def local_dm(tmp_path: Path, files: dict[str, str], **overrides):
+    dataset = {"path": "csv", "data_files": files, "keep_default_na": False}
+    options = {"dataset": dataset, "text_column": "sentence", "label_column": "lang"}
+    return text_datamodule(tmp_path, **{**options, **overrides})
+
+
+def test_local_csv_with_custom_columns(tmp_path: Path, csv_files, caplog) -> None:
+    dm = local_dm(tmp_path, csv_files)
+    dm.setup("fit")
+    texts, _labels = dm.load_raw()["train"]
+    assert texts[1:3] == ["None of them", "NA"]  # not turned into missing values
+    assert dm.artifacts()["labels"] == ["de", "en"]
+    assert len(dm.encoded["train"]) == 4
+    assert len(dm.encoded["val"]) == 1  # "fr" is not a training label: skipped and counted
+    assert len(dm.encoded["test"]) == 1  # empty text skipped
+    assert "skipped 1 rows (label not in the training labels)" in caplog.text
+    assert "skipped 1 rows (empty text)" in caplog.text
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["inputs"].shape[0] == batch["inputs_lengths"].shape[0] == batch["label"].shape[0]
+
+
+def test_missing_column_names_the_field(tmp_path: Path, csv_files) -> None:
+    dm = local_dm(tmp_path, csv_files, label_column="language")
+    with pytest.raises(ValueError, match=r"column 'language' \(data.label_column\) not in split"):
+        dm.setup("fit")
+
+
+def test_byte_units_need_no_vocabulary(tmp_path: Path, csv_files) -> None:
+    dm = local_dm(tmp_path, csv_files, unit="byte")
+    dm.setup("fit")
+    assert len(dm.artifacts()["vocabulary"]["itos"]) == 258  # <pad>, <unk> and 256 bytes
+    assert len(dm.encoded["test"].ids[0]) == len("Tschüss".encode())
+
+
+def test_max_train_per_label_keeps_the_first_rows(tmp_path: Path, csv_files) -> None:
+    dm = local_dm(tmp_path, csv_files, max_train_per_label=1)
+    dm.setup("fit")
+    texts, labels = dm.load_raw()["train"]
+    assert (texts, labels) == (["Guten Morgen", "None of them"], ["de", "en"])

@@ -1,0 +1,112 @@
+"""Tiny end-to-end written LID: train, test report, predict (incl. bad input), fine-tune."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from tasks.harness.checkpoint import load_checkpoint, load_module
+from tasks.harness.finetune import init_from
+from tasks.harness.predict import InputError, expand_inputs
+from tasks.langid.module import LangIDModule
+from tasks.langid.pooling import build_pooling
+from tests.langid.langid_helpers import (
+    OPTIM,
+    TINY_MODEL,
+    sentences,
+    text_datamodule,
+    write_jsonl_splits,
+)
+
+
+def test_train_test_writes_metrics_and_report(trained_text) -> None:
+    module, _dm, checkpoint = trained_text
+    metrics = module.trainer.callback_metrics
+    assert metrics["test/acc"] >= 0.9  # disjoint alphabets are trivially separable
+    assert metrics["test/macro_f1"] >= 0.9
+    assert 0 < metrics["test/n_short"] <= metrics["test/n"]
+    run_dir = checkpoint.parent
+    table = (run_dir / "langid_per_language.md").read_text()
+    assert all(f"| {lang} |" in table for lang in ("aa", "bb", "cc"))
+    assert (run_dir / "plots" / "langid_confusion.png").stat().st_size > 1000
+    # a checkpoint alone rebuilds the module, weights_only
+    assert load_checkpoint(checkpoint)["hyper_parameters"]["artifacts"]["labels"] == [
+        "aa",
+        "bb",
+        "cc",
+    ]
+
+
+def test_predict_records_and_bad_input(trained_text) -> None:
+    module = load_module(trained_text[2])
+    good = sentences("bb", 1, seed=7)[0]
+    oversized = ("абвг " * 30).strip()
+    inputs = [good, "", "   ", "12345", "?!...", oversized]
+    with torch.inference_mode():
+        records = list(module.predict_items(inputs, {}))
+    assert [r["input"] for r in records] == inputs
+    assert records[0]["language"] == "bb"
+    assert len(records[0]["top_k"]) == 2  # model.predict.top_k
+    assert sum(x["probability"] for x in records[0]["top_k"]) <= 1.0 + 1e-6
+    for record in records[1:5]:
+        assert record["language"] == "und" and record["top_k"] == [] and "notice" in record
+    assert records[5]["language"] == "cc"
+    assert records[5]["notice"] == f"input of {len(oversized)} characters truncated to 40"
+    records = list(module.predict_items([good], {"top_k": 3}))
+    assert len(records[0]["top_k"]) == 3  # predict options override the checkpoint's defaults
+
+
+def test_invalid_utf8_input_file_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "texts.txt"
+    path.write_bytes(b"bonjour\nhallo\n" + b"caf\xe9\n")
+    with pytest.raises(InputError, match=r"texts.txt: line 3 is not valid UTF-8"):
+        expand_inputs(str(path), None, "text")
+
+
+def test_finetune_to_one_new_language_keeps_old_rows(trained_text, tmp_path: Path) -> None:
+    old_module, _, checkpoint = trained_text
+    dm = text_datamodule(write_jsonl_splits(tmp_path / "data", ["aa", "bb", "cc", "dd"], 16))
+    dm.setup("fit")
+    module = LangIDModule(model=TINY_MODEL, optim=OPTIM, artifacts=dm.artifacts())
+    assert module.labels == ["aa", "bb", "cc", "dd"]
+    rows = {name: status for name, status, _ in init_from(module, str(checkpoint))}
+    assert rows["model.head.weight"] == "remapped"
+    old_head = old_module.model.head.weight.detach()
+    new_head = module.model.head.weight.detach()
+    assert new_head.shape[0] == old_head.shape[0] + 1  # the head grew by one row
+    torch.testing.assert_close(new_head[:3], old_head)  # old languages keep their weights
+    torch.testing.assert_close(module.model.head.bias[:3], old_module.model.head.bias)
+    assert not torch.equal(new_head[3], torch.zeros_like(new_head[3]))  # new row initialised
+    # input symbols follow the vocabulary too: shared characters keep their embedding rows
+    old_vocab, new_vocab = old_module.vocabulary, module.vocabulary
+    shared = [c for c in "abc" if c in old_vocab and c in new_vocab]
+    for char in shared:
+        torch.testing.assert_close(
+            module.model.frontend.embedding.weight[new_vocab.index(char)],
+            old_module.model.frontend.embedding.weight[old_vocab.index(char)],
+        )
+    torch.testing.assert_close(
+        module.model.encoder.lstm.weight_hh_l0, old_module.model.encoder.lstm.weight_hh_l0
+    )
+
+
+@pytest.mark.parametrize("kind", ["attention", "mean", "last"])
+def test_pooling_ignores_padding(kind: str) -> None:
+    torch.manual_seed(0)
+    pooling = build_pooling(kind, 6, 4)
+    states = torch.randn(2, 5, 6)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=torch.bool)
+    final = torch.randn(2, 6)
+    padded_changed = states.clone()
+    padded_changed[0, 3:] = 100.0
+    torch.testing.assert_close(pooling(states, mask, final), pooling(padded_changed, mask, final))
+
+
+def test_mismatched_encoder_and_data_is_a_clear_error(trained_text) -> None:
+    artifacts = {**trained_text[1].artifacts(), "modality": "audio"}
+    with pytest.raises(
+        ValueError, match="encoder=text_bilstm reads text input but the data is audio"
+    ):
+        LangIDModule(model=TINY_MODEL, optim=OPTIM, artifacts=artifacts)
