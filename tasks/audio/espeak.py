@@ -91,6 +91,12 @@ _HISTORY_SYMBOLS = (
     "nlast",
     "noise",
     "time_count",
+    # speech.c / setlengths.c: parameters and the speed tables derived from them
+    "param_stack",
+    "saved_parameters",
+    "speech_parameters",
+    "embedded_value",
+    "speed",
     # synthesize.c / sPlayer.c: frame interpolation between phonemes
     "prev_fr",
     "source",
