@@ -19,6 +19,7 @@ import torch
 from datasets import load_dataset
 
 from tasks.harness.checkpoint import load_module
+from tasks.langid.text_datamodule import cap_per_label
 from tasks.langid.yardstick import (
     ToolResult,
     langid_py_identifier,
@@ -43,6 +44,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=256, help="our model's batch size")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
     parser.add_argument("--short-chars", type=int, default=20)
+    parser.add_argument(
+        "--max-per-language", type=int, default=0, help="test items per language (0: all)"
+    )
     parser.add_argument("--tools", default="langid.py,lingua", help=f"subset of {sorted(TOOLS)}")
     parser.add_argument("--out", default="results/langid_compare", help="folder for .md/.json")
     return parser.parse_args()
@@ -61,6 +65,8 @@ def main() -> None:
     data = load_dataset(builder, data_files={"test": str(path)})["test"]
     texts_all = [str(t) for t in data[args.text_column]]
     truth_all = [str(x) for x in data[args.label_column]]
+    if args.max_per_language:
+        texts_all, truth_all = cap_per_label(texts_all, truth_all, args.max_per_language)
     module = load_module(args.ckpt)
     ours = our_identifier(module, args.batch_size)
     ours_known = set(module.labels)
