@@ -18,7 +18,16 @@ from pathlib import Path
 
 import torch
 
-from tasks.harness.checkpoint import load_module
+from tasks.captioning.module import CaptioningModule
+
+
+def load_captioner(path: Path) -> CaptioningModule:
+    """Rebuild the module from a checkpoint's hyperparameters and weights (weights-only load)."""
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    hparams = checkpoint["hyper_parameters"]
+    module = CaptioningModule(hparams["model"], hparams.get("optim", {}), hparams["artifacts"])
+    module.load_state_dict(checkpoint["state_dict"])
+    return module.eval()
 
 
 def throughput(module, paths: list[str], options: dict, batch_size: int, repeats: int) -> float:
@@ -47,7 +56,7 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
-    module = load_module(Path(args.ckpt)).eval()
+    module = load_captioner(Path(args.ckpt))
     paths = sorted(str(p) for p in Path(args.images).glob("*.png"))[: args.count]
     if not paths:
         raise SystemExit(f"no .png images in {args.images}: generate the corpus first")

@@ -81,11 +81,9 @@ _HISTORY_SYMBOLS = (
     "wcmdq_head",
     "wcmdq_tail",
     "last_wcmdq",
-    "wdata",  # pitch and amplitude envelope state, "previous frame was voiced"
     "tone_posn",
     "tone_posn2",
     # klatt.c: synthesiser state, noise generator, frame interpolation
-    "kt_globals",
     "kt_frame",
     "klattp",
     "klattp1",
@@ -93,6 +91,12 @@ _HISTORY_SYMBOLS = (
     "nlast",
     "noise",
     "time_count",
+    # speech.c / setlengths.c: parameters and the speed tables derived from them
+    "param_stack",
+    "saved_parameters",
+    "speech_parameters",
+    "embedded_value",
+    "speed",
     # synthesize.c / sPlayer.c: frame interpolation between phonemes
     "prev_fr",
     "source",

@@ -19,16 +19,17 @@ def coloured_noise(n: int, exponent: float, rng: np.random.Generator) -> np.ndar
     """Gaussian noise of ``n`` samples with power spectral density ``~ 1 / f^exponent``.
 
     White noise is shaped in the frequency domain: ``X(f) * f^(-exponent / 2)`` (the DC bin
-    is zeroed), then scaled to unit power.
+    is zeroed), cut to ``n`` samples and scaled to unit power.
     """
-    white = rng.standard_normal(n)
     if exponent == 0.0:
-        return white
-    spectrum = np.fft.rfft(white)
-    freqs = np.fft.rfftfreq(n)
+        return rng.standard_normal(n)
+    # shaped on a power-of-two length: FFTs of lengths with large prime factors are slow
+    size = 1 << max(n - 1, 1).bit_length()
+    spectrum = np.fft.rfft(rng.standard_normal(size))
+    freqs = np.fft.rfftfreq(size)
     scale = np.zeros_like(freqs)
     scale[1:] = freqs[1:] ** (-exponent / 2)
-    shaped = np.fft.irfft(spectrum * scale, n)
+    shaped = np.fft.irfft(spectrum * scale, size)[:n]
     return shaped / (np.sqrt(np.mean(shaped**2)) + 1e-12)
 
 

@@ -12,7 +12,9 @@ data_dir=out_dir)``)::
     COMPLETE                     JSON summary, written last: its presence marks a full corpus
 
 The corpus is first written to a temporary sibling folder and renamed into place, so an
-interrupted generation never leaves a half corpus that looks complete.
+interrupted generation never leaves a half corpus that looks complete. Utterances are
+rendered by ``workers`` freshly spawned processes, each taking a fixed share in a fixed
+order, so the same specs and worker count give the same bytes.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import csv
 import json
 import multiprocessing
 import os
+import queue
 import shutil
 import time
 from collections.abc import Sequence
@@ -72,15 +75,6 @@ class UtteranceSpec:
     columns: dict[str, str] = field(default_factory=dict)
 
 
-_worker: dict[str, object] = {}
-
-
-def _init_worker(sample_rate: int, babble: list[np.ndarray]) -> None:
-    # One thread per worker: the pool provides the parallelism, and the cores are shared.
-    torch.set_num_threads(1)
-    _worker.update(synth=EspeakSynthesizer(), sample_rate=sample_rate, babble=babble)
-
-
 def render_waveform(
     spec: UtteranceSpec,
     synth: EspeakSynthesizer,
@@ -107,12 +101,26 @@ def render_waveform(
     return wave.astype(np.float32)
 
 
-def _render_one(job: tuple[UtteranceSpec, str]) -> float:
-    spec, out_dir = job
-    sample_rate = int(_worker["sample_rate"])  # type: ignore[arg-type]
-    wave = render_waveform(spec, _worker["synth"], sample_rate, _worker["babble"])  # type: ignore[arg-type]
-    write_audio(Path(out_dir) / spec.split / spec.file_name, wave, sample_rate)
-    return wave.size / sample_rate
+def _render_shard(
+    shard: list[UtteranceSpec],
+    babble_specs: Sequence[UtteranceSpec],
+    out_dir: str,
+    sample_rate: int,
+    done: multiprocessing.Queue,
+) -> None:
+    """Render ``shard`` in order in a fresh process, reporting ``(file, seconds)`` per file.
+
+    libespeak-ng keeps a little state from one utterance to the next that the synthesiser
+    cannot reset, so each shard starts from a newly started library and always sees the
+    same sequence of calls (babble bank first, then its utterances in order).
+    """
+    torch.set_num_threads(1)  # the shards provide the parallelism; the cores are shared
+    synth = EspeakSynthesizer()
+    babble = [render_waveform(spec, synth, sample_rate) for spec in babble_specs]
+    for spec in shard:
+        wave = render_waveform(spec, synth, sample_rate, babble)
+        write_audio(Path(out_dir) / spec.split / spec.file_name, wave, sample_rate)
+        done.put(((spec.split, spec.file_name), wave.size / sample_rate))
 
 
 def is_complete(out_dir: str | Path) -> bool:
@@ -140,7 +148,7 @@ def render_corpus(
         out_dir: final corpus folder.
         sample_rate: output rate in Hz.
         babble_specs: clean utterances rendered first and mixed as babble noise.
-        workers: processes (1 renders in this process).
+        workers: rendering processes (the audio depends on this number, slightly).
         extra_summary: recorded in the ``COMPLETE`` marker (e.g. the generating config).
         desc: progress-bar label.
 
@@ -159,18 +167,36 @@ def render_corpus(
     for split in sorted({s.split for s in specs}):
         (tmp_dir / split).mkdir(parents=True)
 
-    synth = EspeakSynthesizer()
-    babble = [render_waveform(s, synth, sample_rate) for s in babble_specs]
-    jobs = [(spec, str(tmp_dir)) for spec in specs]
-    durations: list[float]
-    progress = dict(total=len(jobs), desc=desc, unit="utt", dynamic_ncols=True)
-    if workers > 1:
-        context = multiprocessing.get_context("fork")
-        with context.Pool(workers, _init_worker, (sample_rate, babble)) as pool:
-            durations = list(tqdm(pool.imap(_render_one, jobs, chunksize=8), **progress))
-    else:
-        _init_worker(sample_rate, babble)
-        durations = [_render_one(job) for job in tqdm(jobs, **progress)]
+    # Shard k of ``workers`` holds utterances k, k + workers, ...; every shard runs in a
+    # freshly spawned process, so the audio depends on (specs, workers) only.
+    context = multiprocessing.get_context("spawn")
+    done = context.Queue()
+    shards = [
+        context.Process(
+            target=_render_shard,
+            args=(list(specs[k::workers]), list(babble_specs), str(tmp_dir), sample_rate, done),
+        )
+        for k in range(max(1, workers))
+    ]
+    for process in shards:
+        process.start()
+    seconds: dict[tuple[str, str], float] = {}
+    with tqdm(total=len(specs), desc=desc, unit="utt", dynamic_ncols=True) as progress:
+        while len(seconds) < len(specs):
+            try:
+                name, duration = done.get(timeout=5)
+            except queue.Empty:
+                if any(p.exitcode not in (None, 0) for p in shards):
+                    raise RuntimeError(
+                        "a corpus rendering process failed (exit codes "
+                        f"{[p.exitcode for p in shards]}); see its error above"
+                    ) from None
+                continue
+            seconds[name] = duration
+            progress.update()
+    for process in shards:
+        process.join()
+    durations = [seconds[(spec.split, spec.file_name)] for spec in specs]
 
     summary: dict[str, object] = {"sample_rate": sample_rate, "splits": {}}
     for split in sorted({s.split for s in specs}):

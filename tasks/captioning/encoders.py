@@ -111,6 +111,10 @@ class ImageEncoder(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        if not 0 <= trainable_blocks <= len(blocks):
+            raise ValueError(
+                f"trainable_blocks must be in [0, {len(blocks)}] for {name}, got {trainable_blocks}"
+            )
         self.frozen_blocks = len(blocks) - trainable_blocks if freeze else 0
         for block in self.blocks[: self.frozen_blocks]:
             block.requires_grad_(False)

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytorch_lightning as pl
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from tasks.harness.checkpoint import build_module, find_checkpoint, load_checkpoint
@@ -18,17 +19,27 @@ from tasks.harness.train import build_datamodule, build_trainer
 log = logging.getLogger(__name__)
 
 
+def data_selected() -> bool:
+    """Whether the command line chose the data (``task=``, ``data=`` or ``data.<key>=``);
+    otherwise the default task's data config is composed but the checkpoint's is meant."""
+    if not HydraConfig.initialized():
+        return True
+    keys = (o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task)
+    return any(k in ("task", "data") or k.startswith("data.") for k in keys)
+
+
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Test ``cfg.ckpt`` and write ``summary.json`` into the eval run directory.
 
-    The data config is the one saved in the checkpoint unless ``data=...`` is given; the
-    datamodule encodes with the checkpoint's artifacts (vocabulary, labels, statistics).
+    The data config is the one saved in the checkpoint unless ``task=``/``data=`` is given on
+    the command line; the datamodule encodes with the checkpoint's artifacts (vocabulary,
+    labels, statistics).
     """
     started = time.perf_counter()
     pl.seed_everything(cfg.seed, workers=True)
     path = find_checkpoint(cfg.ckpt, cfg.paths.runs_dir)
     module = build_module(load_checkpoint(path))
-    data_cfg = cfg.get("data") or module.run_config.get("data")
+    data_cfg = cfg.data if data_selected() else module.run_config.get("data")
     if not data_cfg:
         raise ConfigError(f"checkpoint {path} has no data config: pass data=<name>")
     datamodule = build_datamodule(data_cfg)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import IO
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from tqdm import tqdm
 
 from tasks.harness.checkpoint import find_checkpoint, load_module
@@ -109,10 +109,6 @@ def predict(cfg: DictConfig) -> int:
     if cfg.ckpt is None:
         raise InputError("pass ckpt=<checkpoint file, run directory or 'last'>")
     module = load_module(find_checkpoint(cfg.ckpt, cfg.paths.runs_dir)).to(cfg.device)
-    task = module.run_config.get("task", {}).get("name")
-    selected = OmegaConf.select(cfg, "task.name", default=None)
-    if selected not in (None, "???", task):
-        raise InputError(f"task={selected} but checkpoint {cfg.ckpt} is a {task!r} model")
     items = expand_inputs(cfg.input, cfg.text, module.input_kind, module.input_extensions)
     options = to_plain(cfg.options, "options")
     output = Path(cfg.output) if cfg.output else None

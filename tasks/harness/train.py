@@ -94,11 +94,18 @@ def train(cfg: DictConfig) -> float | None:
     trainer = build_trainer(cfg, [FrozenModulesEval(frozen)] if frozen else [])
 
     if cfg.train:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume) if resume else None)
+        trainer.fit(
+            module,
+            datamodule=datamodule,
+            ckpt_path=str(resume) if resume else None,
+            weights_only=True,  # checkpoints hold plain data only: never unpickle code
+        )
     best_path, last_path, best_score = best_checkpoint(trainer)
     test_metrics: dict[str, float] = {}
     if cfg.test:
-        results = trainer.test(module, datamodule=datamodule, ckpt_path=best_path)
+        results = trainer.test(
+            module, datamodule=datamodule, ckpt_path=best_path, weights_only=True
+        )
         test_metrics = plain_metrics(results[0]) if results else {}
 
     if trainer.is_global_zero:

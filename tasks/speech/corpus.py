@@ -27,7 +27,7 @@ from tasks.text.gettext_catalogs import find_catalogs, iter_catalog_messages
 from tasks.text.spoken_form import PLACEHOLDER, strip_markup, to_spoken_form
 
 # Bump when the generation procedure changes, so old caches are not reused.
-CORPUS_VERSION = 2
+CORPUS_VERSION = 3
 SPLITS = ("train", "validation", "test")
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -198,10 +198,10 @@ def source_fingerprint(cfg: SpeechSynthConfig) -> str:
 
 
 def corpus_dir(cfg: SpeechSynthConfig) -> Path:
-    """``<root>/<hash>``: the hash covers every option that changes the audio and the source."""
+    """``<root>/<hash>``: the hash covers every option that changes the audio (the worker
+    count included) and the sentence source."""
     options = dataclasses.asdict(cfg)
-    for irrelevant in ("root", "workers"):
-        options.pop(irrelevant)
+    options.pop("root")
     options.update(version=CORPUS_VERSION, source=source_fingerprint(cfg))
     key = hashlib.sha1(json.dumps(options, sort_keys=True).encode()).hexdigest()[:12]
     return Path(cfg.root) / key
@@ -310,7 +310,7 @@ def prepare_speech_synth(cfg: SpeechSynthConfig | Mapping[str, object]) -> Path:
         babble_specs=babble,
         workers=cfg.workers,
         extra_summary={
-            "config": dataclasses.asdict(cfg) | {"root": None, "workers": None},
+            "config": dataclasses.asdict(cfg) | {"root": None},
             "sentences_available": len(sentences),
         },
         desc="speech_synth",

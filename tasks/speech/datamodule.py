@@ -56,7 +56,7 @@ from tasks.audio.features import LogMel, cmvn_stats
 from tasks.audio.io import AudioDecodeError, load_audio
 from tasks.batching import BucketBatchSampler, pad_collate
 from tasks.harness.datamodule import TaskDataModule
-from tasks.speech.corpus import prepare_speech_synth
+from tasks.speech.corpus import SpeechSynthConfig, corpus_dir, prepare_speech_synth
 from tasks.speech.sources import SpeechRow, iter_audiofolder, iter_parquet, load_parquet_split
 from tasks.text.spoken_form import to_spoken_form
 from tasks.text.vocabulary import Vocabulary
@@ -381,12 +381,15 @@ class SpeechDataModule(TaskDataModule):
         if not self.cache_features or self.cache_dir is None:
             return None
         if self.source == "synth":
-            from tasks.speech.corpus import SpeechSynthConfig, corpus_dir
-
             identity: Any = str(corpus_dir(SpeechSynthConfig.from_mapping(self.corpus)))
         else:
             identity = {k: v for k, v in self.dataset.items()}
             identity["source"] = self.source
+            if self.source == "audiofolder":  # edited metadata invalidates the cache
+                identity["metadata"] = sorted(
+                    (str(p), p.stat().st_size, p.stat().st_mtime_ns)
+                    for p in Path(self.dataset["data_dir"]).glob("*/metadata.*")
+                )
         key = {
             "identity": identity,
             "features": self.feature_options,

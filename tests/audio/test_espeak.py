@@ -55,8 +55,16 @@ def test_voice_and_variant_listing() -> None:
 def test_output_does_not_depend_on_call_history(synth: EspeakSynthesizer) -> None:
     # voices with breath noise, echo, spectral tone shaping and the Klatt generator keep
     # state between calls inside libespeak-ng; the synthesiser resets it
-    voices = ["en+f5", "en-us+steph", "en-gb-scotland+whisper", "en+klatt", "en-us+f2"]
+    voices = ["en+f5", "en-us+steph", "en-gb-scotland+whisper", "en+klatt", "en-us+klatt3"]
     first = {v: synth.synthesize(TEXT, voice=v, rate=160, pitch=40) for v in voices}
     for i, voice in enumerate(voices):
         synth.synthesize("a different sentence first", voice=voices[i - 1], rate=200, pitch=70)
         assert np.array_equal(first[voice], synth.synthesize(TEXT, voice=voice, rate=160, pitch=40))
+
+
+def test_klatt_voices_survive_state_resets(synth: EspeakSynthesizer) -> None:
+    # restoring generator structures that hold pointers once crashed in this sequence
+    synth.synthesize("reverting is not possible because you have unmerged files", "en-us+croak")
+    synth.synthesize("c number compiler not found try installing mono", "en+klatt")
+    wave = synth.synthesize("manually selected location of appstream cache", "en-us+klatt3")
+    assert np.abs(wave.astype(np.float32)).mean() > 100

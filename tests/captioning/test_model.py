@@ -73,3 +73,8 @@ def test_frozen_encoder_blocks_do_not_change_in_training() -> None:
     for key, value in model.encoder.blocks[:2].state_dict().items():
         assert torch.equal(value, frozen[key]), key  # weights and batch-norm statistics
     assert any(not torch.equal(v, last[k]) for k, v in model.encoder.blocks[2].state_dict().items())
+
+
+def test_trainable_blocks_must_exist() -> None:
+    with pytest.raises(ValueError, match=r"trainable_blocks must be in \[0, 3\]"):
+        ImageEncoder("small_cnn", freeze=True, trainable_blocks=4)

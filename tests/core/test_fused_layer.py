@@ -112,6 +112,18 @@ def test_matches_reference_outputs_and_gradients(variant: str, backend: str) -> 
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_inference_matches_reference(variant: str, backend: str) -> None:
+    """Under no_grad the C++ loop keeps one step of its backward buffers."""
+    args, kwargs = make_inputs(VARIANTS[variant], seed=3)
+    with torch.no_grad():
+        expected = reference_lstm_layer(*args, **kwargs)
+        actual = lstm_layer(*args, **kwargs)
+    for a, e in zip(actual, expected, strict=True):
+        assert not a.requires_grad
+        torch.testing.assert_close(a, e, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_gradcheck(variant: str, backend: str) -> None:
     args, kwargs = make_inputs(VARIANTS[variant], seed=1)
     leaves = differentiable(args, kwargs)

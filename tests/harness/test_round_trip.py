@@ -49,13 +49,20 @@ def test_train_eval_predict_round_trip(base_run: Path) -> None:
     )
     assert summary["test/acc"] > 0.9, "the toy task is separable; the harness must train it"
 
-    # Eval of the best checkpoint reproduces the training run's test metrics.
+    # Eval of the best checkpoint reproduces the training run's test metrics, with the task's
+    # data config (task=toy) or, without task=/data=, the one saved in the checkpoint.
     run_entry_point("eval", [*toy_overrides(root), f"ckpt={summary['checkpoint']}"])
-    (eval_dir,) = (root / "outputs" / "toy" / "evals").iterdir()
-    evaluated = read_json(eval_dir / "summary.json")
-    assert evaluated["checkpoint"] == summary["checkpoint"]
-    assert evaluated["test/acc"] == pytest.approx(summary["test/acc"])
-    assert evaluated["test/loss"] == pytest.approx(summary["test/loss"], rel=1e-5)
+    run_entry_point("eval", [f"paths.root_dir={root}", f"ckpt={summary['checkpoint']}"])
+    eval_dirs = [
+        *(root / "outputs" / "toy" / "evals").iterdir(),
+        *(root / "outputs" / "speech" / "evals").iterdir(),
+    ]
+    assert len(eval_dirs) == 2
+    for eval_dir in eval_dirs:
+        evaluated = read_json(eval_dir / "summary.json")
+        assert evaluated["checkpoint"] == summary["checkpoint"] and evaluated["task"] == "toy"
+        assert evaluated["test/acc"] == pytest.approx(summary["test/acc"])
+        assert evaluated["test/loss"] == pytest.approx(summary["test/loss"], rel=1e-5)
 
     # Predict: a text file with one item per line -> one JSONL record per line.
     inputs = root / "items.txt"

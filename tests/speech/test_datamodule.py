@@ -114,7 +114,10 @@ def test_audiofolder_batches_vocab_and_artifacts(corpus: Path, tmp_path: Path) -
     assert normed.mean().abs() < 1e-3 and abs(normed.std().item() - 1) < 0.05
 
     # the feature cache is reused by a fresh datamodule: same features, no decoding
-    shutil.move(corpus / "test", tmp_path / "test_moved")
+    moved = tmp_path / "moved_audio"
+    moved.mkdir()
+    for audio in (corpus / "test").glob("*.flac"):
+        shutil.move(audio, moved / audio.name)
     try:
         again = _datamodule(tmp_path, source="audiofolder", dataset={"data_dir": str(corpus)})
         again.setup("fit")
@@ -122,7 +125,8 @@ def test_audiofolder_batches_vocab_and_artifacts(corpus: Path, tmp_path: Path) -
             again.datasets["test"][0]["features"], dm.datasets["test"][0]["features"]
         )
     finally:
-        shutil.move(tmp_path / "test_moved", corpus / "test")
+        for audio in moved.iterdir():
+            shutil.move(audio, corpus / "test" / audio.name)
 
 
 def test_synth_source_and_metadata(corpus: Path, tmp_path: Path) -> None:

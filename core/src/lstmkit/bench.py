@@ -134,35 +134,49 @@ def layer_flops(shape: tuple[int, ...], proj: bool) -> float:
     return float(flops + (2 * steps * batch * width * hidden if proj else 0))
 
 
-def matmul_gflops(device: torch.device, repeats: int) -> float:
+def matmul_gflops(clock: Clock, repeats: int) -> float:
     """Throughput of a 2048x2048 float32 matmul: the machine's practical GEMM peak."""
-    a = torch.randn(2048, 2048, device=device)
-    b = torch.randn(2048, 2048, device=device)
-    seconds = _median_seconds(lambda: a @ b, device, repeats)
+    a = torch.randn(2048, 2048, device=clock.device)
+    b = torch.randn(2048, 2048, device=clock.device)
+    seconds = _median_seconds(lambda: a @ b, clock, repeats)
     return 2 * 2048**3 / seconds / 1e9
 
 
-def _median_seconds(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
+def _median_seconds(fn: Callable[[], object], clock: Clock, repeats: int) -> float:
     fn()
     times = []
     for _ in range(repeats):
-        start = _now(device)
+        start = clock()
         fn()
-        times.append(_now(device) - start)
+        times.append(clock() - start)
     return statistics.median(times)
 
 
-def _now(device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter()
+class Clock:
+    """Wall time (synchronising CUDA), or this process's CPU time.
+
+    CPU time is meant for ``--threads 1`` on a shared machine, where other processes'
+    load makes wall times of multi-threaded runs meaningless.
+    """
+
+    def __init__(self, kind: str, device: torch.device) -> None:
+        if kind not in ("wall", "cpu"):
+            raise ValueError(f"clock must be 'wall' or 'cpu', got {kind!r}")
+        if kind == "cpu" and device.type != "cpu":
+            raise ValueError("--clock cpu measures CPU runs only")
+        self.kind, self.device = kind, device
+
+    def __call__(self) -> float:
+        if self.kind == "cpu":
+            return time.process_time()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter()
 
 
-def bench_shape(
-    shape: tuple[int, ...], device: torch.device, repeats: int, warmup: int
-) -> list[Row]:
+def bench_shape(shape: tuple[int, ...], clock: Clock, repeats: int, warmup: int) -> list[Row]:
     """Time every case at ``shape``: ``repeats`` interleaved rounds after ``warmup``."""
-    runners = {case.name: build_case(case, shape, device) for case in CASES}
+    runners = {case.name: build_case(case, shape, clock.device) for case in CASES}
 
     def forward(run: Callable) -> None:
         with torch.no_grad():
@@ -175,9 +189,9 @@ def bench_shape(
     for round_index in range(warmup + repeats):
         for name, run in runners.items():
             for mode, step in (("forward", forward), ("train", train)):
-                start = _now(device)
+                start = clock()
                 step(run)
-                elapsed = _now(device) - start
+                elapsed = clock() - start
                 if round_index >= warmup:
                     times.setdefault((name, mode), []).append(elapsed)
     rows = []
@@ -204,9 +218,11 @@ def bench_shape(
     return rows
 
 
-def machine_description(device: torch.device) -> dict:
+def machine_description(clock: Clock) -> dict:
+    device = clock.device
     info = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "clock": clock.kind,
         "torch": torch.__version__,
         "python": platform.python_version(),
         "device": device.type,
@@ -233,7 +249,7 @@ def markdown_table(rows: list[Row], peak: float, machine: dict) -> str:
     lines = [
         f"Machine: {machine['cpu']} ({machine['threads']} threads, {machine['device']}"
         + (f", {machine['gpu']}" if "gpu" in machine else "")
-        + f"), torch {machine['torch']}, {machine['date']}. "
+        + f"), torch {machine['torch']}, {machine['date']}, {machine['clock']} time. "
         f"2048x2048 matmul: {peak:.0f} GFLOP/s.",
         "",
         "| B | T | I | H | case | forward ms | ratio | fwd+bwd ms | ratio | GFLOP/s | of peak |",
@@ -249,22 +265,18 @@ def markdown_table(rows: list[Row], peak: float, machine: dict) -> str:
 
 
 def run_benchmark(
-    shapes: tuple[tuple[int, ...], ...],
-    device: torch.device,
-    repeats: int,
-    warmup: int,
-    out_dir: Path,
+    shapes: tuple[tuple[int, ...], ...], clock: Clock, repeats: int, warmup: int, out_dir: Path
 ) -> dict:
     """Run every shape, print the table, write JSON and markdown; returns the JSON dict."""
     torch.manual_seed(0)
-    peak = matmul_gflops(device, repeats)
+    peak = matmul_gflops(clock, repeats)
     rows = []
     for shape in shapes:
-        shape_rows = bench_shape(shape, device, repeats, warmup)
+        shape_rows = bench_shape(shape, clock, repeats, warmup)
         for row in shape_rows:
             row.train_peak_fraction = row.train_gflops / peak
         rows.extend(shape_rows)
-    machine = machine_description(device)
+    machine = machine_description(clock)
     table = markdown_table(rows, peak, machine)
     print(table)
     result = {
@@ -295,6 +307,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeats", type=int, default=9, help="timed rounds per case")
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds first")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's)")
+    parser.add_argument(
+        "--clock", choices=("wall", "cpu"), default="wall", help="cpu: process CPU time"
+    )
     parser.add_argument("--out-dir", type=Path, default=Path("results"))
     parser.add_argument("--quick", action="store_true", help="one tiny shape, 2 rounds")
     args = parser.parse_args(argv)
@@ -305,7 +320,7 @@ def main(argv: list[str] | None = None) -> dict:
         torch.set_num_threads(args.threads)
     shapes = tuple(args.shapes or (QUICK_SHAPES if args.quick else SHAPES))
     repeats, warmup = (2, 1) if args.quick else (args.repeats, args.warmup)
-    return run_benchmark(shapes, device, repeats, warmup, args.out_dir)
+    return run_benchmark(shapes, Clock(args.clock, device), repeats, warmup, args.out_dir)
 
 
 if __name__ == "__main__":

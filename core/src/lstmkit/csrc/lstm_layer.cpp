@@ -14,7 +14,6 @@
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/cpu/vec/vec.h>
-#include <ATen/ops/addmm.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
 #include <ATen/ops/mm.h>
@@ -186,24 +185,22 @@ void forward_loop_impl(const Tensor& gates_x, const Tensor& w_hh, const OptTenso
   for (int64_t t = 0; t < steps; ++t) {
     const Tensor h_prev = buf.hs[t];
     const Tensor& h_rec = rd_mask.has_value() ? at::mul_out(h_in, h_prev, *rd_mask) : h_prev;
-    // a_t = gx_t + N_h(W_hh h_in): without layer norm one addmm writes a_t into gates[t].
-    if (gain_h) {
-      Tensor recurrent = buf.xhat_h[t];
-      at::mm_out(recurrent, h_rec, w_hh_t);
-    } else {
-      Tensor pre_activation = buf.gates[t];
-      at::addmm_out(pre_activation, gates_x[t], h_rec, w_hh_t);
-    }
+    // a_t = gx_t + N_h(W_hh h_in). The GEMM writes W_hh h_in into xhat_h[t] (layer norm)
+    // or gates[t]; gx_t is added in the pointwise loop below, saving a pass over memory.
+    // Without a backward pass the per-step buffers hold one step, reused (slot 0).
+    const int64_t slot = buf.gates.size(0) == steps ? t : 0;
+    Tensor recurrent = gain_h ? buf.xhat_h[slot] : buf.gates[slot];
+    at::mm_out(recurrent, h_rec, w_hh_t);
     at::parallel_for(0, batch, grain_rows(4 * four_h), [&](int64_t b0, int64_t b1) {
       for (int64_t b = b0; b < b1; ++b) {
-        const int64_t row = t * batch + b;
-        T* a = gates + row * four_h;
+        const int64_t row = t * batch + b, saved = slot * batch + b;
+        T* a = gates + saved * four_h;
         if (gain_h) {
-          T* xh = xhat_h + row * four_h;
+          T* xh = xhat_h + saved * four_h;
           const T* g_x = gx + row * four_h;
           const std::pair<T, T> stats = row_stats(xh, four_h);
           const T mean = stats.first, rstd = stats.second;
-          rstd_h[row] = rstd;
+          rstd_h[saved] = rstd;
           for_vectors<T>(four_h, [&](int64_t j, int64_t k) {
             const Vec<T> x = (load(xh + j, k) - Vec<T>(mean)) * Vec<T>(rstd);
             x.store(xh + j, k);
@@ -213,12 +210,19 @@ void forward_loop_impl(const Tensor& gates_x, const Tensor& w_hh, const OptTenso
         }
         const T* c_prev = cs + row * hidden;
         T* c_next = cs + (row + batch) * hidden;
-        T* c_new = cell ? cell + row * hidden : c_next;  // c'_t, before zoneout and padding
+        T* c_new = cell ? cell + saved * hidden : c_next;  // c'_t, before zoneout and padding
+        const T* g_x = gain_h ? nullptr : gx + row * four_h;
         // i, f, o = sigma(. + p * c), g = tanh(.); c'_t = f * c_{t-1} + i * g
         for_vectors<T>(hidden, [&](int64_t j, int64_t k) {
           const Vec<T> c = load(c_prev + j, k);
           Vec<T> i = load(a + j, k), f = load(a + hidden + j, k);
           Vec<T> g = load(a + 2 * hidden + j, k), o = load(a + 3 * hidden + j, k);
+          if (g_x) {
+            i = i + load(g_x + j, k);
+            f = f + load(g_x + hidden + j, k);
+            g = g + load(g_x + 2 * hidden + j, k);
+            o = o + load(g_x + 3 * hidden + j, k);
+          }
           if (peep) {
             i = at::vec::fmadd(load(peep + j, k), c, i);
             f = at::vec::fmadd(load(peep + hidden + j, k), c, f);
@@ -237,7 +241,7 @@ void forward_loop_impl(const Tensor& gates_x, const Tensor& w_hh, const OptTenso
         T mean_c = 0, rstd_row_c = 1;
         if (gain_c) {
           std::tie(mean_c, rstd_row_c) = row_stats(c_new, hidden);
-          rstd_c[row] = rstd_row_c;
+          rstd_c[saved] = rstd_row_c;
         }
         // h'_t = o * tanh(N_c(c'_t)); c_t = m (z c_{t-1} + (1 - z) c'_t) + (1 - m) c_{t-1}
         for_vectors<T>(hidden, [&](int64_t j, int64_t k) {
@@ -245,14 +249,14 @@ void forward_loop_impl(const Tensor& gates_x, const Tensor& w_hh, const OptTenso
           Vec<T> normed = cn;
           if (gain_c) {
             const Vec<T> x = (cn - Vec<T>(mean_c)) * Vec<T>(rstd_row_c);
-            x.store(xhat_c + row * hidden + j, k);
+            x.store(xhat_c + saved * hidden + j, k);
             normed = at::vec::fmadd(x, load(gain_c + j, k), load(bias_c + j, k));
           }
           const Vec<T> tc = normed.tanh();
-          tc.store(tanh_c + row * hidden + j, k);
+          tc.store(tanh_c + saved * hidden + j, k);
           const Vec<T> h_new = load(a + 3 * hidden + j, k) * tc;
           if (project) {
-            h_new.store(proj_in + row * hidden + j, k);
+            h_new.store(proj_in + saved * hidden + j, k);
           } else {
             finish_hidden(t, b, j, k, h_new);
           }
@@ -267,7 +271,7 @@ void forward_loop_impl(const Tensor& gates_x, const Tensor& w_hh, const OptTenso
     if (project) {
       // h'_t = W_hr (o * tanh(N_c(c'_t))), written into h_{t+1}'s slot then finished in place.
       Tensor h_new = buf.hs[t + 1];
-      at::mm_out(h_new, buf.proj_in[t], w_hr_t);
+      at::mm_out(h_new, buf.proj_in[slot], w_hr_t);
       at::parallel_for(0, batch, grain_rows(4 * width), [&](int64_t b0, int64_t b1) {
         for (int64_t b = b0; b < b1; ++b) {
           const T* h_proj = hs + ((t + 1) * batch + b) * width;
@@ -285,29 +289,31 @@ std::vector<Tensor> forward_loop(const Tensor& gates_x, const Tensor& w_hh, cons
                                  const OptTensor& ln_c_bias, const OptTensor& peephole,
                                  const OptTensor& w_hr, const OptTensor& rd_mask,
                                  const OptTensor& zoneout_h, const OptTensor& zoneout_c,
-                                 const OptTensor& mask) {
+                                 const OptTensor& mask, bool keep) {
   TORCH_CHECK(gates_x.dim() == 3 && gates_x.size(2) % 4 == 0,
               "gates_x must be (T, B, 4H), got ", gates_x.sizes());
   const int64_t steps = gates_x.size(0), batch = gates_x.size(1), four_h = gates_x.size(2);
   const int64_t hidden = four_h / 4, width = h0.size(-1);
   const auto opts = gates_x.options();
+  // The buffers only the backward pass reads hold every step when `keep`, else one.
+  const int64_t kept = keep ? steps : 1;
   ForwardBuffers buf;
   buf.out = at::empty({steps, batch, width}, opts);
   buf.hs = at::empty({steps + 1, batch, width}, opts);
   buf.cs = at::empty({steps + 1, batch, hidden}, opts);
-  buf.gates = at::empty({steps, batch, four_h}, opts);
-  buf.tanh_c = at::empty({steps, batch, hidden}, opts);
+  buf.gates = at::empty({kept, batch, four_h}, opts);
+  buf.tanh_c = at::empty({kept, batch, hidden}, opts);
   if (peephole.has_value() && (zoneout_c.has_value() || mask.has_value())) {
-    buf.cell = at::empty({steps, batch, hidden}, opts);
+    buf.cell = at::empty({kept, batch, hidden}, opts);
   }
-  if (w_hr.has_value()) buf.proj_in = at::empty({steps, batch, hidden}, opts);
+  if (w_hr.has_value()) buf.proj_in = at::empty({kept, batch, hidden}, opts);
   if (ln_h_gain.has_value()) {
-    buf.xhat_h = at::empty({steps, batch, four_h}, opts);
-    buf.rstd_h = at::empty({steps, batch}, opts);
+    buf.xhat_h = at::empty({kept, batch, four_h}, opts);
+    buf.rstd_h = at::empty({kept, batch}, opts);
   }
   if (ln_c_gain.has_value()) {
-    buf.xhat_c = at::empty({steps, batch, hidden}, opts);
-    buf.rstd_c = at::empty({steps, batch}, opts);
+    buf.xhat_c = at::empty({kept, batch, hidden}, opts);
+    buf.rstd_c = at::empty({kept, batch}, opts);
   }
   buf.hs[0].copy_(h0);
   buf.cs[0].copy_(c0);
@@ -502,7 +508,8 @@ TORCH_LIBRARY(lstmkit, m) {
   m.def(
       "lstm_forward_loop(Tensor gates_x, Tensor w_hh, Tensor h0, Tensor c0, Tensor? ln_h_gain, "
       "Tensor? ln_h_bias, Tensor? ln_c_gain, Tensor? ln_c_bias, Tensor? peephole, Tensor? w_hr, "
-      "Tensor? rd_mask, Tensor? zoneout_h, Tensor? zoneout_c, Tensor? mask) -> Tensor[]");
+      "Tensor? rd_mask, Tensor? zoneout_h, Tensor? zoneout_c, Tensor? mask, bool keep) "
+      "-> Tensor[]");
   m.def(
       "lstm_backward_loop(Tensor grad_out, Tensor grad_h_n, Tensor grad_c_n, Tensor hs, Tensor cs, "
       "Tensor gates, Tensor tanh_c, Tensor? xhat_h, Tensor? rstd_h, Tensor? xhat_c, "

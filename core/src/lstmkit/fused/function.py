@@ -24,14 +24,16 @@ from torch.autograd.function import FunctionCtx, once_differentiable
 
 
 class LSTMLayerFunction(torch.autograd.Function):
-    """``(gates_x, w_hh, h0, c0, ln_h_gain, ln_h_bias, ln_c_gain, ln_c_bias, peephole, w_hr,
-    rd_mask, zoneout_h, zoneout_c, mask) -> (out, h_n, c_n)``; see
-    :func:`lstmkit.reference.reference_lstm_layer` for the equations and shapes."""
+    """``(kernels, keep, gates_x, w_hh, h0, c0, ln_h_gain, ln_h_bias, ln_c_gain, ln_c_bias,
+    peephole, w_hr, rd_mask, zoneout_h, zoneout_c, mask) -> (out, h_n, c_n)``; see
+    :func:`lstmkit.reference.reference_lstm_layer` for the equations and shapes. ``keep``
+    is False when no backward pass will follow."""
 
     @staticmethod
     def forward(
         ctx: FunctionCtx,
         kernels: ModuleType | SimpleNamespace,
+        keep: bool,
         gates_x: Tensor,
         w_hh: Tensor,
         h0: Tensor,
@@ -49,7 +51,7 @@ class LSTMLayerFunction(torch.autograd.Function):
     ) -> tuple[Tensor, Tensor, Tensor]:
         out, hs, cs, *saved = kernels.forward_loop(
             gates_x, w_hh, h0, c0, ln_h_gain, ln_h_bias, ln_c_gain, ln_c_bias,
-            peephole, w_hr, rd_mask, zoneout_h, zoneout_c, mask,
+            peephole, w_hr, rd_mask, zoneout_h, zoneout_c, mask, keep,
         )  # fmt: skip
         ctx.kernels = kernels
         ctx.save_for_backward(
@@ -73,19 +75,19 @@ class LSTMLayerFunction(torch.autograd.Function):
         )  # fmt: skip
         needs = ctx.needs_input_grad
         d_w_hh = d_ln_h = d_ln_c = d_peephole = d_w_hr = None
-        if needs[2]:
+        if needs[3]:
             h_in = hs[:-1] if rd_mask is None else hs[:-1] * rd_mask
             d_w_hh = _rows(d_recurrent).t() @ _rows(h_in)
-        if ln_h_gain is not None and (needs[5] or needs[6]):
+        if ln_h_gain is not None and (needs[6] or needs[7]):
             d_ln_h = (_sum_rows(d_gates * xhat_h), _sum_rows(d_gates))
-        if ln_c_gain is not None and (needs[7] or needs[8]):
+        if ln_c_gain is not None and (needs[8] or needs[9]):
             d_ln_c = (_sum_rows(d_cell_norm * xhat_c), _sum_rows(d_cell_norm))
-        if peephole is not None and needs[9]:
+        if peephole is not None and needs[10]:
             d_peephole = _peephole_gradient(d_gates, cs, cell)
-        if w_hr is not None and needs[10]:
+        if w_hr is not None and needs[11]:
             d_w_hr = _rows(d_proj_out).t() @ _rows(proj_in)
         return (
-            None, d_gates, d_w_hh, d_h0, d_c0,
+            None, None, d_gates, d_w_hh, d_h0, d_c0,
             *(d_ln_h or (None, None)), *(d_ln_c or (None, None)), d_peephole, d_w_hr,
             None, None, None, None,
         )  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from lstmkit.fused.extension import kernels_for
@@ -44,8 +45,25 @@ def lstm_layer(
     )
     ln_h_gain, ln_h_bias = ln_h if ln_h is not None else (None, None)
     ln_c_gain, ln_c_bias = ln_c if ln_c is not None else (None, None)
+    differentiable = (
+        gates_x,
+        w_hh,
+        h0,
+        c0,
+        ln_h_gain,
+        ln_h_bias,
+        ln_c_gain,
+        ln_c_bias,
+        peephole,
+        w_hr,
+    )
+    # Without a backward pass the C++ loop keeps one step of its backward buffers.
+    keep = torch.is_grad_enabled() and any(
+        x is not None and x.requires_grad for x in differentiable
+    )
     return LSTMLayerFunction.apply(
         kernels_for(gates_x.device),
+        keep,
         gates_x.contiguous(), w_hh.contiguous(), h0.contiguous(), c0.contiguous(),
         ln_h_gain, ln_h_bias, ln_c_gain, ln_c_bias, peephole, w_hr,
         rd_mask, zoneout_h, zoneout_c, mask,

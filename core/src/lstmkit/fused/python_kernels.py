@@ -41,9 +41,14 @@ def forward_loop(
     zoneout_h: Tensor | None,
     zoneout_c: Tensor | None,
     mask: Tensor | None,
+    keep: bool,
 ) -> list[Tensor | None]:
     """Run the recurrence; returns ``[out, hs, cs, gates, cell, tanh_c, proj_in, xhat_h,
-    rstd_h, xhat_c, rstd_c]`` (see the module docstring for shapes)."""
+    rstd_h, xhat_c, rstd_c]`` (see the module docstring for shapes).
+
+    ``keep`` says whether a backward pass will read the buffers; the C++ loops then hold
+    one step of them only, these loops keep every step either way.
+    """
     steps, batch, four_h = gates_x.shape
     hidden, width = four_h // 4, h0.shape[-1]
     new = gates_x.new_empty

@@ -1,0 +1,56 @@
+"""Loading of the C++ kernels: lazy, and a failed build falls back to the PyTorch loops."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from lstmkit.fused import extension, python_kernels
+
+
+def test_importing_lstmkit_does_not_build_or_load_the_extension() -> None:
+    code = (
+        "import sys, lstmkit, lstmkit.fused; "
+        "assert 'torch.utils.cpp_extension' not in sys.modules; "
+        "assert not hasattr(__import__('torch').ops.lstmkit, 'lstm_forward_loop')"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.fixture
+def fresh_loader(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(extension, "_extension", None)
+    monkeypatch.setattr(extension, "_build_error", None)
+    monkeypatch.setattr(extension, "_backend", "auto")
+
+
+def _failing_build() -> None:
+    raise OSError("compiler 'c++' not found\nsecond line of the log")
+
+
+@pytest.mark.usefixtures("fresh_loader")
+def test_failed_build_warns_once_and_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(extension, "_build", _failing_build)
+    with pytest.warns(RuntimeWarning, match=r"unavailable \(OSError: second line of the log\)"):
+        assert extension.kernels_for(torch.device("cpu")) is python_kernels
+    # The failure is remembered: no second build attempt and no second warning.
+    monkeypatch.setattr(extension, "_build", lambda: pytest.fail("rebuilt"))
+    assert extension.kernels_for(torch.device("cpu")) is python_kernels
+
+
+@pytest.mark.usefixtures("fresh_loader")
+def test_failed_build_raises_with_cpp_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(extension, "_build", _failing_build)
+    extension.set_backend("cpp")
+    with pytest.raises(RuntimeError, match="C\\+\\+ LSTM kernels unavailable"):
+        extension.kernels_for(torch.device("cpu"))
+
+
+@pytest.mark.usefixtures("fresh_loader")
+def test_non_cpu_devices_use_the_pytorch_loops(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(extension, "_build", lambda: pytest.fail("built for a GPU tensor"))
+    assert extension.kernels_for(torch.device("cuda")) is python_kernels
+    assert extension.kernels_for(torch.device("meta")) is python_kernels
