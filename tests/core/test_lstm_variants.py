@@ -70,11 +70,10 @@ def composed(module, x, lengths=None, captured=()):
                 gates = F.layer_norm(gates, (4 * hidden,), p("ln_weight_ih"), p("ln_bias_ih"))
             gates = gates + p("bias_ih") + p("bias_hh")
             random = {}
-            if variants.recurrent_dropout or variants.zoneout:
+            # Variant layers, and on CPU every layer given lengths, call the layer function.
+            if variants.changes_recurrence or lengths is not None:
                 call = captured.pop(0)
                 random = {k: call[k] for k in ("rd_mask", "zoneout_h", "zoneout_c")}
-            elif variants.layer_norm or variants.peephole:
-                captured.pop(0)
             out, h, c = reference_lstm_layer(
                 gates,
                 p("weight_hh"),

@@ -45,7 +45,9 @@ class LSTM(nn.Module):
 
     Layer ``k > 0`` reads layer ``k - 1``'s output, after ``dropout`` in training.
     With only ``nn.LSTM``'s arguments this is computed by torch's fused kernels (oneDNN
-    on CPU, cuDNN on GPU) exactly as ``nn.LSTM`` does, with the same initialisation.
+    on CPU, cuDNN on GPU) exactly as ``nn.LSTM`` does, with the same initialisation;
+    ``lengths`` on CPU runs the masked time loop of :mod:`lstmkit.fused` instead of
+    packing: same results, and training avoids the per-step ops of the packed CPU path.
 
     Variants (keyword-only; ``layer_norm``, ``peephole``, ``recurrent_dropout``,
     ``zoneout`` and ``residual`` take one value or a list with one value per layer):
@@ -350,7 +352,7 @@ class LSTM(nn.Module):
         if lengths is not None:
             lengths = torch.as_tensor(lengths)
             check_lengths(lengths, batch_size, total_length)
-        if not self._fused_stack:
+        if not self._fused_stack or (lengths is not None and not input.is_cuda):
             x = input.transpose(0, 1) if self.batch_first else input
             output, state = self._forward_layers(x, hx, lengths)
             return (output.transpose(0, 1) if self.batch_first else output), state
@@ -432,7 +434,11 @@ class LSTM(nn.Module):
             layer_input = x
             if layer > 0 and self.dropout > 0:
                 layer_input = F.dropout(x, self.dropout, self.training)
-            if self.layer_variants[layer].changes_recurrence:
+            # torch's CPU kernels have no fast packed path (oneDNN takes padded input only;
+            # packed input falls back to per-step autograd ops, far slower to train), so
+            # on CPU padded batches with lengths run the masked time loop of lstmkit.fused.
+            masked_on_cpu = lengths is not None and not x.is_cuda
+            if self.layer_variants[layer].changes_recurrence or masked_on_cpu:
                 output, h, c = self._variant_layer(layer, layer_input, h0, c0, lengths, mask)
             else:
                 output, h, c = self._fused_layer(layer, layer_input, h0, c0, lengths)
