@@ -22,14 +22,14 @@ from typing import Any
 
 import torch
 from datasets import Features, Value, load_dataset
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from tasks.audio.features import cmvn_stats
 from tasks.audio.io import AudioDecodeError, load_audio
-from tasks.batching import BucketBatchSampler, pad_collate
-from tasks.harness.datamodule import TaskDataModule
+from tasks.batching import pad_collate
 from tasks.langid.audio_frontend import utterance_features
+from tasks.langid.bucketed_datamodule import BucketedLangIDDataModule
 from tasks.langid.spoken_corpus import SpokenCorpusSettings, build_spoken_corpus
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ def read_audio_split(folder: Path, label_column: str) -> tuple[list[str], list[s
     return paths, list(table[label_column])
 
 
-class LangIDSpokenDataModule(TaskDataModule):
+class LangIDSpokenDataModule(BucketedLangIDDataModule):
     """Audio/label pairs -> padded log-mel batches, length-bucketed for training.
 
     Args:
@@ -202,25 +202,7 @@ class LangIDSpokenDataModule(TaskDataModule):
             "cmvn": self.cmvn,
         }
 
-    def loader(self, stage: str) -> DataLoader:
-        data = self.encoded[stage]
-        training = stage == "train"
-        sampler = BucketBatchSampler(
-            [f.shape[0] for f in data.features],
-            batch_size=self.batch_size if training else self.eval_batch_size,
-            shuffle=training,
-            bucket_batches=self.bucket_batches,
-            seed=self.seed,
-        )
-        return DataLoader(
-            data, batch_sampler=sampler, collate_fn=collate_utterances, num_workers=self.num_workers
-        )
+    collate_fn = staticmethod(collate_utterances)
 
-    def train_dataloader(self) -> DataLoader:
-        return self.loader("train")
-
-    def val_dataloader(self) -> DataLoader:
-        return self.loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        return self.loader("test")
+    def item_lengths(self, data: Utterances) -> list[int]:
+        return [f.shape[0] for f in data.features]

@@ -15,10 +15,10 @@ from typing import Any
 
 import torch
 from datasets import DatasetDict, load_dataset
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from tasks.batching import BucketBatchSampler, pad_collate
-from tasks.harness.datamodule import TaskDataModule
+from tasks.batching import pad_collate
+from tasks.langid.bucketed_datamodule import BucketedLangIDDataModule
 from tasks.langid.text_corpus import TextCorpusSettings, build_text_corpus
 from tasks.langid.text_units import build_unit_vocabulary, encode_text
 from tasks.text.vocabulary import Vocabulary
@@ -61,7 +61,7 @@ def cap_per_label(texts: list[Any], labels: list[str], cap: int) -> tuple[list[A
     return [texts[i] for i in kept], [labels[i] for i in kept]
 
 
-class LangIDTextDataModule(TaskDataModule):
+class LangIDTextDataModule(BucketedLangIDDataModule):
     """Text/label pairs -> padded symbol-id batches, length-bucketed for training.
 
     Args:
@@ -204,26 +204,7 @@ class LangIDTextDataModule(TaskDataModule):
             "max_units": self.max_units,
         }
 
-    def loader(self, stage: str) -> DataLoader:
-        data = self.encoded[stage]
-        lengths = [len(x) for x in data.ids]
-        training = stage == "train"
-        sampler = BucketBatchSampler(
-            lengths,
-            batch_size=self.batch_size if training else self.eval_batch_size,
-            shuffle=training,
-            bucket_batches=self.bucket_batches,
-            seed=self.seed,
-        )
-        return DataLoader(
-            data, batch_sampler=sampler, collate_fn=collate_texts, num_workers=self.num_workers
-        )
+    collate_fn = staticmethod(collate_texts)
 
-    def train_dataloader(self) -> DataLoader:
-        return self.loader("train")
-
-    def val_dataloader(self) -> DataLoader:
-        return self.loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        return self.loader("test")
+    def item_lengths(self, data: EncodedTexts) -> list[int]:
+        return [len(x) for x in data.ids]
