@@ -1,13 +1,15 @@
 """lstmkit.fused.lstm_layer against the reference loop: outputs, gradients, gradcheck.
 
 Every variant and their combination run through both time-loop kernels: the C++ extension
-and the PyTorch fallback.
+and the PyTorch fallback. The fused input-term layer norm ``ln_x`` is checked against
+``F.layer_norm`` applied to ``gates_x`` before the reference loop.
 """
 
 from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from lstmkit.fused import lstm_layer, python_kernels
 from lstmkit.fused.extension import load_extension, set_backend
@@ -18,7 +20,12 @@ STEPS, BATCH, HIDDEN, PROJ = 5, 3, 4, 3
 
 VARIANTS = {
     "plain": set(),
-    "layer_norm": {"ln_h", "ln_c"},
+    "layer_norm": {"ln_x", "ln_h", "ln_c"},
+    "input_norm": {"ln_x"},
+    "recurrent_norm": {"ln_h"},
+    "cell_norm": {"ln_c"},
+    "input_and_cell_norm": {"ln_x", "ln_c"},
+    "layer_norm_peephole": {"ln_x", "ln_h", "ln_c", "peephole"},
     "peephole": {"peephole"},
     "proj": {"w_hr"},
     "recurrent_dropout": {"rd_mask"},
@@ -26,8 +33,8 @@ VARIANTS = {
     "zoneout_eval": {"zoneout_eval"},
     "mask": {"mask"},
     "peephole_zoneout_mask": {"peephole", "zoneout_train", "mask"},
-    "all": {"ln_h", "ln_c", "peephole", "w_hr", "rd_mask", "zoneout_train", "mask"},
-    "all_eval": {"ln_h", "ln_c", "peephole", "w_hr", "zoneout_eval", "mask"},
+    "all": {"ln_x", "ln_h", "ln_c", "peephole", "w_hr", "rd_mask", "zoneout_train", "mask"},
+    "all_eval": {"ln_x", "ln_h", "ln_c", "peephole", "w_hr", "zoneout_eval", "mask"},
 }
 
 
@@ -38,8 +45,15 @@ def backend(request: pytest.FixtureRequest):
     set_backend("auto")
 
 
+def reference(gates_x: torch.Tensor, *args, ln_x=None, **kwargs) -> tuple[torch.Tensor, ...]:
+    """The reference loop on ``N_x(gates_x)``: the semantics of ``lstm_layer``'s ``ln_x``."""
+    if ln_x is not None:
+        gates_x = F.layer_norm(gates_x, (gates_x.shape[-1],), *ln_x)
+    return reference_lstm_layer(gates_x, *args, **kwargs)
+
+
 def make_inputs(features: set[str], seed: int = 0) -> tuple[tuple, dict]:
-    """Random tensors for ``reference_lstm_layer(*args, **kwargs)`` with ``features`` on."""
+    """Random tensors for ``lstm_layer(*args, **kwargs)`` with ``features`` on."""
     gen = torch.Generator().manual_seed(seed)
 
     def randn(*shape: int, requires_grad: bool = True) -> torch.Tensor:
@@ -57,6 +71,8 @@ def make_inputs(features: set[str], seed: int = 0) -> tuple[tuple, dict]:
         randn(BATCH, HIDDEN),
     )
     kwargs: dict = {}
+    if "ln_x" in features:
+        kwargs["ln_x"] = (1 + 0.3 * randn(4 * HIDDEN), 0.3 * randn(4 * HIDDEN))
     if "ln_h" in features:
         kwargs["ln_h"] = (1 + 0.3 * randn(4 * HIDDEN), 0.3 * randn(4 * HIDDEN))
     if "ln_c" in features:
@@ -98,7 +114,7 @@ def differentiable(args: tuple, kwargs: dict) -> list[torch.Tensor]:
 def test_matches_reference_outputs_and_gradients(variant: str, backend: str) -> None:
     args, kwargs = make_inputs(VARIANTS[variant])
     leaves = differentiable(args, kwargs)
-    expected = reference_lstm_layer(*args, **kwargs)
+    expected = reference(*args, **kwargs)
     actual = lstm_layer(*args, **kwargs)
     for a, e in zip(actual, expected, strict=True):
         torch.testing.assert_close(a, e, rtol=1e-10, atol=1e-12)
@@ -116,7 +132,7 @@ def test_inference_matches_reference(variant: str, backend: str) -> None:
     """Under no_grad the C++ loop keeps one step of its backward buffers."""
     args, kwargs = make_inputs(VARIANTS[variant], seed=3)
     with torch.no_grad():
-        expected = reference_lstm_layer(*args, **kwargs)
+        expected = reference(*args, **kwargs)
         actual = lstm_layer(*args, **kwargs)
     for a, e in zip(actual, expected, strict=True):
         assert not a.requires_grad
