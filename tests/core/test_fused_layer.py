@@ -52,7 +52,9 @@ def reference(gates_x: torch.Tensor, *args, ln_x=None, **kwargs) -> tuple[torch.
     return reference_lstm_layer(gates_x, *args, **kwargs)
 
 
-def make_inputs(features: set[str], seed: int = 0) -> tuple[tuple, dict]:
+def make_inputs(
+    features: set[str], seed: int = 0, steps: int = STEPS, batch: int = BATCH
+) -> tuple[tuple, dict]:
     """Random tensors for ``lstm_layer(*args, **kwargs)`` with ``features`` on."""
     gen = torch.Generator().manual_seed(seed)
 
@@ -65,10 +67,10 @@ def make_inputs(features: set[str], seed: int = 0) -> tuple[tuple, dict]:
 
     width = PROJ if "w_hr" in features else HIDDEN
     args = (
-        randn(STEPS, BATCH, 4 * HIDDEN),
+        randn(steps, batch, 4 * HIDDEN),
         randn(4 * HIDDEN, width) * 0.5,
-        randn(BATCH, width),
-        randn(BATCH, HIDDEN),
+        randn(batch, width),
+        randn(batch, HIDDEN),
     )
     kwargs: dict = {}
     if "ln_x" in features:
@@ -82,16 +84,16 @@ def make_inputs(features: set[str], seed: int = 0) -> tuple[tuple, dict]:
     if "w_hr" in features:
         kwargs["w_hr"] = 0.5 * randn(PROJ, HIDDEN)
     if "rd_mask" in features:
-        kwargs["rd_mask"] = bernoulli(BATCH, width, p=0.7) / 0.7
+        kwargs["rd_mask"] = bernoulli(batch, width, p=0.7) / 0.7
     if "zoneout_train" in features:
-        kwargs["zoneout_h"] = bernoulli(STEPS, BATCH, width)
-        kwargs["zoneout_c"] = bernoulli(STEPS, BATCH, HIDDEN)
+        kwargs["zoneout_h"] = bernoulli(steps, batch, width)
+        kwargs["zoneout_c"] = bernoulli(steps, batch, HIDDEN)
     if "zoneout_eval" in features:
         kwargs["zoneout_h"] = torch.tensor(0.3, dtype=DTYPE)
         kwargs["zoneout_c"] = torch.tensor(0.2, dtype=DTYPE)
     if "mask" in features:
-        lengths = torch.tensor([STEPS, 2, 4])
-        kwargs["mask"] = torch.arange(STEPS)[:, None] < lengths[None, :]
+        lengths = torch.tensor([steps, 2, 4]).repeat(batch)[:batch]
+        kwargs["mask"] = torch.arange(steps)[:, None] < lengths[None, :]
     args = tuple(a.detach().requires_grad_() for a in args)
     kwargs = {k: _detach_leaf(v) for k, v in kwargs.items()}
     return args, kwargs
@@ -125,6 +127,24 @@ def test_matches_reference_outputs_and_gradients(variant: str, backend: str) -> 
     grads_actual = torch.autograd.grad(actual, leaves, cotangents)
     for a, e in zip(grads_actual, grads_expected, strict=True):
         torch.testing.assert_close(a, e, rtol=1e-10, atol=1e-12)
+
+
+def test_batch_split_across_threads_matches_reference(backend: str) -> None:
+    """A batch large enough for the C++ loops to split it between threads, each with its
+    own scratch rows and parameter-gradient accumulators."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        args, kwargs = make_inputs(set(VARIANTS["all"]), seed=4, steps=3, batch=900)
+        leaves = differentiable(args, kwargs)
+        expected = reference(*args, **kwargs)
+        actual = lstm_layer(*args, **kwargs)
+        grads_expected = torch.autograd.grad(sum(e.sum() for e in expected), leaves)
+        grads_actual = torch.autograd.grad(sum(a.sum() for a in actual), leaves)
+    finally:
+        torch.set_num_threads(threads)
+    for a, e in zip([*actual, *grads_actual], [*expected, *grads_expected], strict=True):
+        torch.testing.assert_close(a, e, rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))

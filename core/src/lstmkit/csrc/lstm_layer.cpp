@@ -365,12 +365,14 @@ std::vector<Tensor> forward_loop(const Tensor& gates_x, const Tensor& w_hh, cons
 // Backward
 
 // The gradients of the layer-norm and peephole parameters are sums over all (t, b) rows. They
-// accumulate per batch row b in (B, n) buffers while the row is in cache (each b belongs to one
-// thread at a given step) and are summed over b after the loop: one order for any thread count.
+// accumulate while the row is in cache, per thread in (threads, n) buffers small enough for L1,
+// and are summed over threads after the loop. at::parallel_for splits the batch statically, so
+// the order of the sums is fixed for a given number of threads.
 struct BackwardBuffers {
   // d(a_t) is the gates' gradient; without a layer norm on a side it is that side's gradient.
   Tensor d_gates, d_input, d_recurrent, d_proj_out, dh, dc;
   Tensor acc_bias, acc_gain_x, acc_gain_h, acc_gain_c, acc_bias_c, acc_peephole;
+  int64_t threads = 1;
 };
 
 template <typename T>
@@ -392,10 +394,11 @@ void backward_loop_impl(const Tensor& grad_out, const OptTensor& input_term, con
   Tensor d_proj_in = at::empty({batch, hidden}, opts);
   Tensor d_rec_h = rd_mask.has_value() ? at::empty({batch, width}, opts) : Tensor();
   Tensor dh_next = at::empty_like(buf.dh), dc_next = at::empty_like(buf.dc);
-  // Per-row scratch: d(a_t) when no (T, B, 4H) buffer keeps it, d N_c(c'_t), N_x's xhat.
-  Tensor da_rows = buf.d_gates.defined() ? Tensor() : at::empty({batch, four_h}, opts);
-  Tensor d_norm_rows = ln_c_gain.has_value() ? at::empty({batch, hidden}, opts) : Tensor();
-  Tensor xhat_x_rows = ln_x_gain.has_value() ? at::empty({batch, four_h}, opts) : Tensor();
+  // Per-thread scratch rows: d(a_t) when no (T, B, 4H) buffer keeps it, d N_c(c'_t), N_x's xhat.
+  const int64_t threads = buf.threads;
+  Tensor da_rows = buf.d_gates.defined() ? Tensor() : at::empty({threads, four_h}, opts);
+  Tensor d_norm_rows = ln_c_gain.has_value() ? at::empty({threads, hidden}, opts) : Tensor();
+  Tensor xhat_x_rows = ln_x_gain.has_value() ? at::empty({threads, four_h}, opts) : Tensor();
 
   const T *g_out = grad_out.data_ptr<T>(), *g_x = data_or_null<T>(input_term);
   const T *c_states = cs.data_ptr<T>(), *cell_new = data_or_null<T>(cell);
@@ -452,6 +455,8 @@ void backward_loop_impl(const Tensor& grad_out, const OptTensor& input_term, con
     if (project) at::mm_out(d_proj_in, buf.d_proj_out[t], *w_hr);
     const T* d_m = d_proj_in.data_ptr<T>();
     at::parallel_for(0, batch, grain_rows(3 * four_h), [&](int64_t b0, int64_t b1) {
+      const int64_t s = at::get_thread_num();  // this thread's scratch and accumulators
+      TORCH_CHECK(s < threads, "lstm_backward_loop: thread ", s, " of ", threads);
       for (int64_t b = b0; b < b1; ++b) {
         const int64_t row = t * batch + b;
         const T* a = act + row * four_h;
@@ -460,11 +465,11 @@ void backward_loop_impl(const Tensor& grad_out, const OptTensor& input_term, con
         const T* c_prev = c_states + row * hidden;
         // c'_t, before zoneout and padding, for the output peephole.
         const T* c_new = cell_new ? cell_new + row * hidden : c_states + (row + batch) * hidden;
-        T* da = d_gates ? d_gates + row * four_h : da_scratch + b * four_h;
+        T* da = d_gates ? d_gates + row * four_h : da_scratch + s * four_h;
         // d N_c(c'_t) = dh' * o * (1 - tanh^2), then through the cell layer norm; the cell
         // gradient from the norm goes into da's g slot first, as scratch.
         if (gain_c) {
-          T* d_norm = d_norm_scratch + b * hidden;
+          T* d_norm = d_norm_scratch + s * hidden;
           for_vectors<T>(hidden, [&](int64_t j, int64_t k) {
             const Vec<T> tc = load(tc_row + j, k);
             const Vec<T> d = load(dm_row + j, k) * load(a + 3 * hidden + j, k) *
@@ -472,8 +477,8 @@ void backward_loop_impl(const Tensor& grad_out, const OptTensor& input_term, con
             d.store(d_norm + j, k);
           });
           normalise_backward_row(d_norm, gain_c, x_c + row * hidden, r_c[row], hidden,
-                                 da + 2 * hidden, acc_gain_c + b * hidden,
-                                 acc_bias_c + b * hidden);
+                                 da + 2 * hidden, acc_gain_c + s * hidden,
+                                 acc_bias_c + s * hidden);
         }
         for_vectors<T>(hidden, [&](int64_t j, int64_t k) {
           const Vec<T> one(T(1));
@@ -509,7 +514,7 @@ void backward_loop_impl(const Tensor& grad_out, const OptTensor& input_term, con
             d_prev = at::vec::fmadd(d_i, load(peep + j, k), d_prev);
             d_prev = at::vec::fmadd(d_f, load(peep + hidden + j, k), d_prev);
             // dp_i += da_i c_{t-1}, dp_f += da_f c_{t-1}, dp_o += da_o c'_t
-            T* acc = acc_peep + b * 3 * hidden + j;
+            T* acc = acc_peep + s * 3 * hidden + j;
             at::vec::fmadd(d_i, c, load(acc, k)).store(acc, k);
             at::vec::fmadd(d_f, c, load(acc + hidden, k)).store(acc + hidden, k);
             at::vec::fmadd(d_o, load(c_new + j, k), load(acc + 2 * hidden, k))
@@ -524,18 +529,18 @@ void backward_loop_impl(const Tensor& grad_out, const OptTensor& input_term, con
         // Through a_t = N_x(x_t W_ih^T) + N_h(W_hh h_in); the shared shift gets sum da once.
         if (gain_h) {
           normalise_backward_row(da, gain_h, x_h + row * four_h, r_h[row], four_h,
-                                 d_recurrent + row * four_h, acc_gain_h + b * four_h,
-                                 acc_bias + b * four_h);
+                                 d_recurrent + row * four_h, acc_gain_h + s * four_h,
+                                 acc_bias + s * four_h);
         }
         if (gain_x) {
           // N_x's xhat is recomputed from the input term x_t W_ih^T and its statistics.
-          T* xhat = xhat_x_scratch + b * four_h;
+          T* xhat = xhat_x_scratch + s * four_h;
           const T* in = g_x + row * four_h;
           const Vec<T> mean(m_x[row]), rstd(r_x[row]);
           for_vectors<T>(four_h,
                          [&](int64_t j, int64_t k) { ((load(in + j, k) - mean) * rstd).store(xhat + j, k); });
           normalise_backward_row(da, gain_x, xhat, r_x[row], four_h, d_input + row * four_h,
-                                 acc_gain_x + b * four_h, gain_h ? nullptr : acc_bias + b * four_h);
+                                 acc_gain_x + s * four_h, gain_h ? nullptr : acc_bias + s * four_h);
         }
       }
     });
@@ -569,14 +574,15 @@ std::vector<Tensor> backward_loop(
   buf.d_input = norm_x ? at::empty({steps, batch, four_h}, opts) : buf.d_gates;
   buf.d_recurrent = norm_h ? at::empty({steps, batch, four_h}, opts) : buf.d_gates;
   if (w_hr.has_value()) buf.d_proj_out = at::empty({steps, batch, width}, opts);
-  if (norm_x || norm_h) buf.acc_bias = at::zeros({batch, four_h}, opts);
-  if (norm_x) buf.acc_gain_x = at::zeros({batch, four_h}, opts);
-  if (norm_h) buf.acc_gain_h = at::zeros({batch, four_h}, opts);
+  const int64_t threads = buf.threads = at::get_num_threads();
+  if (norm_x || norm_h) buf.acc_bias = at::zeros({threads, four_h}, opts);
+  if (norm_x) buf.acc_gain_x = at::zeros({threads, four_h}, opts);
+  if (norm_h) buf.acc_gain_h = at::zeros({threads, four_h}, opts);
   if (ln_c_gain.has_value()) {
-    buf.acc_gain_c = at::zeros({batch, hidden}, opts);
-    buf.acc_bias_c = at::zeros({batch, hidden}, opts);
+    buf.acc_gain_c = at::zeros({threads, hidden}, opts);
+    buf.acc_bias_c = at::zeros({threads, hidden}, opts);
   }
-  if (peephole.has_value()) buf.acc_peephole = at::zeros({batch, 3, hidden}, opts);
+  if (peephole.has_value()) buf.acc_peephole = at::zeros({threads, 3, hidden}, opts);
   buf.dh = grad_h_n.clone(at::MemoryFormat::Contiguous);
   buf.dc = grad_c_n.clone(at::MemoryFormat::Contiguous);
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward_loop", [&] {
