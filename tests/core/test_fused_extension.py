@@ -54,3 +54,23 @@ def test_non_cpu_devices_use_the_pytorch_loops(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(extension, "_build", lambda: pytest.fail("built for a GPU tensor"))
     assert extension.kernels_for(torch.device("cuda")) is python_kernels
     assert extension.kernels_for(torch.device("meta")) is python_kernels
+
+
+def test_build_asks_for_openmp_and_retries_without(monkeypatch: pytest.MonkeyPatch) -> None:
+    """at::parallel_for splits the C++ loops across threads only when compiled with OpenMP;
+    a compiler without it still gets a (serial) build."""
+    extension.load_extension(strict=True)  # the operators exist, as after a real build
+    calls = []
+
+    def fake_load(load, cflags: list[str], ldflags: list[str]) -> None:
+        calls.append((cflags, ldflags))
+        if "-fopenmp" in cflags:
+            raise OSError("unsupported option '-fopenmp'")
+
+    monkeypatch.setattr(extension, "_load", fake_load)
+    kernels = extension._build()
+    assert kernels.forward_loop is torch.ops.lstmkit.lstm_forward_loop
+    if torch.backends.openmp.is_available():
+        assert calls[0][0][-1] == "-fopenmp" and calls[0][1] == ["-fopenmp"]
+        assert len(calls) == 2
+    assert "-fopenmp" not in calls[-1][0] and calls[-1][1] == []

@@ -1,13 +1,15 @@
 """lstmkit.fused.lstm_layer against the reference loop: outputs, gradients, gradcheck.
 
 Every variant and their combination run through both time-loop kernels: the C++ extension
-and the PyTorch fallback.
+and the PyTorch fallback. The fused input-term layer norm ``ln_x`` is checked against
+``F.layer_norm`` applied to ``gates_x`` before the reference loop.
 """
 
 from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from lstmkit.fused import lstm_layer, python_kernels
 from lstmkit.fused.extension import load_extension, set_backend
@@ -18,7 +20,12 @@ STEPS, BATCH, HIDDEN, PROJ = 5, 3, 4, 3
 
 VARIANTS = {
     "plain": set(),
-    "layer_norm": {"ln_h", "ln_c"},
+    "layer_norm": {"ln_x", "ln_h", "ln_c"},
+    "input_norm": {"ln_x"},
+    "recurrent_norm": {"ln_h"},
+    "cell_norm": {"ln_c"},
+    "input_and_cell_norm": {"ln_x", "ln_c"},
+    "layer_norm_peephole": {"ln_x", "ln_h", "ln_c", "peephole"},
     "peephole": {"peephole"},
     "proj": {"w_hr"},
     "recurrent_dropout": {"rd_mask"},
@@ -26,8 +33,8 @@ VARIANTS = {
     "zoneout_eval": {"zoneout_eval"},
     "mask": {"mask"},
     "peephole_zoneout_mask": {"peephole", "zoneout_train", "mask"},
-    "all": {"ln_h", "ln_c", "peephole", "w_hr", "rd_mask", "zoneout_train", "mask"},
-    "all_eval": {"ln_h", "ln_c", "peephole", "w_hr", "zoneout_eval", "mask"},
+    "all": {"ln_x", "ln_h", "ln_c", "peephole", "w_hr", "rd_mask", "zoneout_train", "mask"},
+    "all_eval": {"ln_x", "ln_h", "ln_c", "peephole", "w_hr", "zoneout_eval", "mask"},
 }
 
 
@@ -38,8 +45,17 @@ def backend(request: pytest.FixtureRequest):
     set_backend("auto")
 
 
-def make_inputs(features: set[str], seed: int = 0) -> tuple[tuple, dict]:
-    """Random tensors for ``reference_lstm_layer(*args, **kwargs)`` with ``features`` on."""
+def reference(gates_x: torch.Tensor, *args, ln_x=None, **kwargs) -> tuple[torch.Tensor, ...]:
+    """The reference loop on ``N_x(gates_x)``: the semantics of ``lstm_layer``'s ``ln_x``."""
+    if ln_x is not None:
+        gates_x = F.layer_norm(gates_x, (gates_x.shape[-1],), *ln_x)
+    return reference_lstm_layer(gates_x, *args, **kwargs)
+
+
+def make_inputs(
+    features: set[str], seed: int = 0, steps: int = STEPS, batch: int = BATCH
+) -> tuple[tuple, dict]:
+    """Random tensors for ``lstm_layer(*args, **kwargs)`` with ``features`` on."""
     gen = torch.Generator().manual_seed(seed)
 
     def randn(*shape: int, requires_grad: bool = True) -> torch.Tensor:
@@ -51,12 +67,14 @@ def make_inputs(features: set[str], seed: int = 0) -> tuple[tuple, dict]:
 
     width = PROJ if "w_hr" in features else HIDDEN
     args = (
-        randn(STEPS, BATCH, 4 * HIDDEN),
+        randn(steps, batch, 4 * HIDDEN),
         randn(4 * HIDDEN, width) * 0.5,
-        randn(BATCH, width),
-        randn(BATCH, HIDDEN),
+        randn(batch, width),
+        randn(batch, HIDDEN),
     )
     kwargs: dict = {}
+    if "ln_x" in features:
+        kwargs["ln_x"] = (1 + 0.3 * randn(4 * HIDDEN), 0.3 * randn(4 * HIDDEN))
     if "ln_h" in features:
         kwargs["ln_h"] = (1 + 0.3 * randn(4 * HIDDEN), 0.3 * randn(4 * HIDDEN))
     if "ln_c" in features:
@@ -66,16 +84,16 @@ def make_inputs(features: set[str], seed: int = 0) -> tuple[tuple, dict]:
     if "w_hr" in features:
         kwargs["w_hr"] = 0.5 * randn(PROJ, HIDDEN)
     if "rd_mask" in features:
-        kwargs["rd_mask"] = bernoulli(BATCH, width, p=0.7) / 0.7
+        kwargs["rd_mask"] = bernoulli(batch, width, p=0.7) / 0.7
     if "zoneout_train" in features:
-        kwargs["zoneout_h"] = bernoulli(STEPS, BATCH, width)
-        kwargs["zoneout_c"] = bernoulli(STEPS, BATCH, HIDDEN)
+        kwargs["zoneout_h"] = bernoulli(steps, batch, width)
+        kwargs["zoneout_c"] = bernoulli(steps, batch, HIDDEN)
     if "zoneout_eval" in features:
         kwargs["zoneout_h"] = torch.tensor(0.3, dtype=DTYPE)
         kwargs["zoneout_c"] = torch.tensor(0.2, dtype=DTYPE)
     if "mask" in features:
-        lengths = torch.tensor([STEPS, 2, 4])
-        kwargs["mask"] = torch.arange(STEPS)[:, None] < lengths[None, :]
+        lengths = torch.tensor([steps, 2, 4]).repeat(batch)[:batch]
+        kwargs["mask"] = torch.arange(steps)[:, None] < lengths[None, :]
     args = tuple(a.detach().requires_grad_() for a in args)
     kwargs = {k: _detach_leaf(v) for k, v in kwargs.items()}
     return args, kwargs
@@ -98,7 +116,7 @@ def differentiable(args: tuple, kwargs: dict) -> list[torch.Tensor]:
 def test_matches_reference_outputs_and_gradients(variant: str, backend: str) -> None:
     args, kwargs = make_inputs(VARIANTS[variant])
     leaves = differentiable(args, kwargs)
-    expected = reference_lstm_layer(*args, **kwargs)
+    expected = reference(*args, **kwargs)
     actual = lstm_layer(*args, **kwargs)
     for a, e in zip(actual, expected, strict=True):
         torch.testing.assert_close(a, e, rtol=1e-10, atol=1e-12)
@@ -111,12 +129,30 @@ def test_matches_reference_outputs_and_gradients(variant: str, backend: str) -> 
         torch.testing.assert_close(a, e, rtol=1e-10, atol=1e-12)
 
 
+def test_batch_split_across_threads_matches_reference(backend: str) -> None:
+    """A batch large enough for the C++ loops to split it between threads, each with its
+    own scratch rows and parameter-gradient accumulators."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        args, kwargs = make_inputs(set(VARIANTS["all"]), seed=4, steps=3, batch=900)
+        leaves = differentiable(args, kwargs)
+        expected = reference(*args, **kwargs)
+        actual = lstm_layer(*args, **kwargs)
+        grads_expected = torch.autograd.grad(sum(e.sum() for e in expected), leaves)
+        grads_actual = torch.autograd.grad(sum(a.sum() for a in actual), leaves)
+    finally:
+        torch.set_num_threads(threads)
+    for a, e in zip([*actual, *grads_actual], [*expected, *grads_expected], strict=True):
+        torch.testing.assert_close(a, e, rtol=1e-10, atol=1e-10)
+
+
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_inference_matches_reference(variant: str, backend: str) -> None:
     """Under no_grad the C++ loop keeps one step of its backward buffers."""
     args, kwargs = make_inputs(VARIANTS[variant], seed=3)
     with torch.no_grad():
-        expected = reference_lstm_layer(*args, **kwargs)
+        expected = reference(*args, **kwargs)
         actual = lstm_layer(*args, **kwargs)
     for a, e in zip(actual, expected, strict=True):
         assert not a.requires_grad

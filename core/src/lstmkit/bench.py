@@ -174,9 +174,24 @@ class Clock:
         return time.perf_counter()
 
 
-def bench_shape(shape: tuple[int, ...], clock: Clock, repeats: int, warmup: int) -> list[Row]:
-    """Time every case at ``shape``: ``repeats`` interleaved rounds after ``warmup``."""
-    runners = {case.name: build_case(case, shape, clock.device) for case in CASES}
+def select_cases(names: list[str] | None) -> tuple[Case, ...]:
+    """The cases named (all when ``names`` is None) plus the baselines their ratios need,
+    in :data:`CASES` order."""
+    if names is None:
+        return CASES
+    by_name = {case.name: case for case in CASES}
+    unknown = [name for name in names if name not in by_name]
+    if unknown:
+        raise ValueError(f"--cases: unknown {unknown}; choose from {list(by_name)}")
+    wanted = set(names) | {by_name[name].baseline for name in names}
+    return tuple(case for case in CASES if case.name in wanted)
+
+
+def bench_shape(
+    shape: tuple[int, ...], cases: tuple[Case, ...], clock: Clock, repeats: int, warmup: int
+) -> list[Row]:
+    """Time ``cases`` at ``shape``: ``repeats`` interleaved rounds after ``warmup``."""
+    runners = {case.name: build_case(case, shape, clock.device) for case in cases}
 
     def forward(run: Callable) -> None:
         with torch.no_grad():
@@ -195,7 +210,7 @@ def bench_shape(shape: tuple[int, ...], clock: Clock, repeats: int, warmup: int)
                 if round_index >= warmup:
                     times.setdefault((name, mode), []).append(elapsed)
     rows = []
-    for case in CASES:
+    for case in cases:
         forward_s = statistics.median(times[case.name, "forward"])
         train_s = statistics.median(times[case.name, "train"])
         flops = layer_flops(shape, case.proj)
@@ -265,14 +280,20 @@ def markdown_table(rows: list[Row], peak: float, machine: dict) -> str:
 
 
 def run_benchmark(
-    shapes: tuple[tuple[int, ...], ...], clock: Clock, repeats: int, warmup: int, out_dir: Path
+    shapes: tuple[tuple[int, ...], ...],
+    cases: tuple[Case, ...],
+    clock: Clock,
+    repeats: int,
+    warmup: int,
+    out_dir: Path,
 ) -> dict:
-    """Run every shape, print the table, write JSON and markdown; returns the JSON dict."""
+    """Run ``cases`` at every shape, print the table, write JSON and markdown; returns the
+    JSON dict."""
     torch.manual_seed(0)
     peak = matmul_gflops(clock, repeats)
     rows = []
     for shape in shapes:
-        shape_rows = bench_shape(shape, clock, repeats, warmup)
+        shape_rows = bench_shape(shape, cases, clock, repeats, warmup)
         for row in shape_rows:
             row.train_peak_fraction = row.train_gflops / peak
         rows.extend(shape_rows)
@@ -304,6 +325,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--shapes", type=parse_shape, nargs="+", help="BxTxIxH shapes")
+    parser.add_argument(
+        "--cases", nargs="+", metavar="CASE", help="case names (default: all); baselines are added"
+    )
     parser.add_argument("--repeats", type=int, default=9, help="timed rounds per case")
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds first")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's)")
@@ -320,7 +344,11 @@ def main(argv: list[str] | None = None) -> dict:
         torch.set_num_threads(args.threads)
     shapes = tuple(args.shapes or (QUICK_SHAPES if args.quick else SHAPES))
     repeats, warmup = (2, 1) if args.quick else (args.repeats, args.warmup)
-    return run_benchmark(shapes, Clock(args.clock, device), repeats, warmup, args.out_dir)
+    try:
+        cases = select_cases(args.cases)
+    except ValueError as error:
+        parser.error(str(error))
+    return run_benchmark(shapes, cases, Clock(args.clock, device), repeats, warmup, args.out_dir)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from torch import Tensor
 from lstmkit.direction import DirectionWeights
 from lstmkit.fused import lstm_layer
 from lstmkit.lengths import reverse_within_lengths
-from lstmkit.reference import reference_lstm_layer
+from lstmkit.reference import LayerNormParams, reference_lstm_layer
 from lstmkit.variants import LayerVariants
 
 
@@ -24,6 +24,7 @@ def recurrence():
 
     TorchScript tracing, ``torch.export`` and ONNX export need plain tensor operations,
     which the reference loop is made of; the fused path is a custom autograd Function.
+    Both take ``ln_x``, the input-term layer norm (see :func:`lstmkit.fused.lstm_layer`).
     """
     exporting = (
         torch.jit.is_tracing()
@@ -31,22 +32,31 @@ def recurrence():
         or torch.onnx.is_in_onnx_export()
         or torch.compiler.is_exporting()
     )
-    return reference_lstm_layer if exporting else lstm_layer
+    return reference_with_input_norm if exporting else lstm_layer
 
 
-def input_gates(x: Tensor, weights: DirectionWeights) -> Tensor:
-    """Input contributions to the gates for all steps at once, ``(..., I) -> (..., 4H)``.
+def reference_with_input_norm(
+    gates_x: Tensor, *args: Tensor, ln_x: LayerNormParams | None = None, **kwargs
+) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`reference_lstm_layer` on ``N_x(gates_x)`` (``ln_x`` as in ``lstm_layer``)."""
+    if ln_x is not None:
+        gates_x = F.layer_norm(gates_x, (gates_x.shape[-1],), *ln_x)
+    return reference_lstm_layer(gates_x, *args, **kwargs)
+
+
+def input_term(x: Tensor, weights: DirectionWeights) -> tuple[Tensor, LayerNormParams | None]:
+    """Input contributions to the gates for all steps at once: ``(..., I) -> (..., 4H)``.
 
     ``gx = N_x(x W_ih^T) + b_ih + b_hh``, ``N_x`` the input-term layer norm (Ba et al.
-    2016) or the identity.
+    2016) or the identity. Returns ``(gx, None)`` without layer norm, else ``(x W_ih^T,
+    (gain, shift))`` with the biases folded into the norm's shift, for the layer function
+    to normalise inside its time loop.
     """
     bias = None if weights.bias_ih is None else weights.bias_ih + weights.bias_hh
     if weights.ln_ih is None:
-        return F.linear(x, weights.weight_ih, bias)
+        return F.linear(x, weights.weight_ih, bias), None
     gain, shift = weights.ln_ih
-    # N_x(.) + b == layer_norm(.) with its shift plus b: one pass over (T, B, 4H).
-    shift = shift if bias is None else shift + bias
-    return F.layer_norm(F.linear(x, weights.weight_ih), (gain.shape[0],), gain, shift)
+    return F.linear(x, weights.weight_ih), (gain, shift if bias is None else shift + bias)
 
 
 def run_direction(
@@ -90,11 +100,13 @@ def run_direction(
             zoneout_c = c0.new_empty(steps, batch, c0.shape[-1]).bernoulli_(variants.zoneout)
         else:
             zoneout_h = zoneout_c = torch.tensor(variants.zoneout, dtype=x.dtype, device=x.device)
+    gates_x, ln_x = input_term(x, weights)
     out, h_n, c_n = recurrence()(
-        input_gates(x, weights),
+        gates_x,
         weights.weight_hh,
         h0,
         c0,
+        ln_x=ln_x,
         ln_h=weights.ln_hh,
         ln_c=weights.ln_c,
         peephole=weights.peephole,

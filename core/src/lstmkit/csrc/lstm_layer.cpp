@@ -3,8 +3,10 @@
 // Twin of lstmkit/fused/python_kernels.py: same arguments, buffers and equations (see
 // lstmkit/reference.py for the recurrence). Each step is one GEMM (two with a projection)
 // into a preallocated buffer plus fused pointwise loops over rows of the batch, vectorised
-// with ATen's Vectorized (AVX2 + Sleef when built for it). Weight gradients are formed
-// after the loop by the caller, from the per-step gradients stored here.
+// with ATen's Vectorized (AVX2 + Sleef when built for it). The layer norm of the input
+// term runs inside the loops too, and the gradients of the layer-norm and peephole
+// parameters accumulate there; the weight-matrix gradients are formed after the loop by the
+// caller, as big GEMMs over the per-step gradients stored here.
 
 // Only the headers used are included (not torch/extension.h): it keeps the one-time
 // build of this file short. The functions are registered as torch operators
@@ -18,11 +20,14 @@
 #include <ATen/ops/empty_like.h>
 #include <ATen/ops/mm.h>
 #include <ATen/ops/mul.h>
+#include <ATen/ops/sum.h>
+#include <ATen/ops/zeros.h>
 #include <torch/library.h>
 
 #include <algorithm>
 #include <cmath>
 #include <optional>
+#include <tuple>
 #include <vector>
 
 namespace {
@@ -78,15 +83,21 @@ std::pair<T, T> row_stats(const T* x, int64_t n) {
   return {mean, rstd};
 }
 
-// Layer-norm backward over a row: dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)),
-// with dxhat = dy * gain. Writes dx (may alias dy).
+// Layer-norm backward over a row, with dxhat = dy * gain:
+//   dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)),
+// and the row's terms of the parameter gradients: d_gain += dy * xhat, d_bias += dy (each
+// skipped when null). dx may alias dy.
 template <typename T>
-void normalise_backward_row(const T* dy, const T* gain, const T* xhat, T rstd, int64_t n, T* dx) {
+void normalise_backward_row(const T* dy, const T* gain, const T* xhat, T rstd, int64_t n, T* dx,
+                            T* d_gain, T* d_bias) {
   Vec<T> sum_d(T(0)), sum_dx(T(0));
   for_vectors<T>(n, [&](int64_t j, int64_t k) {
-    Vec<T> d = load(dy + j, k) * load(gain + j, k);
+    const Vec<T> g = load(dy + j, k), x = load(xhat + j, k);
+    const Vec<T> d = g * load(gain + j, k);
     sum_d += d;
-    sum_dx += d * load(xhat + j, k);
+    sum_dx += d * x;
+    if (d_gain) at::vec::fmadd(g, x, load(d_gain + j, k)).store(d_gain + j, k);
+    if (d_bias) (load(d_bias + j, k) + g).store(d_bias + j, k);
   });
   const Vec<T> mean_d(horizontal_sum(sum_d) / T(n)), mean_dx(horizontal_sum(sum_dx) / T(n));
   for_vectors<T>(n, [&](int64_t j, int64_t k) {
@@ -135,11 +146,12 @@ int64_t grain_rows(int64_t row_elements) {
 // Forward
 
 struct ForwardBuffers {
-  Tensor out, hs, cs, gates, cell, tanh_c, proj_in, xhat_h, rstd_h, xhat_c, rstd_c;
+  Tensor out, hs, cs, gates, cell, tanh_c, proj_in, xhat_h, rstd_h, xhat_c, rstd_c, mean_x, rstd_x;
 };
 
 template <typename T>
-void forward_loop_impl(const Tensor& gates_x, const Tensor& w_hh, const OptTensor& ln_h_gain,
+void forward_loop_impl(const Tensor& gates_x, const Tensor& w_hh, const OptTensor& ln_x_gain,
+                       const OptTensor& ln_x_bias, const OptTensor& ln_h_gain,
                        const OptTensor& ln_h_bias, const OptTensor& ln_c_gain,
                        const OptTensor& ln_c_bias, const OptTensor& peephole,
                        const OptTensor& w_hr, const OptTensor& rd_mask,
@@ -153,6 +165,7 @@ void forward_loop_impl(const Tensor& gates_x, const Tensor& w_hh, const OptTenso
   Tensor h_in = rd_mask.has_value() ? at::empty({batch, width}, gates_x.options()) : Tensor();
 
   const T* gx = gates_x.data_ptr<T>();
+  const T *gain_x = data_or_null<T>(ln_x_gain), *bias_x = data_or_null<T>(ln_x_bias);
   const T *gain_h = data_or_null<T>(ln_h_gain), *bias_h = data_or_null<T>(ln_h_bias);
   const T *gain_c = data_or_null<T>(ln_c_gain), *bias_c = data_or_null<T>(ln_c_bias);
   const T* peep = data_or_null<T>(peephole);
@@ -163,6 +176,8 @@ void forward_loop_impl(const Tensor& gates_x, const Tensor& w_hh, const OptTenso
   T *cell = data_or_null<T>(buf.cell), *proj_in = data_or_null<T>(buf.proj_in);
   T *xhat_h = data_or_null<T>(buf.xhat_h), *rstd_h = data_or_null<T>(buf.rstd_h);
   T *xhat_c = data_or_null<T>(buf.xhat_c), *rstd_c = data_or_null<T>(buf.rstd_c);
+  T *mean_x = data_or_null<T>(buf.mean_x), *rstd_x = data_or_null<T>(buf.rstd_x);
+  const bool normalise_gates = gain_x || gain_h;
 
   // h_t = m (z h_{t-1} + (1 - z) h'_t) + (1 - m) h_{t-1}; out_t = m h_t  (row r = t * B + b).
   auto finish_hidden = [&](int64_t t, int64_t b, int64_t j, int64_t k, Vec<T> h_new) {
@@ -185,9 +200,10 @@ void forward_loop_impl(const Tensor& gates_x, const Tensor& w_hh, const OptTenso
   for (int64_t t = 0; t < steps; ++t) {
     const Tensor h_prev = buf.hs[t];
     const Tensor& h_rec = rd_mask.has_value() ? at::mul_out(h_in, h_prev, *rd_mask) : h_prev;
-    // a_t = gx_t + N_h(W_hh h_in). The GEMM writes W_hh h_in into xhat_h[t] (layer norm)
-    // or gates[t]; gx_t is added in the pointwise loop below, saving a pass over memory.
-    // Without a backward pass the per-step buffers hold one step, reused (slot 0).
+    // a_t = N_x(x_t W_ih^T) + N_h(W_hh h_in). The GEMM writes W_hh h_in into xhat_h[t]
+    // (recurrent layer norm) or gates[t]; the input term is added in a pointwise loop below,
+    // saving a pass over memory. Without a backward pass the per-step buffers hold one
+    // step, reused (slot 0).
     const int64_t slot = buf.gates.size(0) == steps ? t : 0;
     Tensor recurrent = gain_h ? buf.xhat_h[slot] : buf.gates[slot];
     at::mm_out(recurrent, h_rec, w_hh_t);
@@ -195,33 +211,47 @@ void forward_loop_impl(const Tensor& gates_x, const Tensor& w_hh, const OptTenso
       for (int64_t b = b0; b < b1; ++b) {
         const int64_t row = t * batch + b, saved = slot * batch + b;
         T* a = gates + saved * four_h;
-        if (gain_h) {
-          T* xh = xhat_h + saved * four_h;
-          const T* g_x = gx + row * four_h;
-          const std::pair<T, T> stats = row_stats(xh, four_h);
-          const T mean = stats.first, rstd = stats.second;
-          rstd_h[saved] = rstd;
+        const T* g_x = gx + row * four_h;
+        if (normalise_gates) {
+          T mean_rec = 0, rstd_rec = 1, mean_in = 0, rstd_in = 1;
+          T* rec = gain_h ? xhat_h + saved * four_h : a;
+          if (gain_h) {
+            std::tie(mean_rec, rstd_rec) = row_stats(rec, four_h);
+            rstd_h[saved] = rstd_rec;
+          }
+          if (gain_x) {
+            std::tie(mean_in, rstd_in) = row_stats(g_x, four_h);
+            mean_x[saved] = mean_in;
+            rstd_x[saved] = rstd_in;
+          }
           for_vectors<T>(four_h, [&](int64_t j, int64_t k) {
-            const Vec<T> x = (load(xh + j, k) - Vec<T>(mean)) * Vec<T>(rstd);
-            x.store(xh + j, k);
-            (load(g_x + j, k) + at::vec::fmadd(x, load(gain_h + j, k), load(bias_h + j, k)))
-                .store(a + j, k);
+            Vec<T> r = load(rec + j, k), in = load(g_x + j, k);
+            if (gain_h) {
+              const Vec<T> x = (r - Vec<T>(mean_rec)) * Vec<T>(rstd_rec);
+              x.store(rec + j, k);
+              r = at::vec::fmadd(x, load(gain_h + j, k), load(bias_h + j, k));
+            }
+            if (gain_x) {
+              const Vec<T> x = (in - Vec<T>(mean_in)) * Vec<T>(rstd_in);
+              in = at::vec::fmadd(x, load(gain_x + j, k), load(bias_x + j, k));
+            }
+            (r + in).store(a + j, k);
           });
         }
         const T* c_prev = cs + row * hidden;
         T* c_next = cs + (row + batch) * hidden;
         T* c_new = cell ? cell + saved * hidden : c_next;  // c'_t, before zoneout and padding
-        const T* g_x = gain_h ? nullptr : gx + row * four_h;
+        const T* g_x_rest = normalise_gates ? nullptr : g_x;  // input term not yet in a
         // i, f, o = sigma(. + p * c), g = tanh(.); c'_t = f * c_{t-1} + i * g
         for_vectors<T>(hidden, [&](int64_t j, int64_t k) {
           const Vec<T> c = load(c_prev + j, k);
           Vec<T> i = load(a + j, k), f = load(a + hidden + j, k);
           Vec<T> g = load(a + 2 * hidden + j, k), o = load(a + 3 * hidden + j, k);
-          if (g_x) {
-            i = i + load(g_x + j, k);
-            f = f + load(g_x + hidden + j, k);
-            g = g + load(g_x + 2 * hidden + j, k);
-            o = o + load(g_x + 3 * hidden + j, k);
+          if (g_x_rest) {
+            i = i + load(g_x_rest + j, k);
+            f = f + load(g_x_rest + hidden + j, k);
+            g = g + load(g_x_rest + 2 * hidden + j, k);
+            o = o + load(g_x_rest + 3 * hidden + j, k);
           }
           if (peep) {
             i = at::vec::fmadd(load(peep + j, k), c, i);
@@ -284,7 +314,8 @@ void forward_loop_impl(const Tensor& gates_x, const Tensor& w_hh, const OptTenso
 }
 
 std::vector<Tensor> forward_loop(const Tensor& gates_x, const Tensor& w_hh, const Tensor& h0,
-                                 const Tensor& c0, const OptTensor& ln_h_gain,
+                                 const Tensor& c0, const OptTensor& ln_x_gain,
+                                 const OptTensor& ln_x_bias, const OptTensor& ln_h_gain,
                                  const OptTensor& ln_h_bias, const OptTensor& ln_c_gain,
                                  const OptTensor& ln_c_bias, const OptTensor& peephole,
                                  const OptTensor& w_hr, const OptTensor& rd_mask,
@@ -307,6 +338,10 @@ std::vector<Tensor> forward_loop(const Tensor& gates_x, const Tensor& w_hh, cons
     buf.cell = at::empty({kept, batch, hidden}, opts);
   }
   if (w_hr.has_value()) buf.proj_in = at::empty({kept, batch, hidden}, opts);
+  if (ln_x_gain.has_value()) {
+    buf.mean_x = at::empty({kept, batch}, opts);
+    buf.rstd_x = at::empty({kept, batch}, opts);
+  }
   if (ln_h_gain.has_value()) {
     buf.xhat_h = at::empty({kept, batch, four_h}, opts);
     buf.rstd_h = at::empty({kept, batch}, opts);
@@ -318,25 +353,35 @@ std::vector<Tensor> forward_loop(const Tensor& gates_x, const Tensor& w_hh, cons
   buf.hs[0].copy_(h0);
   buf.cs[0].copy_(c0);
   AT_DISPATCH_FLOATING_TYPES(gates_x.scalar_type(), "lstm_forward_loop", [&] {
-    forward_loop_impl<scalar_t>(gates_x, w_hh, ln_h_gain, ln_h_bias, ln_c_gain, ln_c_bias,
-                                peephole, w_hr, rd_mask, zoneout_h, zoneout_c, mask, buf);
+    forward_loop_impl<scalar_t>(gates_x, w_hh, ln_x_gain, ln_x_bias, ln_h_gain, ln_h_bias,
+                                ln_c_gain, ln_c_bias, peephole, w_hr, rd_mask, zoneout_h,
+                                zoneout_c, mask, buf);
   });
-  return {buf.out,    buf.hs,      buf.cs,     buf.gates,  buf.cell,  buf.tanh_c,
-          buf.proj_in, buf.xhat_h, buf.rstd_h, buf.xhat_c, buf.rstd_c};
+  return {buf.out,    buf.hs,     buf.cs,     buf.gates,  buf.cell,   buf.tanh_c, buf.proj_in,
+          buf.xhat_h, buf.rstd_h, buf.xhat_c, buf.rstd_c, buf.mean_x, buf.rstd_x};
 }
 
 // ---------------------------------------------------------------------------------------------
 // Backward
 
+// The gradients of the layer-norm and peephole parameters are sums over all (t, b) rows. They
+// accumulate while the row is in cache, per thread in (threads, n) buffers small enough for L1,
+// and are summed over threads after the loop. at::parallel_for splits the batch statically, so
+// the order of the sums is fixed for a given number of threads.
 struct BackwardBuffers {
-  Tensor d_gates, d_recurrent, d_proj_out, d_cell_norm, dh, dc;
+  // d(a_t) is the gates' gradient; without a layer norm on a side it is that side's gradient.
+  Tensor d_gates, d_input, d_recurrent, d_proj_out, dh, dc;
+  Tensor acc_bias, acc_gain_x, acc_gain_h, acc_gain_c, acc_bias_c, acc_peephole;
+  int64_t threads = 1;
 };
 
 template <typename T>
-void backward_loop_impl(const Tensor& grad_out, const Tensor& hs, const Tensor& cs,
-                        const Tensor& gates, const OptTensor& xhat_h, const OptTensor& rstd_h,
-                        const OptTensor& xhat_c, const OptTensor& rstd_c, const Tensor& tanh_c,
-                        const Tensor& w_hh, const OptTensor& ln_h_gain,
+void backward_loop_impl(const Tensor& grad_out, const OptTensor& input_term, const Tensor& hs,
+                        const Tensor& cs, const Tensor& gates, const OptTensor& cell,
+                        const Tensor& tanh_c, const OptTensor& xhat_h, const OptTensor& rstd_h,
+                        const OptTensor& xhat_c, const OptTensor& rstd_c,
+                        const OptTensor& mean_x, const OptTensor& rstd_x, const Tensor& w_hh,
+                        const OptTensor& ln_x_gain, const OptTensor& ln_h_gain,
                         const OptTensor& ln_c_gain, const OptTensor& peephole,
                         const OptTensor& w_hr, const OptTensor& rd_mask,
                         const OptTensor& zoneout_h, const OptTensor& zoneout_c,
@@ -344,22 +389,36 @@ void backward_loop_impl(const Tensor& grad_out, const Tensor& hs, const Tensor& 
   const int64_t steps = gates.size(0), batch = gates.size(1), four_h = gates.size(2);
   const int64_t hidden = four_h / 4, width = hs.size(2);
   const bool project = w_hr.has_value();
+  const auto opts = gates.options();
   // dL/dh'_t (B, P) and dL/d(o * tanh(N_c(c'_t))) (B, H): the same buffer without projection.
-  Tensor d_proj_in = at::empty({batch, hidden}, gates.options());
-  Tensor d_rec_h = rd_mask.has_value() ? at::empty({batch, width}, gates.options()) : Tensor();
+  Tensor d_proj_in = at::empty({batch, hidden}, opts);
+  Tensor d_rec_h = rd_mask.has_value() ? at::empty({batch, width}, opts) : Tensor();
   Tensor dh_next = at::empty_like(buf.dh), dc_next = at::empty_like(buf.dc);
+  // Per-thread scratch rows: d(a_t) when no (T, B, 4H) buffer keeps it, d N_c(c'_t), N_x's xhat.
+  const int64_t threads = buf.threads;
+  Tensor da_rows = buf.d_gates.defined() ? Tensor() : at::empty({threads, four_h}, opts);
+  Tensor d_norm_rows = ln_c_gain.has_value() ? at::empty({threads, hidden}, opts) : Tensor();
+  Tensor xhat_x_rows = ln_x_gain.has_value() ? at::empty({threads, four_h}, opts) : Tensor();
 
-  const T *g_out = grad_out.data_ptr<T>(), *c_states = cs.data_ptr<T>();
+  const T *g_out = grad_out.data_ptr<T>(), *g_x = data_or_null<T>(input_term);
+  const T *c_states = cs.data_ptr<T>(), *cell_new = data_or_null<T>(cell);
   const T *act = gates.data_ptr<T>(), *tanh_cell = tanh_c.data_ptr<T>();
   const T *x_h = data_or_null<T>(xhat_h), *r_h = data_or_null<T>(rstd_h);
   const T *x_c = data_or_null<T>(xhat_c), *r_c = data_or_null<T>(rstd_c);
-  const T *gain_h = data_or_null<T>(ln_h_gain), *gain_c = data_or_null<T>(ln_c_gain);
+  const T *m_x = data_or_null<T>(mean_x), *r_x = data_or_null<T>(rstd_x);
+  const T *gain_x = data_or_null<T>(ln_x_gain), *gain_h = data_or_null<T>(ln_h_gain);
+  const T* gain_c = data_or_null<T>(ln_c_gain);
   const T* peep = data_or_null<T>(peephole);
   const T* pad = data_or_null<T>(mask);
   const T* rd = data_or_null<T>(rd_mask);
   const Zoneout<T> zone_h(zoneout_h), zone_c(zoneout_c);
-  T *d_gates = buf.d_gates.data_ptr<T>(), *d_recurrent = buf.d_recurrent.data_ptr<T>();
-  T *d_proj_out = data_or_null<T>(buf.d_proj_out), *d_cell_norm = data_or_null<T>(buf.d_cell_norm);
+  T *d_gates = data_or_null<T>(buf.d_gates), *d_input = buf.d_input.data_ptr<T>();
+  T *d_recurrent = buf.d_recurrent.data_ptr<T>(), *d_proj_out = data_or_null<T>(buf.d_proj_out);
+  T *da_scratch = data_or_null<T>(da_rows), *d_norm_scratch = data_or_null<T>(d_norm_rows);
+  T* xhat_x_scratch = data_or_null<T>(xhat_x_rows);
+  T *acc_bias = data_or_null<T>(buf.acc_bias), *acc_gain_x = data_or_null<T>(buf.acc_gain_x);
+  T *acc_gain_h = data_or_null<T>(buf.acc_gain_h), *acc_gain_c = data_or_null<T>(buf.acc_gain_c);
+  T *acc_bias_c = data_or_null<T>(buf.acc_bias_c), *acc_peep = data_or_null<T>(buf.acc_peephole);
 
   for (int64_t t = steps - 1; t >= 0; --t) {
     const T* dh = buf.dh.data_ptr<T>();
@@ -395,26 +454,31 @@ void backward_loop_impl(const Tensor& grad_out, const Tensor& hs, const Tensor& 
     });
     if (project) at::mm_out(d_proj_in, buf.d_proj_out[t], *w_hr);
     const T* d_m = d_proj_in.data_ptr<T>();
-    at::parallel_for(0, batch, grain_rows(2 * four_h), [&](int64_t b0, int64_t b1) {
+    at::parallel_for(0, batch, grain_rows(3 * four_h), [&](int64_t b0, int64_t b1) {
+      const int64_t s = at::get_thread_num();  // this thread's scratch and accumulators
+      TORCH_CHECK(s < threads, "lstm_backward_loop: thread ", s, " of ", threads);
       for (int64_t b = b0; b < b1; ++b) {
         const int64_t row = t * batch + b;
         const T* a = act + row * four_h;
         const T* tc_row = tanh_cell + row * hidden;
         const T* dm_row = d_m + b * hidden;
         const T* c_prev = c_states + row * hidden;
-        T* da = d_gates + row * four_h;
-        // d N_c(c'_t) = dh' * o * (1 - tanh^2), then through the cell layer norm.
-        T* d_norm = d_cell_norm ? d_cell_norm + row * hidden : nullptr;
-        if (d_norm) {
+        // c'_t, before zoneout and padding, for the output peephole.
+        const T* c_new = cell_new ? cell_new + row * hidden : c_states + (row + batch) * hidden;
+        T* da = d_gates ? d_gates + row * four_h : da_scratch + s * four_h;
+        // d N_c(c'_t) = dh' * o * (1 - tanh^2), then through the cell layer norm; the cell
+        // gradient from the norm goes into da's g slot first, as scratch.
+        if (gain_c) {
+          T* d_norm = d_norm_scratch + s * hidden;
           for_vectors<T>(hidden, [&](int64_t j, int64_t k) {
             const Vec<T> tc = load(tc_row + j, k);
             const Vec<T> d = load(dm_row + j, k) * load(a + 3 * hidden + j, k) *
                              (Vec<T>(T(1)) - tc * tc);
             d.store(d_norm + j, k);
           });
-          // The cell gradient from the norm goes into da's g slot first, as scratch.
           normalise_backward_row(d_norm, gain_c, x_c + row * hidden, r_c[row], hidden,
-                                 da + 2 * hidden);
+                                 da + 2 * hidden, acc_gain_c + s * hidden,
+                                 acc_bias_c + s * hidden);
         }
         for_vectors<T>(hidden, [&](int64_t j, int64_t k) {
           const Vec<T> one(T(1));
@@ -434,7 +498,7 @@ void backward_loop_impl(const Tensor& grad_out, const Tensor& hs, const Tensor& 
           const Vec<T> i = load(a + j, k), f = load(a + hidden + j, k);
           const Vec<T> g = load(a + 2 * hidden + j, k), o = load(a + 3 * hidden + j, k);
           const Vec<T> tc = load(tc_row + j, k), dm = load(dm_row + j, k);
-          if (d_norm) {
+          if (gain_c) {
             d_cell = d_cell + load(da + 2 * hidden + j, k);
           } else {
             d_cell = at::vec::fmadd(dm * o, one - tc * tc, d_cell);
@@ -449,6 +513,12 @@ void backward_loop_impl(const Tensor& grad_out, const Tensor& hs, const Tensor& 
           if (peep) {
             d_prev = at::vec::fmadd(d_i, load(peep + j, k), d_prev);
             d_prev = at::vec::fmadd(d_f, load(peep + hidden + j, k), d_prev);
+            // dp_i += da_i c_{t-1}, dp_f += da_f c_{t-1}, dp_o += da_o c'_t
+            T* acc = acc_peep + s * 3 * hidden + j;
+            at::vec::fmadd(d_i, c, load(acc, k)).store(acc, k);
+            at::vec::fmadd(d_f, c, load(acc + hidden, k)).store(acc + hidden, k);
+            at::vec::fmadd(d_o, load(c_new + j, k), load(acc + 2 * hidden, k))
+                .store(acc + 2 * hidden, k);
           }
           d_i.store(da + j, k);
           d_f.store(da + hidden + j, k);
@@ -456,9 +526,21 @@ void backward_loop_impl(const Tensor& grad_out, const Tensor& hs, const Tensor& 
           d_o.store(da + 3 * hidden + j, k);
           d_prev.store(dc_prev + b * hidden + j, k);
         });
+        // Through a_t = N_x(x_t W_ih^T) + N_h(W_hh h_in); the shared shift gets sum da once.
         if (gain_h) {
           normalise_backward_row(da, gain_h, x_h + row * four_h, r_h[row], four_h,
-                                 d_recurrent + row * four_h);
+                                 d_recurrent + row * four_h, acc_gain_h + s * four_h,
+                                 acc_bias + s * four_h);
+        }
+        if (gain_x) {
+          // N_x's xhat is recomputed from the input term x_t W_ih^T and its statistics.
+          T* xhat = xhat_x_scratch + s * four_h;
+          const T* in = g_x + row * four_h;
+          const Vec<T> mean(m_x[row]), rstd(r_x[row]);
+          for_vectors<T>(four_h,
+                         [&](int64_t j, int64_t k) { ((load(in + j, k) - mean) * rstd).store(xhat + j, k); });
+          normalise_backward_row(da, gain_x, xhat, r_x[row], four_h, d_input + row * four_h,
+                                 acc_gain_x + s * four_h, gain_h ? nullptr : acc_bias + s * four_h);
         }
       }
     });
@@ -474,46 +556,61 @@ void backward_loop_impl(const Tensor& grad_out, const Tensor& hs, const Tensor& 
   }
 }
 
-std::vector<Tensor> backward_loop(const Tensor& grad_out, const Tensor& grad_h_n,
-                                  const Tensor& grad_c_n, const Tensor& hs, const Tensor& cs,
-                                  const Tensor& gates, const Tensor& tanh_c, const OptTensor& xhat_h,
-                                  const OptTensor& rstd_h, const OptTensor& xhat_c,
-                                  const OptTensor& rstd_c, const Tensor& w_hh,
-                                  const OptTensor& ln_h_gain, const OptTensor& ln_c_gain,
-                                  const OptTensor& peephole, const OptTensor& w_hr,
-                                  const OptTensor& rd_mask, const OptTensor& zoneout_h,
-                                  const OptTensor& zoneout_c, const OptTensor& mask) {
+std::vector<Tensor> backward_loop(
+    const Tensor& grad_out, const Tensor& grad_h_n, const Tensor& grad_c_n, const OptTensor& input_term,
+    const Tensor& hs, const Tensor& cs, const Tensor& gates, const OptTensor& cell,
+    const Tensor& tanh_c, const OptTensor& xhat_h, const OptTensor& rstd_h,
+    const OptTensor& xhat_c, const OptTensor& rstd_c, const OptTensor& mean_x,
+    const OptTensor& rstd_x, const Tensor& w_hh, const OptTensor& ln_x_gain,
+    const OptTensor& ln_h_gain, const OptTensor& ln_c_gain, const OptTensor& peephole,
+    const OptTensor& w_hr, const OptTensor& rd_mask, const OptTensor& zoneout_h,
+    const OptTensor& zoneout_c, const OptTensor& mask) {
   const int64_t steps = gates.size(0), batch = gates.size(1), four_h = gates.size(2);
   const int64_t hidden = four_h / 4, width = hs.size(2);
   const auto opts = gates.options();
+  const bool norm_x = ln_x_gain.has_value(), norm_h = ln_h_gain.has_value();
   BackwardBuffers buf;
-  buf.d_gates = at::empty({steps, batch, four_h}, opts);
-  buf.d_recurrent =
-      ln_h_gain.has_value() ? at::empty({steps, batch, four_h}, opts) : buf.d_gates;
+  if (!norm_x || !norm_h) buf.d_gates = at::empty({steps, batch, four_h}, opts);
+  buf.d_input = norm_x ? at::empty({steps, batch, four_h}, opts) : buf.d_gates;
+  buf.d_recurrent = norm_h ? at::empty({steps, batch, four_h}, opts) : buf.d_gates;
   if (w_hr.has_value()) buf.d_proj_out = at::empty({steps, batch, width}, opts);
-  if (ln_c_gain.has_value()) buf.d_cell_norm = at::empty({steps, batch, hidden}, opts);
+  const int64_t threads = buf.threads = at::get_num_threads();
+  if (norm_x || norm_h) buf.acc_bias = at::zeros({threads, four_h}, opts);
+  if (norm_x) buf.acc_gain_x = at::zeros({threads, four_h}, opts);
+  if (norm_h) buf.acc_gain_h = at::zeros({threads, four_h}, opts);
+  if (ln_c_gain.has_value()) {
+    buf.acc_gain_c = at::zeros({threads, hidden}, opts);
+    buf.acc_bias_c = at::zeros({threads, hidden}, opts);
+  }
+  if (peephole.has_value()) buf.acc_peephole = at::zeros({threads, 3, hidden}, opts);
   buf.dh = grad_h_n.clone(at::MemoryFormat::Contiguous);
   buf.dc = grad_c_n.clone(at::MemoryFormat::Contiguous);
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward_loop", [&] {
-    backward_loop_impl<scalar_t>(grad_out, hs, cs, gates, xhat_h, rstd_h, xhat_c, rstd_c, tanh_c,
-                                 w_hh, ln_h_gain, ln_c_gain, peephole, w_hr, rd_mask, zoneout_h,
-                                 zoneout_c, mask, buf);
+    backward_loop_impl<scalar_t>(grad_out, input_term, hs, cs, gates, cell, tanh_c, xhat_h, rstd_h,
+                                 xhat_c, rstd_c, mean_x, rstd_x, w_hh, ln_x_gain, ln_h_gain,
+                                 ln_c_gain, peephole, w_hr, rd_mask, zoneout_h, zoneout_c, mask,
+                                 buf);
   });
-  return {buf.d_gates, buf.d_recurrent, buf.d_proj_out, buf.d_cell_norm, buf.dh, buf.dc};
+  auto total = [](const Tensor& acc) { return acc.defined() ? at::sum(acc, 0) : Tensor(); };
+  return {buf.d_input,           buf.d_recurrent,         buf.d_proj_out,
+          buf.dh,                buf.dc,                  total(buf.acc_bias),
+          total(buf.acc_gain_x), total(buf.acc_gain_h),   total(buf.acc_gain_c),
+          total(buf.acc_bias_c), total(buf.acc_peephole)};
 }
 
 }  // namespace
 
 TORCH_LIBRARY(lstmkit, m) {
   m.def(
-      "lstm_forward_loop(Tensor gates_x, Tensor w_hh, Tensor h0, Tensor c0, Tensor? ln_h_gain, "
-      "Tensor? ln_h_bias, Tensor? ln_c_gain, Tensor? ln_c_bias, Tensor? peephole, Tensor? w_hr, "
-      "Tensor? rd_mask, Tensor? zoneout_h, Tensor? zoneout_c, Tensor? mask, bool keep) "
-      "-> Tensor[]");
+      "lstm_forward_loop(Tensor gates_x, Tensor w_hh, Tensor h0, Tensor c0, Tensor? ln_x_gain, "
+      "Tensor? ln_x_bias, Tensor? ln_h_gain, Tensor? ln_h_bias, Tensor? ln_c_gain, "
+      "Tensor? ln_c_bias, Tensor? peephole, Tensor? w_hr, Tensor? rd_mask, Tensor? zoneout_h, "
+      "Tensor? zoneout_c, Tensor? mask, bool keep) -> Tensor[]");
   m.def(
-      "lstm_backward_loop(Tensor grad_out, Tensor grad_h_n, Tensor grad_c_n, Tensor hs, Tensor cs, "
-      "Tensor gates, Tensor tanh_c, Tensor? xhat_h, Tensor? rstd_h, Tensor? xhat_c, "
-      "Tensor? rstd_c, Tensor w_hh, Tensor? ln_h_gain, Tensor? ln_c_gain, Tensor? peephole, "
+      "lstm_backward_loop(Tensor grad_out, Tensor grad_h_n, Tensor grad_c_n, Tensor? input_term, "
+      "Tensor hs, Tensor cs, Tensor gates, Tensor? cell, Tensor tanh_c, Tensor? xhat_h, "
+      "Tensor? rstd_h, Tensor? xhat_c, Tensor? rstd_c, Tensor? mean_x, Tensor? rstd_x, "
+      "Tensor w_hh, Tensor? ln_x_gain, Tensor? ln_h_gain, Tensor? ln_c_gain, Tensor? peephole, "
       "Tensor? w_hr, Tensor? rd_mask, Tensor? zoneout_h, Tensor? zoneout_c, Tensor? mask) "
       "-> Tensor[]");
 }

@@ -18,6 +18,7 @@ import hashlib
 import logging
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
@@ -101,20 +102,36 @@ def _build() -> SimpleNamespace:
     if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
         vector_flags = ["-mavx2", "-mfma", "-DCPU_CAPABILITY_AVX2", "-DCPU_CAPABILITY=AVX2"]
     flags = ["-O3", *vector_flags]
-    # One build directory per source and flags: checkouts with different sources share the
-    # cache without rebuilding over each other.
-    digest = hashlib.sha256(SOURCE.read_bytes() + " ".join(flags).encode()).hexdigest()[:12]
-    load(
-        name=f"lstmkit_lstm_layer_{digest}",
-        sources=[str(SOURCE)],
-        extra_cflags=flags,
-        with_cuda=False,
-        is_python_module=False,
-        verbose=False,
-    )
+    # at::parallel_for is an inline `#pragma omp parallel` when torch uses OpenMP: without
+    # -fopenmp the pointwise loops would run on one thread. The OpenMP runtime linked is
+    # the libgomp.so.1 that libtorch has already loaded.
+    openmp = ["-fopenmp"] if torch.backends.openmp.is_available() else []
+    try:
+        _load(load, [*flags, *openmp], openmp)
+    except Exception:
+        if not openmp:
+            raise
+        _load(load, flags, [])  # a compiler without OpenMP: serial pointwise loops
     return SimpleNamespace(
         forward_loop=torch.ops.lstmkit.lstm_forward_loop,
         backward_loop=torch.ops.lstmkit.lstm_backward_loop,
+    )
+
+
+def _load(load: Callable, cflags: list[str], ldflags: list[str]) -> None:
+    """Build (or find in the cache) and load the extension with these flags."""
+    # One build directory per source and flags: checkouts with different sources share the
+    # cache without rebuilding over each other.
+    flags = " ".join(cflags + ldflags).encode()
+    digest = hashlib.sha256(SOURCE.read_bytes() + flags).hexdigest()[:12]
+    load(
+        name=f"lstmkit_lstm_layer_{digest}",
+        sources=[str(SOURCE)],
+        extra_cflags=cflags,
+        extra_ldflags=ldflags,
+        with_cuda=False,
+        is_python_module=False,
+        verbose=False,
     )
 
 

@@ -16,6 +16,7 @@ def lstm_layer(
     h0: Tensor,
     c0: Tensor,
     *,
+    ln_x: LayerNormParams | None = None,
     ln_h: LayerNormParams | None = None,
     ln_c: LayerNormParams | None = None,
     peephole: Tensor | None = None,
@@ -28,8 +29,13 @@ def lstm_layer(
     """Run the LSTM recurrence over a whole sequence with a hand-written backward.
 
     Same arguments, outputs and gradients as :func:`lstmkit.reference.reference_lstm_layer`
-    (see there for the equations): ``gates_x`` ``(T, B, 4H)``, ``w_hh`` ``(4H, P)``, ``h0``
-    ``(B, P)``, ``c0`` ``(B, H)``, ``ln_h`` ``((4H,), (4H,))``, ``ln_c`` ``((H,), (H,))``,
+    (see there for the equations), plus ``ln_x``: the input term's layer norm ``N_x``
+    (Ba et al. 2016), fused into the time loop. With ``ln_x = (gain, shift)`` ``gates_x``
+    is the input term ``x W_ih^T`` and the gate inputs are ``layer_norm(gates_x) * gain +
+    shift`` (gate biases folded into ``shift``); without it ``gates_x`` holds the gate
+    inputs. Shapes: ``gates_x`` ``(T, B, 4H)``, ``w_hh`` ``(4H, P)``, ``h0``
+    ``(B, P)``, ``c0`` ``(B, H)``, ``ln_x`` and ``ln_h`` ``((4H,), (4H,))``,
+    ``ln_c`` ``((H,), (H,))``,
     ``peephole`` ``(3, H)``, ``w_hr`` ``(P, H)``, ``rd_mask`` ``(B, P)``, ``zoneout_h``
     ``(T, B, P)`` or 0-dim, ``zoneout_c`` ``(T, B, H)`` or 0-dim, ``mask`` ``(T, B)``.
     Returns ``(out, h_n, c_n)`` of shapes ``(T, B, P)``, ``(B, P)``, ``(B, H)``.
@@ -43,6 +49,7 @@ def lstm_layer(
         None if x is None else x.to(dtype).contiguous()
         for x in (rd_mask, zoneout_h, zoneout_c, mask)
     )
+    ln_x_gain, ln_x_bias = ln_x if ln_x is not None else (None, None)
     ln_h_gain, ln_h_bias = ln_h if ln_h is not None else (None, None)
     ln_c_gain, ln_c_bias = ln_c if ln_c is not None else (None, None)
     differentiable = (
@@ -50,6 +57,8 @@ def lstm_layer(
         w_hh,
         h0,
         c0,
+        ln_x_gain,
+        ln_x_bias,
         ln_h_gain,
         ln_h_bias,
         ln_c_gain,
@@ -65,6 +74,6 @@ def lstm_layer(
         kernels_for(gates_x.device),
         keep,
         gates_x.contiguous(), w_hh.contiguous(), h0.contiguous(), c0.contiguous(),
-        ln_h_gain, ln_h_bias, ln_c_gain, ln_c_bias, peephole, w_hr,
+        ln_x_gain, ln_x_bias, ln_h_gain, ln_h_bias, ln_c_gain, ln_c_bias, peephole, w_hr,
         rd_mask, zoneout_h, zoneout_c, mask,
     )  # fmt: skip

@@ -2,8 +2,10 @@
 
 These are the portable twins of the C++ loops in ``lstmkit/csrc/lstm_layer.cpp``: the same
 arguments, the same buffers, the same equations. They run on GPU tensors and whenever the
-C++ extension cannot be built. Only the per-step work lives here; the weight gradients are
-formed after the loop in :mod:`lstmkit.fused.function` with one big GEMM or reduction each.
+C++ extension cannot be built. The weight-matrix gradients are formed after the loop in
+:mod:`lstmkit.fused.function` with one big GEMM each; the gradients of the small parameters
+(layer norms, peepholes) are reduced here after the loop (the C++ loops accumulate them
+inside).
 
 Buffers (``T`` steps, batch ``B``, hidden ``H``, output/recurrent width ``P``):
 
@@ -16,6 +18,8 @@ Buffers (``T`` steps, batch ``B``, hidden ``H``, output/recurrent width ``P``):
 * ``proj_in`` ``(T, B, H)``: ``o * tanh(N_c(c'_t))``, the projection's input (LSTMP only)
 * ``xhat_h, rstd_h`` ``(T, B, 4H), (T, B)``: normalised recurrent term and its inverse std
 * ``xhat_c, rstd_c`` ``(T, B, H), (T, B)``: normalised cell and its inverse std
+* ``mean_x, rstd_x`` ``(T, B), (T, B)``: statistics of the input term ``x_t W_ih^T`` (its
+  normalised value is recomputed in the backward pass)
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ def forward_loop(
     w_hh: Tensor,
     h0: Tensor,
     c0: Tensor,
+    ln_x_gain: Tensor | None,
+    ln_x_bias: Tensor | None,
     ln_h_gain: Tensor | None,
     ln_h_bias: Tensor | None,
     ln_c_gain: Tensor | None,
@@ -44,7 +50,7 @@ def forward_loop(
     keep: bool,
 ) -> list[Tensor | None]:
     """Run the recurrence; returns ``[out, hs, cs, gates, cell, tanh_c, proj_in, xhat_h,
-    rstd_h, xhat_c, rstd_c]`` (see the module docstring for shapes).
+    rstd_h, xhat_c, rstd_c, mean_x, rstd_x]`` (see the module docstring for shapes).
 
     ``keep`` says whether a backward pass will read the buffers; the C++ loops then hold
     one step of them only, these loops keep every step either way.
@@ -66,6 +72,11 @@ def forward_loop(
     xhat_c, rstd_c = (
         (new(steps, batch, hidden), new(steps, batch)) if ln_c_gain is not None else (None, None)
     )
+    mean_x = rstd_x = None
+    if ln_x_gain is not None:
+        # gx = N_x(x W_ih^T) for all steps at once
+        xhat_x, mean_x, rstd_x = _normalise(gates_x)
+        gates_x = torch.addcmul(ln_x_bias, xhat_x, ln_x_gain)
     hs[0], cs[0] = h0, c0
     w_hh_t = w_hh.t()
     for t in range(steps):
@@ -75,7 +86,7 @@ def forward_loop(
         if ln_h_gain is None:
             a = torch.addmm(gates_x[t], h_in, w_hh_t)
         else:
-            xh, rs = _normalise(h_in @ w_hh_t)
+            xh, _, rs = _normalise(h_in @ w_hh_t)
             xhat_h[t], rstd_h[t] = xh, rs
             a = gates_x[t] + torch.addcmul(ln_h_bias, xh, ln_h_gain)
         i, f, g, o = a.chunk(4, dim=-1)
@@ -96,7 +107,7 @@ def forward_loop(
         if ln_c_gain is None:
             torch.tanh(c_new, out=tanh_c[t])
         else:
-            xc, rs = _normalise(c_new)
+            xc, _, rs = _normalise(c_new)
             xhat_c[t], rstd_c[t] = xc, rs
             torch.tanh(torch.addcmul(ln_c_bias, xc, ln_c_gain), out=tanh_c[t])
         # h'_t = o * tanh(N_c(c'_t)), projected by W_hr for LSTMP
@@ -116,22 +127,29 @@ def forward_loop(
         else:
             out[t] = h_new
         hs[t + 1], cs[t + 1] = h_new, c_new
-    return [out, hs, cs, gates, cell, tanh_c, proj_in, xhat_h, rstd_h, xhat_c, rstd_c]
+    return [
+        out, hs, cs, gates, cell, tanh_c, proj_in, xhat_h, rstd_h, xhat_c, rstd_c, mean_x, rstd_x,
+    ]  # fmt: skip
 
 
 def backward_loop(
     grad_out: Tensor,
     grad_h_n: Tensor,
     grad_c_n: Tensor,
+    input_term: Tensor | None,
     hs: Tensor,
     cs: Tensor,
     gates: Tensor,
+    cell: Tensor | None,
     tanh_c: Tensor,
     xhat_h: Tensor | None,
     rstd_h: Tensor | None,
     xhat_c: Tensor | None,
     rstd_c: Tensor | None,
+    mean_x: Tensor | None,
+    rstd_x: Tensor | None,
     w_hh: Tensor,
+    ln_x_gain: Tensor | None,
     ln_h_gain: Tensor | None,
     ln_c_gain: Tensor | None,
     peephole: Tensor | None,
@@ -143,11 +161,13 @@ def backward_loop(
 ) -> list[Tensor | None]:
     """Back-propagate through the time loop.
 
-    Returns ``[d_gates, d_recurrent, d_proj_out, d_cell_norm, d_h0, d_c0]``: the gradient of
-    the pre-activation gates ``a_t`` (which is also the gradient of ``gates_x``) ``(T, B, 4H)``;
-    of the recurrent term ``W_hh h_in`` before layer norm (``d_gates`` itself without layer
-    norm); of the projection output ``h'_t`` ``(T, B, P)`` (LSTMP only); of the normalised
-    cell ``N_c(c'_t)`` ``(T, B, H)`` (cell layer norm only); and of the initial states.
+    Returns ``[d_input, d_recurrent, d_proj_out, d_h0, d_c0, d_gate_shift, d_ln_x_gain,
+    d_ln_h_gain, d_ln_c_gain, d_ln_c_bias, d_peephole]``: the gradients of ``gates_x``
+    (the input term before ``N_x`` when it is on) and of the recurrent term ``W_hh h_in``
+    before ``N_h``, both ``(T, B, 4H)``; of the projection output ``h'_t`` ``(T, B, P)``
+    (LSTMP only); of the initial states; and of the small parameters summed over all steps
+    (``None`` where off): the shift shared by ``N_x`` and ``N_h`` ``(4H,)``, the gains, the
+    cell norm's gain and bias ``(H,)`` and the peepholes ``(3, H)``.
     """
     steps, batch, four_h = gates.shape
     hidden = four_h // 4
@@ -203,7 +223,27 @@ def backward_loop(
         if rd_mask is not None:
             dh_in = dh_in * rd_mask
         dh, dc = _accumulate(dh_prev, dh_in), dc_prev
-    return [d_gates, d_recurrent, d_proj_out, d_cell_norm, dh, dc]
+    d_input, d_ln_x_gain = d_gates, None
+    if ln_x_gain is not None:
+        xhat_x = (input_term - mean_x.unsqueeze(-1)) * rstd_x.unsqueeze(-1)
+        d_ln_x_gain = _sum_rows(d_gates * xhat_x)
+        d_input = _normalise_backward(d_gates * ln_x_gain, xhat_x, rstd_x)
+    normalised = ln_x_gain is not None or ln_h_gain is not None
+    d_ln_c = (None, None)
+    if d_cell_norm is not None:
+        d_ln_c = (_sum_rows(d_cell_norm * xhat_c), _sum_rows(d_cell_norm))
+    return [
+        d_input,
+        d_recurrent,
+        d_proj_out,
+        dh,
+        dc,
+        _sum_rows(d_gates) if normalised else None,
+        d_ln_x_gain,
+        _sum_rows(d_gates * xhat_h) if ln_h_gain is not None else None,
+        *d_ln_c,
+        _peephole_gradient(d_gates, cs, cell) if peephole is not None else None,
+    ]
 
 
 def _needs_cell(peephole: Tensor | None, zoneout_c: Tensor | None, mask: Tensor | None) -> bool:
@@ -212,11 +252,12 @@ def _needs_cell(peephole: Tensor | None, zoneout_c: Tensor | None, mask: Tensor 
     return peephole is not None and (zoneout_c is not None or mask is not None)
 
 
-def _normalise(x: Tensor) -> tuple[Tensor, Tensor]:
-    """Layer norm without affine part: ``xhat = (x - mean) * rstd`` over the last dim."""
+def _normalise(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Layer norm without affine part over the last dim: ``(xhat, mean, rstd)`` with
+    ``xhat = (x - mean) * rstd``."""
     var, mean = torch.var_mean(x, dim=-1, correction=0, keepdim=True)
     rstd = torch.rsqrt(var + LAYER_NORM_EPS)
-    return (x - mean) * rstd, rstd.squeeze(-1)
+    return (x - mean) * rstd, mean.squeeze(-1), rstd.squeeze(-1)
 
 
 def _normalise_backward(d_xhat: Tensor, xhat: Tensor, rstd: Tensor) -> Tensor:
@@ -224,6 +265,18 @@ def _normalise_backward(d_xhat: Tensor, xhat: Tensor, rstd: Tensor) -> Tensor:
     mean_d = d_xhat.mean(-1, keepdim=True)
     mean_dx = (d_xhat * xhat).mean(-1, keepdim=True)
     return rstd.unsqueeze(-1) * (d_xhat - mean_d - xhat * mean_dx)
+
+
+def _peephole_gradient(d_gates: Tensor, cs: Tensor, cell: Tensor | None) -> Tensor:
+    """``(3, H)``: input and forget peepholes see ``c_{t-1}``, the output peephole ``c'_t``."""
+    d_i, d_f, _, d_o = d_gates.chunk(4, dim=-1)
+    c_prev = cs[:-1]
+    c_new = cs[1:] if cell is None else cell
+    return torch.stack([_sum_rows(d_i * c_prev), _sum_rows(d_f * c_prev), _sum_rows(d_o * c_new)])
+
+
+def _sum_rows(x: Tensor) -> Tensor:
+    return x.sum(dim=(0, 1))
 
 
 def _accumulate(total: Tensor | None, term: Tensor) -> Tensor:
