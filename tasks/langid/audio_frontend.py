@@ -1,8 +1,9 @@
-"""Spoken-LID front-end: log-mel features (from :mod:`tasks.audio.features`), global CMVN,
-SpecAugment and frame stacking.
+"""Spoken-LID front-end: log-mel features (from :mod:`tasks.audio.features`), global or
+per-utterance CMVN, SpecAugment and time subsampling (frame stacking or strided convolutions,
+from :mod:`tasks.speech.model`).
 
 Log-mels are computed once per utterance (datamodule, predict) by :func:`utterance_features`;
-the model's :class:`AudioFrontEnd` normalises, augments and stacks them, so the CMVN
+the model's :class:`AudioFrontEnd` normalises, augments and subsamples them, so the CMVN
 statistics travel with the weights.
 """
 
@@ -16,6 +17,9 @@ import torch
 from torch import Tensor, nn
 
 from tasks.audio.features import GlobalCMVN, LogMel, SpecAugment
+from tasks.speech.model import build_subsampling
+
+NORMALIZATIONS = ("global", "utterance")
 
 
 @functools.lru_cache(maxsize=4)
@@ -39,33 +43,83 @@ def utterance_features(wave: Tensor, features: Mapping[str, Any]) -> Tensor:
     return feats[0]
 
 
+class UtteranceCMVN(nn.Module):
+    """Per-utterance mean and variance normalisation over each sequence's valid frames:
+
+    ``y_t = (x_t - mu) / max(sigma, floor)`` with ``mu = (1/L) sum_{t<L} x_t`` and
+    ``sigma^2 = (1/L) sum_{t<L} (x_t - mu)^2`` per mel bin, ``L`` the sequence's length.
+
+    A recording's level and channel add a constant to every log-mel frame, so subtracting
+    the utterance's own mean removes them, which a global mean computed over the training
+    voices and levels cannot. Padding frames stay 0.
+
+    Shape: forward(feats ``(B, T, F)``, lengths ``(B,)``) -> ``(B, T, F)``.
+    """
+
+    def __init__(self, floor: float = 1e-3) -> None:
+        super().__init__()
+        self.floor = floor
+
+    def forward(self, feats: Tensor, lengths: Tensor) -> Tensor:
+        valid = (torch.arange(feats.shape[1], device=feats.device) < lengths[:, None])[..., None]
+        count = lengths.clamp_min(1).to(feats.dtype)[:, None, None]
+        mean = (feats * valid).sum(1, keepdim=True) / count
+        centred = (feats - mean) * valid
+        std = ((centred * centred).sum(1, keepdim=True) / count).sqrt()
+        return centred / std.clamp_min(self.floor)
+
+
 class AudioFrontEnd(nn.Module):
-    """Log-mels ``(B, T, F)`` -> ``(B, ceil(T / k), k F)``: CMVN, SpecAugment (training only), then
-    ``k`` consecutive frames stacked into one step (``k = stack_frames``), which cuts the
-    recurrent steps ``k``-fold while keeping every frame's content."""
+    """Log-mels ``(B, T, F)`` -> ``(B, T', D)``: CMVN, SpecAugment (training only), then time
+    subsampling by ``subsampling_factor`` ``s`` (``T' = ceil(T / s)``), which cuts the
+    recurrent steps, the cost that dominates.
+
+    Args:
+        mean, std: global CMVN statistics of the training set ``(F,)``.
+        normalization: ``global`` (the training set's statistics, :class:`GlobalCMVN`) or
+            ``utterance`` (each utterance's own, :class:`UtteranceCMVN`).
+        specaugment: :class:`tasks.audio.features.SpecAugment` options.
+        subsampling: ``stack`` (``s`` frames concatenated, ``D = s F``) or ``conv`` (stride-2
+            3x3 convolutions with ``conv_channels`` channels, ``D = C ceil(F / s)``).
+    """
 
     def __init__(
-        self, mean: Tensor, std: Tensor, stack_frames: int, specaugment: Mapping[str, Any]
+        self,
+        mean: Tensor,
+        std: Tensor,
+        normalization: str,
+        specaugment: Mapping[str, Any],
+        subsampling: str,
+        subsampling_factor: int,
+        conv_channels: int,
     ) -> None:
         super().__init__()
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(
+                f"encoder.normalization must be one of {NORMALIZATIONS}, got {normalization!r}"
+            )
+        # the global statistics stay buffers either way, so checkpoints keep one layout
         self.cmvn = GlobalCMVN(mean, std)
+        self.utterance_cmvn = UtteranceCMVN() if normalization == "utterance" else None
         self.specaugment = SpecAugment(**dict(specaugment))
-        self.stack_frames = stack_frames
-        self.output_size = stack_frames * mean.shape[0]
+        self.subsampling = build_subsampling(
+            subsampling, mean.shape[0], subsampling_factor, conv_channels
+        )
+        self.output_size = self.subsampling.output_size
 
     @classmethod
     def from_config(cls, encoder: Mapping[str, Any], artifacts: Mapping[str, Any]) -> AudioFrontEnd:
         return cls(
             torch.tensor(artifacts["cmvn"]["mean"]),
             torch.tensor(artifacts["cmvn"]["std"]),
-            encoder["stack_frames"],
+            encoder["normalization"],
             encoder["specaugment"],
+            encoder["subsampling"],
+            encoder["subsampling_factor"],
+            encoder["conv_channels"],
         )
 
     def forward(self, feats: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-        x = self.specaugment(self.cmvn(feats, lengths), lengths)
-        k = self.stack_frames
-        b, t, f = x.shape
-        steps = -(-t // k)
-        x = nn.functional.pad(x, (0, 0, 0, steps * k - t)).reshape(b, steps, k * f)
-        return x, -torch.div(-lengths, k, rounding_mode="floor")
+        norm = self.utterance_cmvn if self.utterance_cmvn is not None else self.cmvn
+        x = self.specaugment(norm(feats, lengths), lengths)
+        return self.subsampling(x, lengths)

@@ -104,7 +104,7 @@ class LanguageIdentifier(nn.Module):
         frontend: maps ``(inputs, lengths)`` to ``(features (B, T', F), lengths (B,))``.
         hidden_size, num_layers, dropout, variants: the BiLSTM (``variants`` are lstmkit's
             keyword-only options such as ``layer_norm``).
-        pooling: ``attention`` | ``mean`` | ``last``; ``attention_dim`` sizes the attention.
+        pooling: ``attention`` | ``mean`` | ``stats`` | ``last``; ``attention_dim`` sizes the attention.
         classifier_dropout: dropout on the pooled vector.
         n_labels: number of languages (rows of ``head``).
     """
@@ -128,7 +128,7 @@ class LanguageIdentifier(nn.Module):
         )
         self.pooling = build_pooling(pooling, self.encoder.output_size, attention_dim)
         self.dropout = nn.Dropout(classifier_dropout)
-        self.head = nn.Linear(self.encoder.output_size, n_labels)
+        self.head = nn.Linear(self.pooling.output_size, n_labels)
 
     def forward(self, inputs: Tensor, lengths: Tensor) -> Tensor:
         features, lengths = self.frontend(inputs, lengths)

@@ -31,6 +31,7 @@ from tasks.batching import pad_collate
 from tasks.langid.audio_frontend import utterance_features
 from tasks.langid.bucketed_datamodule import BucketedLangIDDataModule
 from tasks.langid.spoken_corpus import SpokenCorpusSettings, build_spoken_corpus
+from tasks.langid.text_datamodule import cap_per_label
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,8 @@ class LangIDSpokenDataModule(BucketedLangIDDataModule):
         corpus: :class:`SpokenCorpusSettings` fields, or ``None`` for an external dataset.
         data_dir: a local audio folder; ``None``: the embedded corpus.
         label_column, splits: label column of ``metadata.csv``; split folder per stage.
+        max_train_per_label: keep at most this many training clips per label (the first ones
+            in file order); ``None`` keeps all.
         features: log-mel settings (``sample_rate``, ``n_mels``, ``n_fft``, ``win_length``,
             ``hop_length``) and ``max_seconds`` (longer clips are cut), ``min_seconds``.
         batch_size, eval_batch_size, bucket_batches, num_workers, seed: batching.
@@ -113,6 +116,7 @@ class LangIDSpokenDataModule(BucketedLangIDDataModule):
         features: Mapping[str, Any],
         label_column: str = "label",
         splits: Mapping[str, str] | None = None,
+        max_train_per_label: int | None = None,
         batch_size: int = 32,
         eval_batch_size: int = 64,
         bucket_batches: int = 20,
@@ -126,6 +130,7 @@ class LangIDSpokenDataModule(BucketedLangIDDataModule):
         self.features = dict(features)
         self.label_column = label_column
         self.splits = dict(splits or {"train": "train", "val": "validation", "test": "test"})
+        self.max_train_per_label = max_train_per_label
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.bucket_batches, self.num_workers, self.seed = bucket_batches, num_workers, seed
         self.encoded: dict[str, Utterances] = {}
@@ -142,10 +147,13 @@ class LangIDSpokenDataModule(BucketedLangIDDataModule):
         if self.data_dir is None:
             self.prepare_data()
         assert self.data_dir is not None
-        return {
+        data = {
             stage: read_audio_split(self.data_dir / split, self.label_column)
             for stage, split in self.splits.items()
         }
+        if self.max_train_per_label is not None and "train" in data:
+            data["train"] = cap_per_label(*data["train"], self.max_train_per_label)
+        return data
 
     def setup(self, stage: str | None = None) -> None:
         if self.encoded:

@@ -13,6 +13,7 @@ import torch
 
 from tasks.audio.io import AudioDecodeError, write_audio
 from tasks.harness.checkpoint import load_module
+from tasks.langid.audio_frontend import AudioFrontEnd, UtteranceCMVN
 from tasks.langid.module import LangIDModule
 from tasks.langid.spoken_corpus import SpokenCorpusSettings, build_spoken_corpus, plan_utterances
 from tasks.langid.spoken_datamodule import LangIDSpokenDataModule
@@ -35,8 +36,9 @@ FEATURES = {
 TINY_AUDIO_MODEL = {
     **TINY_MODEL,
     "encoder": {
-        "name": "audio_bilstm", "modality": "audio", "stack_frames": 4,
+        "name": "audio_bilstm", "modality": "audio", "normalization": "utterance",
         "specaugment": {"freq_masks": 1, "freq_width": 3, "time_masks": 1, "time_width": 5},
+        "subsampling": "conv", "subsampling_factor": 4, "conv_channels": 4,
         "hidden_size": 12, "num_layers": 1, "dropout": 0.0, "variants": {},
         "pooling": "mean", "attention_dim": 8,
     },
@@ -142,16 +144,43 @@ def test_voxlingua_layout_labels_from_folders(tmp_path: Path, caplog) -> None:
                 wave = 0.5 * np.sin(2 * np.pi * freq * t) + 0.01 * rng.standard_normal(8000)
                 write_audio(folder / f"clip{i}.wav", wave.astype(np.float32), 16000)
     (tmp_path / "vox" / "train" / "en" / "broken.wav").write_bytes(b"garbage")
-    dm = LangIDSpokenDataModule(
-        root=str(tmp_path),
-        text_root=str(tmp_path),
-        corpus=None,
-        data_dir=str(tmp_path / "vox"),
-        features=FEATURES,
-    )
+    options = {"root": str(tmp_path), "text_root": str(tmp_path), "corpus": None}
+    options.update(data_dir=str(tmp_path / "vox"), features=FEATURES)
+    dm = LangIDSpokenDataModule(**options)
+    capped = LangIDSpokenDataModule(**options, max_train_per_label=1).load()
+    assert sorted(capped["train"][1]) == ["en", "sw"]  # the first clip of each language
+    assert len(capped["test"][1]) == 4  # evaluation splits are never capped
     dm.setup("fit")
     assert dm.artifacts()["labels"] == ["en", "sw"]
     assert len(dm.encoded["train"]) == 4  # the corrupt clip is skipped and counted
     assert "skipped 1 utterances (corrupt)" in caplog.text
     batch = next(iter(dm.train_dataloader()))
     assert batch["inputs"].shape[-1] == 20
+
+
+def test_utterance_cmvn_removes_level_and_ignores_padding() -> None:
+    torch.manual_seed(0)
+    feats = torch.randn(2, 6, 3) * 2 + 5
+    feats[1, 4:] = 0.0
+    lengths = torch.tensor([6, 4])
+    cmvn = UtteranceCMVN()
+    out = cmvn(feats, lengths)
+    # a gain or a channel adds a constant per mel bin to every log-mel frame
+    shifted = feats + torch.tensor([1.5, -3.0, 0.7])
+    torch.testing.assert_close(cmvn(shifted, lengths), out)
+    assert out[1, 4:].abs().sum() == 0
+    torch.testing.assert_close(cmvn(feats[1:, :4], torch.tensor([4]))[0], out[1, :4])
+    torch.testing.assert_close(out[0].mean(0), torch.zeros(3), atol=1e-5, rtol=0)
+    torch.testing.assert_close(out[0].std(0, unbiased=False), torch.ones(3), atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize(("subsampling", "size"), [("stack", 4 * 20), ("conv", 4 * 5)])
+def test_audio_frontend_subsamples_time(subsampling: str, size: int) -> None:
+    frontend = AudioFrontEnd(
+        torch.zeros(20), torch.ones(20), "utterance", {}, subsampling, 4, conv_channels=4
+    ).eval()
+    out, lengths = frontend(torch.randn(2, 10, 20), torch.tensor([10, 5]))
+    assert out.shape == (2, 3, size) and frontend.output_size == size
+    assert lengths.tolist() == [3, 2]
+    with pytest.raises(ValueError, match=r"encoder\.normalization must be one of"):
+        AudioFrontEnd(torch.zeros(20), torch.ones(20), "per-speaker", {}, "stack", 4, 4)

@@ -92,7 +92,7 @@ def test_finetune_to_one_new_language_keeps_old_rows(trained_text, tmp_path: Pat
     )
 
 
-@pytest.mark.parametrize("kind", ["attention", "mean", "last"])
+@pytest.mark.parametrize("kind", ["attention", "mean", "stats", "last"])
 def test_pooling_ignores_padding(kind: str) -> None:
     torch.manual_seed(0)
     pooling = build_pooling(kind, 6, 4)
