@@ -128,6 +128,8 @@ class ImageEncoder(nn.Module):
     def feature_map(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) in [0, 1] -> (B, D, h, w)."""
         x = (images - self.mean) / self.std
+        # oneDNN convolutions on CPU run ~30% faster on NHWC than on NCHW tensors
+        x = x.contiguous(memory_format=torch.channels_last)
         for block in self.blocks:
             x = block(x)
         return x

@@ -80,9 +80,19 @@ def load_image(
     return image
 
 
-def image_to_tensor(image: Image.Image, image_size: int) -> torch.Tensor:
-    """(3, image_size, image_size) float tensor in [0, 1] (normalisation belongs to the encoder)."""
+def image_to_pixels(image: Image.Image, image_size: int) -> torch.Tensor:
+    """(3, image_size, image_size) uint8 tensor: the resized RGB pixels."""
     if image.size != (image_size, image_size):
         image = image.resize((image_size, image_size), Image.Resampling.BILINEAR)
     array = np.asarray(image, dtype=np.uint8)
-    return torch.from_numpy(array.copy()).permute(2, 0, 1).float().div_(255.0)
+    return torch.from_numpy(array.copy()).permute(2, 0, 1)
+
+
+def pixels_to_tensor(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 (3, H, W) -> float (3, H, W) in [0, 1] (normalisation belongs to the encoder)."""
+    return pixels.float().div_(255.0)
+
+
+def image_to_tensor(image: Image.Image, image_size: int) -> torch.Tensor:
+    """(3, image_size, image_size) float tensor in [0, 1] (normalisation belongs to the encoder)."""
+    return pixels_to_tensor(image_to_pixels(image, image_size))

@@ -90,3 +90,33 @@ def test_training_dataset_skips_and_counts_bad_images(tmp_path) -> None:
     assert batch["images"].shape == (1, 3, 16, 16)
     assert batch["names"] == [str(tmp_path / "ok.png")]
     assert batch["tokens"].dtype == torch.long
+
+
+def test_image_cache_decodes_each_image_once_and_still_skips_bad_ones(tmp_path) -> None:
+    Image.new("RGB", (8, 8), (0, 200, 0)).save(tmp_path / "ok.png")
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG broken")
+    table = datasets.Dataset.from_dict(
+        {
+            "image": [str(tmp_path / "ok.png"), str(tmp_path / "bad.png")],
+            "captions": [["a green square", "one green square"], ["a red circle"]],
+        }
+    ).cast_column("image", datasets.Image(decode=False))
+    vocab = build_vocabulary(["a green square", "one green square", "a red circle"])
+    options = {"image_size": 16, "max_caption_length": 10, "pairs": True}
+    plain = CaptionDataset(table, vocab, **options)
+    cached = CaptionDataset(table, vocab, **options, cache_images=True)
+    with pytest.warns(UserWarning, match="bad.png"):
+        expected = [plain[i] for i in range(len(plain))]
+        first = [cached[i] for i in range(len(cached))]
+    # both captions of ok.png come from one decoded copy, kept as uint8 pixels
+    assert list(cached.cache) == [0] and cached.cache[0].dtype == torch.uint8
+    Image.new("RGB", (8, 8), (255, 255, 255)).save(tmp_path / "ok.png")
+    with pytest.warns(UserWarning, match="bad.png"):
+        second = [cached[i] for i in range(len(cached))]
+    for want, got_first, got_second in zip(expected, first, second, strict=True):
+        if want is None:
+            assert got_first is None and got_second is None
+        else:
+            assert torch.equal(got_first["image"], want["image"])
+            assert torch.equal(got_second["image"], want["image"])
+            assert got_second["tokens"] == want["tokens"]
