@@ -1,12 +1,10 @@
 """The decoding-weight sweep scores each option set on the same cached log-probabilities."""
 
 import pytest
-import torch
 
 from tasks.speech.decoding_sweep import error_rates
 from tasks.speech.module import SpeechModule
-
-TOKENS = ["<blank>", " ", "a", "b"]
+from tests.speech.test_ctc_decoding import AB_THEN_AMBIGUOUS, TOKENS
 
 
 def test_error_rates_follow_the_decoding_options():
@@ -24,17 +22,7 @@ def test_error_rates_follow_the_decoding_options():
             "transcripts": ["ab ab"] * 20 + ["ba"],
         },
     )
-    # acoustics prefer "ab bb" (0.54 vs 0.44 on the fourth frame); the LM knows "ab ab"
-    log_probs = torch.tensor(
-        [
-            [0.01, 0.01, 0.97, 0.01],
-            [0.01, 0.01, 0.01, 0.97],
-            [0.01, 0.97, 0.01, 0.01],
-            [0.01, 0.01, 0.44, 0.54],
-            [0.97, 0.01, 0.01, 0.01],
-            [0.01, 0.01, 0.01, 0.97],
-        ]
-    ).log()
+    log_probs = AB_THEN_AMBIGUOUS  # acoustics prefer "ab bb", the LM knows "ab ab"
     greedy = error_rates(module, [log_probs], ["ab ab"], {"beam_size": 1, "lm_weight": 0.0})
     fused = error_rates(module, [log_probs], ["ab ab"], {"beam_size": 8, "lm_weight": 1.0})
     assert greedy == pytest.approx((1 / 5, 1 / 2))  # one character, one word of two
