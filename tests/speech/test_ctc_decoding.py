@@ -66,16 +66,19 @@ def test_beam_one_equals_greedy_on_peaked_frames():
         assert list(search(lp)[0].labels) == greedy
 
 
+# "ab", space, then an ambiguous letter before "b": acoustics prefer "bb" (0.54 vs 0.44)
+AB_THEN_AMBIGUOUS = frames(
+    [0.01, 0.01, 0.97, 0.01],
+    [0.01, 0.01, 0.01, 0.97],
+    [0.01, 0.97, 0.01, 0.01],
+    [0.01, 0.01, 0.44, 0.54],
+    [0.97, 0.01, 0.01, 0.01],
+    [0.01, 0.01, 0.01, 0.97],
+)
+
+
 def test_word_lm_fusion_picks_the_word_the_lm_knows():
-    # "ab", space, then an ambiguous letter before "b": acoustics prefer "bb" (0.54 vs 0.44)
-    lp = frames(
-        [0.01, 0.01, 0.97, 0.01],
-        [0.01, 0.01, 0.01, 0.97],
-        [0.01, 0.97, 0.01, 0.01],
-        [0.01, 0.01, 0.44, 0.54],
-        [0.97, 0.01, 0.01, 0.01],
-        [0.01, 0.01, 0.01, 0.97],
-    )
+    lp = AB_THEN_AMBIGUOUS
     plain = CTCPrefixBeamSearch(TOKENS, beam_size=8)(lp)[0]
     assert labels_to_text(plain.labels, TOKENS) == "ab bb"
     lm = WordNgramLM.from_sentences(["ab ab"] * 20 + ["ba"], order=2)

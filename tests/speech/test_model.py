@@ -24,13 +24,17 @@ def small_recognizer(name: str) -> SpeechRecognizer:
 @pytest.mark.parametrize("name", ENCODERS)
 def test_forward_shapes_lengths_and_probabilities(name):
     model = small_recognizer(name)
-    assert model.frame_reduction == 4
-    assert model.output_frame_seconds == pytest.approx(0.04)
+    cfg = yaml.safe_load((CONF / f"{name}.yaml").read_text())
+    # blstm: 3 stacked frames (30 ms); the others 4x (40 ms), pblstm as 2 x 2
+    reduction = cfg["subsampling_factor"] * 2 ** len(cfg["pyramid_after"])
+    assert reduction == (3 if name == "blstm" else 4)
+    assert model.frame_reduction == reduction
+    assert model.output_frame_seconds == pytest.approx(0.01 * reduction)
     waves = torch.randn(3, 16000) * 0.1
     lengths = torch.tensor([16000, 9000, 4001])
     log_probs, out_lengths = model(waves, lengths)
     frames = lengths // 160 + 1
-    assert out_lengths.tolist() == ((frames + 3) // 4).tolist()
+    assert out_lengths.tolist() == ((frames + reduction - 1) // reduction).tolist()
     assert log_probs.shape == (3, int(out_lengths.max()), VOCAB)
     assert torch.allclose(log_probs.exp().sum(-1), torch.ones(3, log_probs.shape[1]), atol=1e-5)
 
@@ -43,8 +47,9 @@ def test_padded_batch_matches_each_utterance_alone(name):
     feats[1, 22:] = 0.0
     batched, out_lengths, _ = model.from_features(feats, lengths)
     alone, alone_lengths, _ = model.from_features(feats[1:, :22], lengths[1:])
-    assert out_lengths[1] == alone_lengths[0] == 6
-    torch.testing.assert_close(batched[1, :6], alone[0], atol=1e-5, rtol=1e-5)
+    frames = -(-22 // model.frame_reduction)  # ceil: 6 at 4x, 8 at 3x
+    assert out_lengths[1] == alone_lengths[0] == frames
+    torch.testing.assert_close(batched[1, :frames], alone[0], atol=1e-5, rtol=1e-5)
 
 
 def test_state_carry_continues_a_unidirectional_sequence():

@@ -1,0 +1,90 @@
+"""Grid search of the shallow-fusion weights on a held-out split.
+
+    python -m tasks.speech.decoding_sweep --ckpt outputs/speech/runs/<run> \
+        --input data/speech_synth/<hash>/validation \
+        [--lm-weights 0,0.1,0.2,0.3,0.5] [--word-bonuses 0,0.5,1,2] [--beam-size 8]
+
+The acoustic model runs once per utterance; every ``(lm_weight, word_bonus)`` pair then
+re-decodes the cached log-probabilities with :class:`CTCPrefixBeamSearch` and is scored with
+CER and WER (torchmetrics) against the folder's ``metadata.csv`` transcripts (spoken form).
+Greedy decoding is the first row. Choose the weights on validation, never on test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torchmetrics.functional.text import char_error_rate, word_error_rate
+from tqdm import tqdm
+
+from tasks.audio.io import load_audio
+from tasks.harness.checkpoint import find_checkpoint, load_module
+from tasks.speech.ctc_decoding import decode_batch, labels_to_text
+from tasks.speech.module import SpeechModule
+from tasks.speech.sources import iter_audiofolder
+from tasks.text.spoken_form import to_spoken_form
+
+
+def split_log_probs(
+    module: SpeechModule, folder: Path, text_column: str, limit: int | None
+) -> tuple[list[torch.Tensor], list[str]]:
+    """CTC log-probs ``(T', V)`` and spoken-form references of an audiofolder split."""
+    rows = list(iter_audiofolder(folder.parent, folder.name, text_column))[:limit]
+    log_probs, refs = [], []
+    with torch.inference_mode():
+        for row in tqdm(rows, desc=f"acoustic model on {folder.name}"):
+            wave, _ = load_audio(str(row.audio), module.sample_rate)
+            log_probs.append(module.transcribe_log_probs(wave, {}).float())
+            refs.append(to_spoken_form(row.transcript))
+    return log_probs, refs
+
+
+def error_rates(
+    module: SpeechModule, log_probs: Sequence[torch.Tensor], refs: list[str], options: dict
+) -> tuple[float, float]:
+    """``(CER, WER)`` of decoding ``log_probs`` with ``options`` (``model.decoding`` keys)."""
+    search = module.beam_search(options)
+    hyps = [
+        labels_to_text(decode_batch(lp[None], torch.tensor([len(lp)]), search)[0], module.tokens)
+        for lp in log_probs
+    ]
+    return float(char_error_rate(hyps, refs)), float(word_error_rate(hyps, refs))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ckpt", required=True, help="a .ckpt or a run directory")
+    parser.add_argument("--input", required=True, help="an audiofolder split (metadata.csv)")
+    parser.add_argument("--text-column", default="transcription")
+    parser.add_argument("--limit", type=int, default=None, help="at most this many utterances")
+    parser.add_argument("--beam-size", type=int, default=8)
+    parser.add_argument("--lm-weights", default="0,0.1,0.2,0.3,0.5,0.8")
+    parser.add_argument("--word-bonuses", default="0,0.5,1,2")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    module = load_module(find_checkpoint(args.ckpt))
+    log_probs, refs = split_log_probs(module, Path(args.input), args.text_column, args.limit)
+    grid = [("greedy", {"beam_size": 1, "lm_weight": 0.0})]
+    for alpha, beta in itertools.product(
+        [float(a) for a in args.lm_weights.split(",")],
+        [float(b) for b in args.word_bonuses.split(",")],
+    ):
+        if alpha == 0 and any(o.get("lm_weight") == 0 and "word_bonus" in o for _, o in grid):
+            continue  # without the LM the word bonus is never applied
+        options = {"beam_size": args.beam_size, "lm_weight": alpha, "word_bonus": beta}
+        grid.append((f"beam {args.beam_size}", options))
+    print(f"{len(refs)} utterances of {args.input}")
+    print(f"{'decoder':<10}{'lm_weight':>10}{'word_bonus':>11}{'CER':>8}{'WER':>8}")
+    for name, options in grid:
+        cer, wer = error_rates(module, log_probs, refs, options)
+        alpha, beta = options["lm_weight"], options.get("word_bonus", 0.0)
+        print(f"{name:<10}{alpha:>10.2f}{beta:>11.2f}{cer:>8.4f}{wer:>8.4f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+"""The decoding-weight sweep scores each option set on the same cached log-probabilities."""
+
+import pytest
+
+from tasks.speech.decoding_sweep import error_rates
+from tasks.speech.module import SpeechModule
+from tests.speech.test_ctc_decoding import AB_THEN_AMBIGUOUS, TOKENS
+
+
+def test_error_rates_follow_the_decoding_options():
+    module = SpeechModule(
+        model={
+            "encoder": {"hidden_size": 8, "num_layers": 1, "conv_channels": 2},
+            "decoding": {"beam_size": 8, "lm_order": 2, "lm_weight": 0.0},
+        },
+        optim={},
+        artifacts={
+            "vocab": {"itos": TOKENS, "n_specials": 1, "unk": None},
+            "cmvn": {"mean": [0.0] * 80, "std": [1.0] * 80},
+            "sample_rate": 16000,
+            "features": {"sample_rate": 16000, "n_mels": 80},
+            "transcripts": ["ab ab"] * 20 + ["ba"],
+        },
+    )
+    log_probs = AB_THEN_AMBIGUOUS  # acoustics prefer "ab bb", the LM knows "ab ab"
+    greedy = error_rates(module, [log_probs], ["ab ab"], {"beam_size": 1, "lm_weight": 0.0})
+    fused = error_rates(module, [log_probs], ["ab ab"], {"beam_size": 8, "lm_weight": 1.0})
+    assert greedy == pytest.approx((1 / 5, 1 / 2))  # one character, one word of two
+    assert fused == pytest.approx((0.0, 0.0))
