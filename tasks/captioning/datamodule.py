@@ -10,7 +10,6 @@ import datasets
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
-from tasks.batching.bucket_sampler import BucketBatchSampler
 from tasks.captioning.images import ImageLoadError, image_to_pixels, load_image, pixels_to_tensor
 from tasks.captioning.tokenization import PAD, build_vocabulary, encode_caption, tokenize
 from tasks.harness.datamodule import TaskDataModule
@@ -116,6 +115,8 @@ class CaptioningDataModule(TaskDataModule):
         source: object with ``prepare()`` and ``load() -> {split: Dataset(image, captions)}``.
         image_size: images are resized to ``image_size`` x ``image_size``.
         batch_size: training batch size; ``eval_batch_size`` for validation/test.
+        bucket_batches: batches' worth of captions sorted by length together (less padding,
+            less randomness).
         min_freq: words seen fewer times in training captions map to ``<unk>``.
         max_caption_length: training captions are cut to this many words.
         num_workers: DataLoader workers.
@@ -130,6 +131,7 @@ class CaptioningDataModule(TaskDataModule):
         image_size: int = 64,
         batch_size: int = 64,
         eval_batch_size: int = 128,
+        bucket_batches: int = 50,
         min_freq: int = 1,
         max_caption_length: int = 24,
         num_workers: int = 0,
@@ -141,6 +143,7 @@ class CaptioningDataModule(TaskDataModule):
         self.image_size = image_size
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
+        self.bucket_batches = bucket_batches
         self.min_freq = min_freq
         self.max_caption_length = max_caption_length
         self.num_workers = num_workers
@@ -184,20 +187,11 @@ class CaptioningDataModule(TaskDataModule):
             )
             for s in splits
         ]
-        dataset = ConcatDataset(parts)
-        # length-bucketed batches shard themselves under DDP (the harness contract)
-        sampler = BucketBatchSampler(
+        return self.bucketed_loader(
+            ConcatDataset(parts),
             [n for part in parts for n in part.caption_lengths()],
-            batch_size=self.batch_size if train else self.eval_batch_size,
-            shuffle=train,
-            seed=self.seed,
-        )
-        return DataLoader(
-            dataset,
-            batch_sampler=sampler,
+            training=train,
             collate_fn=collate_captions,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytorch_lightning as pl
+from torch.utils.data import DataLoader, Dataset
+
+from tasks.batching import BucketBatchSampler
 
 
 class TaskDataModule(pl.LightningDataModule, ABC):
@@ -20,7 +24,16 @@ class TaskDataModule(pl.LightningDataModule, ABC):
     A fresh run reads :meth:`artifacts` after ``setup("fit")``. Eval, predict and resume give
     the checkpoint's artifacts back through :meth:`load_artifacts` *before* ``setup``; the
     datamodule must then encode data with them instead of recomputing them.
+
+    Subclasses that serve batches through :meth:`bucketed_loader` set ``batch_size``,
+    ``eval_batch_size``, ``bucket_batches``, ``seed`` and ``num_workers``.
     """
+
+    batch_size: int
+    eval_batch_size: int
+    bucket_batches: int
+    seed: int
+    num_workers: int
 
     def __init__(self) -> None:
         super().__init__()
@@ -33,3 +46,32 @@ class TaskDataModule(pl.LightningDataModule, ABC):
     @abstractmethod
     def artifacts(self) -> dict[str, Any]:
         """Plain-container artifacts; ``fixed_artifacts`` when loaded, else from the train split."""
+
+    def bucketed_loader(
+        self,
+        dataset: Dataset,
+        lengths: Sequence[int],
+        *,
+        training: bool,
+        collate_fn: Callable[[list[Any]], Any],
+        max_frames: int | None = None,
+    ) -> DataLoader:
+        """Batches of items of similar length (``lengths[i]`` is item ``i``'s), so padding
+        stays small: reshuffled every epoch when ``training``, in a fixed order otherwise,
+        and sharded across processes by the sampler under DDP. ``max_frames`` caps
+        ``batch size x longest item`` per training batch instead of ``batch_size``."""
+        sampler = BucketBatchSampler(
+            lengths,
+            batch_size=self.batch_size if training else self.eval_batch_size,
+            max_frames=max_frames if training else None,
+            shuffle=training,
+            bucket_batches=self.bucket_batches,
+            seed=self.seed,
+        )
+        return DataLoader(
+            dataset,
+            batch_sampler=sampler,
+            collate_fn=collate_fn,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )

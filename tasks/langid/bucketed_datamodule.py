@@ -8,17 +8,13 @@ from typing import Any
 
 from torch.utils.data import DataLoader, Dataset
 
-from tasks.batching import BucketBatchSampler
 from tasks.harness.datamodule import TaskDataModule
 
 
 class BucketedLangIDDataModule(TaskDataModule):
-    """Serves the encoded splits (``self.encoded[stage]``, filled by ``setup``) in batches of
-    similar length, shuffled per epoch for training and sharded under DDP by the sampler.
-
-    Subclasses set ``batch_size``, ``eval_batch_size``, ``bucket_batches``, ``seed`` and
-    ``num_workers``, and say how long an item is and how a batch is collated.
-    """
+    """Serves the encoded splits (``self.encoded[stage]``, filled by ``setup``) through
+    :meth:`TaskDataModule.bucketed_loader`; subclasses say how long an item is and how a
+    batch is collated."""
 
     encoded: dict[str, Dataset]
     collate_fn: Callable[[list[Any]], dict[str, Any]]
@@ -29,16 +25,8 @@ class BucketedLangIDDataModule(TaskDataModule):
 
     def loader(self, stage: str) -> DataLoader:
         data = self.encoded[stage]
-        training = stage == "train"
-        sampler = BucketBatchSampler(
-            self.item_lengths(data),
-            batch_size=self.batch_size if training else self.eval_batch_size,
-            shuffle=training,
-            bucket_batches=self.bucket_batches,
-            seed=self.seed,
-        )
-        return DataLoader(
-            data, batch_sampler=sampler, collate_fn=self.collate_fn, num_workers=self.num_workers
+        return self.bucketed_loader(
+            data, self.item_lengths(data), training=stage == "train", collate_fn=self.collate_fn
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -54,7 +54,7 @@ from tqdm import tqdm
 
 from tasks.audio.features import LogMel, cmvn_stats
 from tasks.audio.io import AudioDecodeError, load_audio
-from tasks.batching import BucketBatchSampler, pad_collate
+from tasks.batching import pad_collate
 from tasks.harness.datamodule import TaskDataModule
 from tasks.speech.corpus import SpeechSynthConfig, corpus_dir, prepare_speech_synth
 from tasks.speech.sources import SpeechRow, iter_audiofolder, iter_parquet, load_parquet_split
@@ -292,19 +292,12 @@ class SpeechDataModule(TaskDataModule):
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         dataset = self.datasets[split]
-        sampler = BucketBatchSampler(
-            dataset.index.lengths,
-            batch_size=self.batch_size if shuffle else self.eval_batch_size,
-            max_frames=self.max_frames if shuffle else None,
-            shuffle=shuffle,
-            bucket_batches=self.bucket_batches,
-            seed=self.seed,
-        )
-        return DataLoader(
+        return self.bucketed_loader(
             dataset,
-            batch_sampler=sampler,
+            dataset.index.lengths,
+            training=shuffle,
             collate_fn=collate_speech,
-            num_workers=self.num_workers,
+            max_frames=self.max_frames,
         )
 
     # ----------------------------------------------------------------- indices
