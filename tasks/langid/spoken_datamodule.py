@@ -16,6 +16,7 @@ kept in memory. Undecodable or too-short files are skipped and counted.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -174,21 +175,19 @@ class LangIDSpokenDataModule(BucketedLangIDDataModule):
         """Decode and featurise one split; bad files and unknown labels are skipped, counted."""
         index = {label: i for i, label in enumerate(self.labels)}
         feats, targets = [], []
-        skipped: dict[str, int] = {}
+        skipped: Counter[str] = Counter()
         for record, label in tqdm(
             list(zip(audio, labels, strict=True)), desc=f"langid: features {split}", unit="utt"
         ):
             if label not in index:
-                skipped["label not in the training labels"] = (
-                    skipped.get("label not in the training labels", 0) + 1
-                )
+                skipped["label not in the training labels"] += 1
                 continue
             try:
                 wave, _ = load_audio(
                     record, self.features["sample_rate"], self.features["min_seconds"]
                 )
             except AudioDecodeError as error:
-                skipped[error.reason] = skipped.get(error.reason, 0) + 1
+                skipped[error.reason] += 1
                 log.warning("langid %s split: skipping %s", split, error)
                 continue
             feats.append(utterance_features(wave, self.features))
@@ -196,7 +195,9 @@ class LangIDSpokenDataModule(BucketedLangIDDataModule):
         for reason, count in skipped.items():
             log.warning("langid %s split: skipped %d utterances (%s)", split, count, reason)
         if not feats:
-            raise ValueError(f"langid {split} split has no usable utterances (skipped: {skipped})")
+            raise ValueError(
+                f"langid {split} split has no usable utterances (skipped: {dict(skipped)})"
+            )
         return Utterances(feats, targets)
 
     def artifacts(self) -> dict[str, Any]:
