@@ -1,4 +1,5 @@
-"""Acoustic front-end: resampling, log-mel filterbanks, global CMVN and SpecAugment.
+"""Acoustic front-end: resampling, log-mel filterbanks, global or per-utterance CMVN and
+SpecAugment.
 
 This is the only module of the suite that uses torchaudio; speech recognition and spoken
 language identification both build their front-end from these modules.
@@ -158,6 +159,32 @@ class GlobalCMVN(nn.Module):
             valid = torch.arange(feats.shape[1], device=feats.device) < lengths[:, None]
             out = out * valid[..., None]
         return out
+
+
+class UtteranceCMVN(nn.Module):
+    """Per-utterance mean and variance normalisation over each sequence's valid frames:
+
+    ``y_t = (x_t - mu) / max(sigma, floor)`` with ``mu = (1/L) sum_{t<L} x_t`` and
+    ``sigma^2 = (1/L) sum_{t<L} (x_t - mu)^2`` per mel bin, ``L`` the sequence's length.
+
+    A recording's level and channel add a constant to every log-mel frame, so subtracting
+    the utterance's own mean removes them, which a global mean computed over the training
+    voices and levels cannot. Padding frames stay 0.
+
+    Shape: forward(feats ``(B, T, F)``, lengths ``(B,)``) -> ``(B, T, F)``.
+    """
+
+    def __init__(self, floor: float = 1e-3) -> None:
+        super().__init__()
+        self.floor = floor
+
+    def forward(self, feats: Tensor, lengths: Tensor) -> Tensor:
+        valid = (torch.arange(feats.shape[1], device=feats.device) < lengths[:, None])[..., None]
+        count = lengths.clamp_min(1).to(feats.dtype)[:, None, None]
+        mean = (feats * valid).sum(1, keepdim=True) / count
+        centred = (feats - mean) * valid
+        std = ((centred * centred).sum(1, keepdim=True) / count).sqrt()
+        return centred / std.clamp_min(self.floor)
 
 
 class SpecAugment(nn.Module):

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lstmkit import LSTM
-from tasks.audio.features import GlobalCMVN, LogMel, SpecAugment
+from tasks.audio.features import GlobalCMVN, LogMel, SpecAugment, UtteranceCMVN
 
 State = list[tuple[Tensor, Tensor]]
 
@@ -177,10 +177,17 @@ class LSTMEncoder(nn.Module):
         return x, lengths, new_state
 
 
+NORMALIZATIONS = ("global", "utterance")
+
+
 class FeatureFrontEnd(nn.Module):
-    """Waveforms -> normalised log-mel features: :class:`LogMel`, :class:`GlobalCMVN`, then
+    """Waveforms -> normalised log-mel features: :class:`LogMel`, CMVN, then
     :class:`SpecAugment` (training mode only). ``log_mel`` must be the options the training
     data's features were computed with.
+
+    ``normalization``: ``global`` (:class:`GlobalCMVN`, the training set's statistics; per
+    frame, so it streams) or ``utterance`` (:class:`UtteranceCMVN`, each utterance's own
+    statistics, which also remove its recording level; needs the whole utterance).
 
     ``waves (B, S)``, ``lengths (B,)`` samples -> ``(B, T, F)``, frame lengths ``(B,)``.
     """
@@ -191,10 +198,17 @@ class FeatureFrontEnd(nn.Module):
         cmvn_std: Tensor | None,
         log_mel: dict | None = None,
         spec_augment: dict | None = None,
+        normalization: str = "global",
     ) -> None:
         super().__init__()
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(
+                f"encoder.normalization must be one of {NORMALIZATIONS}, got {normalization!r}"
+            )
         self.log_mel = LogMel(**(log_mel or {}))
+        # the global statistics stay buffers either way, so checkpoints keep one layout
         self.cmvn = GlobalCMVN(cmvn_mean, cmvn_std, n_features=self.log_mel.n_mels)
+        self.utterance_cmvn = UtteranceCMVN() if normalization == "utterance" else None
         self.spec_augment = SpecAugment(**(spec_augment or {}))
 
     @property
@@ -211,7 +225,8 @@ class FeatureFrontEnd(nn.Module):
 
     def normalize(self, feats: Tensor, lengths: Tensor) -> Tensor:
         """Log-mel ``(B, T, F)`` (e.g. cached by the datamodule) -> CMVN (+ SpecAugment)."""
-        return self.spec_augment(self.cmvn(feats, lengths), lengths)
+        cmvn = self.utterance_cmvn if self.utterance_cmvn is not None else self.cmvn
+        return self.spec_augment(cmvn(feats, lengths), lengths)
 
 
 class SpeechRecognizer(nn.Module):
@@ -221,6 +236,7 @@ class SpeechRecognizer(nn.Module):
         vocab_size: ``V`` outputs, blank at 0.
         cmvn_mean, cmvn_std: ``(F,)`` global feature statistics of the training set.
         features: :class:`FeatureFrontEnd` options, ``{log_mel: {...}, spec_augment: {...}}``.
+        normalization: ``global`` or ``utterance`` CMVN (:class:`FeatureFrontEnd`).
         subsampling: ``conv``, ``stack`` or ``none``.
         subsampling_factor: time reduction of the subsampling stage.
         conv_channels: channels of the conv subsampling.
@@ -234,6 +250,7 @@ class SpeechRecognizer(nn.Module):
         cmvn_mean: Tensor | None = None,
         cmvn_std: Tensor | None = None,
         features: dict | None = None,
+        normalization: str = "global",
         subsampling: str = "conv",
         subsampling_factor: int = 4,
         conv_channels: int = 32,
@@ -245,7 +262,9 @@ class SpeechRecognizer(nn.Module):
         lstm_options: dict | None = None,
     ) -> None:
         super().__init__()
-        self.frontend = FeatureFrontEnd(cmvn_mean, cmvn_std, **(features or {}))
+        self.frontend = FeatureFrontEnd(
+            cmvn_mean, cmvn_std, **(features or {}), normalization=normalization
+        )
         self.subsampling = build_subsampling(
             subsampling, self.frontend.n_mels, subsampling_factor, conv_channels
         )

@@ -42,6 +42,11 @@ class StreamingRecognizer:
                 "streaming needs a unidirectional encoder with frame-stacking subsampling "
                 "(encoder=uni_lstm); this model is bidirectional or uses conv subsampling"
             )
+        if recognizer.frontend.utterance_cmvn is not None:
+            raise ValueError(
+                "streaming needs per-frame (global) CMVN; this model normalises each whole "
+                "utterance (encoder.normalization=utterance)"
+            )
         self.recognizer = recognizer
         log_mel = recognizer.frontend.log_mel
         self.hop = log_mel.hop_length

@@ -1,6 +1,13 @@
 import torch
 
-from tasks.audio.features import GlobalCMVN, LogMel, SpecAugment, cmvn_stats, resample
+from tasks.audio.features import (
+    GlobalCMVN,
+    LogMel,
+    SpecAugment,
+    UtteranceCMVN,
+    cmvn_stats,
+    resample,
+)
 
 
 def test_logmel_shapes_lengths_and_padding() -> None:
@@ -81,3 +88,19 @@ def test_resample_changes_length_and_keeps_tone() -> None:
     assert out.shape == (16000,)
     assert int(torch.fft.rfft(out).abs().argmax()) == 300
     assert resample(tone, 16000, 16000) is tone
+
+
+def test_utterance_cmvn_removes_level_and_ignores_padding() -> None:
+    torch.manual_seed(0)
+    feats = torch.randn(2, 6, 3) * 2 + 5
+    feats[1, 4:] = 0.0
+    lengths = torch.tensor([6, 4])
+    cmvn = UtteranceCMVN()
+    out = cmvn(feats, lengths)
+    # a gain or a channel adds a constant per mel bin to every log-mel frame
+    shifted = feats + torch.tensor([1.5, -3.0, 0.7])
+    torch.testing.assert_close(cmvn(shifted, lengths), out)
+    assert out[1, 4:].abs().sum() == 0
+    torch.testing.assert_close(cmvn(feats[1:, :4], torch.tensor([4]))[0], out[1, :4])
+    torch.testing.assert_close(out[0].mean(0), torch.zeros(3), atol=1e-5, rtol=0)
+    torch.testing.assert_close(out[0].std(0, unbiased=False), torch.ones(3), atol=1e-4, rtol=0)

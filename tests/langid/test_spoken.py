@@ -13,7 +13,7 @@ import torch
 
 from tasks.audio.io import AudioDecodeError, write_audio
 from tasks.harness.checkpoint import load_module
-from tasks.langid.audio_frontend import AudioFrontEnd, UtteranceCMVN
+from tasks.langid.audio_frontend import AudioFrontEnd
 from tasks.langid.module import LangIDModule
 from tasks.langid.spoken_corpus import SpokenCorpusSettings, build_spoken_corpus, plan_utterances
 from tasks.langid.spoken_datamodule import LangIDSpokenDataModule
@@ -156,22 +156,6 @@ def test_voxlingua_layout_labels_from_folders(tmp_path: Path, caplog) -> None:
     assert "skipped 1 utterances (corrupt)" in caplog.text
     batch = next(iter(dm.train_dataloader()))
     assert batch["inputs"].shape[-1] == 20
-
-
-def test_utterance_cmvn_removes_level_and_ignores_padding() -> None:
-    torch.manual_seed(0)
-    feats = torch.randn(2, 6, 3) * 2 + 5
-    feats[1, 4:] = 0.0
-    lengths = torch.tensor([6, 4])
-    cmvn = UtteranceCMVN()
-    out = cmvn(feats, lengths)
-    # a gain or a channel adds a constant per mel bin to every log-mel frame
-    shifted = feats + torch.tensor([1.5, -3.0, 0.7])
-    torch.testing.assert_close(cmvn(shifted, lengths), out)
-    assert out[1, 4:].abs().sum() == 0
-    torch.testing.assert_close(cmvn(feats[1:, :4], torch.tensor([4]))[0], out[1, :4])
-    torch.testing.assert_close(out[0].mean(0), torch.zeros(3), atol=1e-5, rtol=0)
-    torch.testing.assert_close(out[0].std(0, unbiased=False), torch.ones(3), atol=1e-4, rtol=0)
 
 
 @pytest.mark.parametrize(("subsampling", "size"), [("stack", 4 * 20), ("conv", 4 * 5)])

@@ -6,7 +6,7 @@ import pytest
 import torch
 import yaml
 
-from tasks.speech.model import SpeechRecognizer
+from tasks.speech.model import FeatureFrontEnd, SpeechRecognizer
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "encoder"
 ENCODERS = ["blstm", "conv_blstm", "pblstm", "uni_lstm"]
@@ -61,7 +61,22 @@ def test_state_carry_continues_a_unidirectional_sequence():
     torch.testing.assert_close(torch.cat([first, second], 1), whole, atol=1e-5, rtol=1e-5)
 
 
+def test_utterance_normalization_ignores_the_recording_level():
+    model = small_recognizer("blstm")
+    model.frontend = FeatureFrontEnd(None, None, {"n_mels": 20}, normalization="utterance").eval()
+    wave = torch.randn(1, 12000, generator=torch.Generator().manual_seed(1)) * 0.1
+    lengths = torch.tensor([12000])
+    quiet, _ = model(wave, lengths)
+    loud, _ = model(wave * 4.0, lengths)  # a gain adds log(16) to every log-mel bin
+    torch.testing.assert_close(loud, quiet, atol=1e-4, rtol=1e-4)
+    assert model.frontend.utterance_cmvn is not None and "cmvn.mean" in dict(
+        model.frontend.named_buffers()
+    )
+
+
 def test_invalid_configs_are_refused():
+    with pytest.raises(ValueError, match=r"encoder\.normalization must be one of"):
+        SpeechRecognizer(VOCAB, normalization="batch")
     with pytest.raises(ValueError, match="factor must be 2 or 4"):
         SpeechRecognizer(VOCAB, subsampling="conv", subsampling_factor=3)
     with pytest.raises(ValueError, match="pyramid_after"):

@@ -48,6 +48,8 @@ def test_streaming_with_a_pyramid_encoder_and_partial_results():
 def test_streaming_refuses_bidirectional_models_and_too_short_audio():
     with pytest.raises(ValueError, match="unidirectional"):
         StreamingRecognizer(uni_recognizer(bidirectional=True))
+    with pytest.raises(ValueError, match="per-frame"):
+        StreamingRecognizer(uni_recognizer(normalization="utterance"))
     stream = StreamingRecognizer(uni_recognizer())
     stream.accept(torch.zeros(100))
     with pytest.raises(ValueError, match="too short"):
