@@ -26,7 +26,8 @@ class TaskDataModule(pl.LightningDataModule, ABC):
     datamodule must then encode data with them instead of recomputing them.
 
     Subclasses that serve batches through :meth:`bucketed_loader` set ``batch_size``,
-    ``eval_batch_size``, ``bucket_batches``, ``seed`` and ``num_workers``.
+    ``eval_batch_size``, ``bucket_batches``, ``seed`` and ``num_workers``, and may set
+    ``sortagrad_epochs`` (see :class:`tasks.batching.BucketBatchSampler`).
     """
 
     batch_size: int
@@ -34,6 +35,7 @@ class TaskDataModule(pl.LightningDataModule, ABC):
     bucket_batches: int
     seed: int
     num_workers: int
+    sortagrad_epochs: int = 0
 
     def __init__(self) -> None:
         super().__init__()
@@ -67,6 +69,7 @@ class TaskDataModule(pl.LightningDataModule, ABC):
             shuffle=training,
             bucket_batches=self.bucket_batches,
             seed=self.seed,
+            sortagrad_epochs=self.sortagrad_epochs if training else 0,
         )
         return DataLoader(
             dataset,

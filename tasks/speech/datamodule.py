@@ -165,6 +165,7 @@ class SpeechDataModule(TaskDataModule):
         eval_batch_size: utterances per validation/test batch.
         bucket_batches: batches' worth of utterances sorted by length together
             (``tasks.batching.BucketBatchSampler``): more means less padding, less randomness.
+        sortagrad_epochs: first epochs whose training batches come shortest first.
         num_workers: DataLoader workers.
         index_workers: processes that decode and check the data once when the index is built.
         cache_features: compute log-mels once and keep them (memory + disk cache).
@@ -188,6 +189,7 @@ class SpeechDataModule(TaskDataModule):
         max_frames: int | None = None,
         eval_batch_size: int = 32,
         bucket_batches: int = 50,
+        sortagrad_epochs: int = 0,
         num_workers: int = 0,
         index_workers: int = 2,
         cache_features: bool = True,
@@ -217,6 +219,7 @@ class SpeechDataModule(TaskDataModule):
         self.max_frames = max_frames
         self.eval_batch_size = eval_batch_size
         self.bucket_batches = bucket_batches
+        self.sortagrad_epochs = sortagrad_epochs
         self.num_workers = num_workers
         self.index_workers = index_workers
         self.cache_features = cache_features

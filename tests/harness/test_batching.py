@@ -73,6 +73,17 @@ def test_unshuffled_plan_is_sorted_by_length() -> None:
     assert [LENGTHS[i] for i in flat(batches)] == sorted(LENGTHS)
 
 
+def test_sortagrad_epochs_come_shortest_first_then_bucketed() -> None:
+    sampler = BucketBatchSampler(LENGTHS, batch_size=8, seed=1, sortagrad_epochs=1)
+    epoch0 = list(sampler)
+    assert [LENGTHS[i] for i in flat(epoch0)] == sorted(LENGTHS)
+    assert sorted(flat(epoch0)) == list(range(len(LENGTHS)))
+    sampler.set_epoch(1)
+    plain = BucketBatchSampler(LENGTHS, batch_size=8, seed=1)
+    plain.set_epoch(1)
+    assert list(sampler) == list(plain), "after the SortaGrad epochs: the usual bucketed plan"
+
+
 def test_pad_collate() -> None:
     items = [
         {"x": torch.ones(3, 2), "y": torch.tensor([1, 2]), "label": torch.tensor(0), "id": "a"},
