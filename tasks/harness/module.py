@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import Timer
 
 from tasks.harness.optim import build_optimizer, build_scheduler
 from tasks.harness.plain import to_plain
@@ -115,11 +116,26 @@ class TaskModule(pl.LightningModule, ABC):
                 f"the LR schedule needs a finite number of steps, got {total_steps}: "
                 "set trainer.max_epochs or trainer.max_steps"
             )
-        scheduler = build_scheduler(optimizer, optim["scheduler"], total_steps)
+        time_share = self._max_time_share() if optim["scheduler"].get("fit_max_time") else None
+        scheduler = build_scheduler(optimizer, optim["scheduler"], total_steps, time_share)
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
+
+    def _max_time_share(self) -> Callable[[], float] | None:
+        """``t / T``: the share of ``trainer.max_time`` used so far (None without a limit).
+        Lightning's own timer runs the clock, so the share it reports is the one that stops
+        training, and it carries the elapsed time across a resume."""
+        timer = next((c for c in self.trainer.callbacks if isinstance(c, Timer)), None)
+        if timer is None or timer.time_remaining() is None:
+            return None
+
+        def share() -> float:
+            elapsed = timer.time_elapsed()
+            return elapsed / max(elapsed + timer.time_remaining(), 1e-9)
+
+        return share
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Store what eval/predict/fine-tune need besides the weights (override: call super)."""

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import torch
 from torch import nn
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import LambdaLR, LRScheduler, OneCycleLR
+from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
 
 def build_optimizer(
@@ -37,49 +37,78 @@ def build_optimizer(
     raise ValueError(f"optim.name={name!r} is not one of adamw, adam, sgd")
 
 
-def warmup_cosine(step: int, total: int, warmup: float, start: float, floor: float) -> float:
-    """LR multiplier: linear warmup from ``start`` to 1 over ``warmup * total`` steps, then
-    ``floor + (1 - floor) * (1 + cos(pi * p)) / 2`` with ``p`` the post-warmup progress."""
-    warmup_steps = max(1, round(warmup * total))
-    if step < warmup_steps:
-        return start + (1.0 - start) * step / warmup_steps
-    progress = min(1.0, (step - warmup_steps) / max(1, total - warmup_steps))
-    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+def one_cycle(progress: float, warmup: float, start: float, floor: float) -> float:
+    """LR multiplier at training progress ``p`` in ``[0, 1]``, the shape of torch's
+    ``OneCycleLR`` with cosine annealing: ``start + (1 - start) (1 - cos(pi p / w)) / 2``
+    while ``p < w`` (``w`` the warmup share), then ``floor + (1 - floor) (1 + cos(pi q)) / 2``
+    with ``q = (p - w) / (1 - w)``."""
+    if progress < warmup:
+        return start + (1.0 - start) * 0.5 * (1.0 - math.cos(math.pi * progress / warmup))
+    return _cosine_decay(progress, warmup, floor)
 
 
-def warmup_constant(step: int, total: int, warmup: float, start: float) -> float:
+def warmup_cosine(progress: float, warmup: float, start: float, floor: float) -> float:
+    """LR multiplier: linear warmup from ``start`` to 1 over the ``warmup`` share, then the
+    cosine decay of :func:`one_cycle`."""
+    if progress < warmup:
+        return start + (1.0 - start) * progress / warmup
+    return _cosine_decay(progress, warmup, floor)
+
+
+def warmup_constant(progress: float, warmup: float, start: float) -> float:
     """LR multiplier: linear warmup from ``start`` to 1, then constant 1."""
-    warmup_steps = max(1, round(warmup * total))
-    return start + (1.0 - start) * min(1.0, step / warmup_steps)
+    if progress < warmup:
+        return start + (1.0 - start) * progress / warmup
+    return 1.0
 
 
-def build_scheduler(optimizer: Optimizer, cfg: Mapping[str, Any], total_steps: int) -> LRScheduler:
-    """Per-step LR schedule from ``cfg`` = ``optim.scheduler``.
+def _cosine_decay(progress: float, warmup: float, floor: float) -> float:
+    q = min(1.0, (progress - warmup) / max(1.0 - warmup, 1e-12))
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * q))
 
-    ``name``: ``onecycle`` (torch OneCycleLR, cosine annealing), ``cosine`` (warmup + cosine
-    decay) or ``constant`` (warmup + constant). ``warmup`` is the warmup share of
-    ``total_steps``, the LR starts at ``initial_lr_ratio * lr`` and ends at
-    ``min_lr_ratio * lr``.
+
+class TrainingProgress:
+    """Progress ``p`` in ``[0, 1]`` of a run after ``step`` optimizer steps: ``step / total``,
+    or ``max(step / total, t / T)`` with ``time_share`` returning ``t / T``, the share of
+    the run's time limit already used. With a time limit the schedule then completes (warmup,
+    decay to the floor) when the limit stops training, instead of being cut off with the LR
+    still high. On a machine fast enough to finish the steps in time the step share always
+    leads and the schedule is the deterministic step schedule."""
+
+    def __init__(self, total_steps: int, time_share: Callable[[], float] | None = None) -> None:
+        self.total_steps = max(1, total_steps)
+        self.time_share = time_share
+
+    def __call__(self, step: int) -> float:
+        progress = step / self.total_steps
+        if self.time_share is not None:
+            progress = max(progress, self.time_share())
+        return min(progress, 1.0)
+
+
+SCHEDULES = ("onecycle", "cosine", "constant")
+
+
+def build_scheduler(
+    optimizer: Optimizer,
+    cfg: Mapping[str, Any],
+    total_steps: int,
+    time_share: Callable[[], float] | None = None,
+) -> LRScheduler:
+    """Per-step LR schedule from ``cfg`` = ``optim.scheduler``, a function of
+    :class:`TrainingProgress` ``(total_steps, time_share)``.
+
+    ``name``: ``onecycle`` (:func:`one_cycle`), ``cosine`` (:func:`warmup_cosine`) or
+    ``constant`` (:func:`warmup_constant`). ``warmup`` is the warmup share of the run, the
+    LR starts at ``initial_lr_ratio * lr`` and ends at ``min_lr_ratio * lr``.
     """
     name = cfg["name"]
     warmup, start, floor = cfg["warmup"], cfg["initial_lr_ratio"], cfg["min_lr_ratio"]
-    if name == "onecycle" and total_steps >= 2:
-        max_lr = [group["lr"] for group in optimizer.param_groups]
-        # OneCycleLR's warmup phase ends at step pct * T - 1: it must lie inside (0, T - 1).
-        pct_start = min(max(warmup, 1.5 / total_steps), 1.0 - 0.5 / total_steps)
-        return OneCycleLR(
-            optimizer,
-            max_lr=max_lr,
-            total_steps=total_steps,
-            pct_start=pct_start,
-            div_factor=1.0 / start,
-            final_div_factor=start / floor,
-            cycle_momentum=False,
-        )
+    progress = TrainingProgress(total_steps, time_share)
+    if name == "onecycle":
+        return LambdaLR(optimizer, lambda step: one_cycle(progress(step), warmup, start, floor))
     if name == "cosine":
-        return LambdaLR(
-            optimizer, lambda step: warmup_cosine(step, total_steps, warmup, start, floor)
-        )
-    if name in ("constant", "onecycle"):  # onecycle over a single step: constant
-        return LambdaLR(optimizer, lambda step: warmup_constant(step, total_steps, warmup, start))
-    raise ValueError(f"optim.scheduler.name={name!r} is not one of onecycle, cosine, constant")
+        return LambdaLR(optimizer, lambda step: warmup_cosine(progress(step), warmup, start, floor))
+    if name == "constant":
+        return LambdaLR(optimizer, lambda step: warmup_constant(progress(step), warmup, start))
+    raise ValueError(f"optim.scheduler.name={name!r} is not one of {', '.join(SCHEDULES)}")
