@@ -37,45 +37,6 @@ _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
 _ACRONYM = re.compile(r"\b[A-Z]{2,}\b|\b[a-z]+[A-Z]\w*|\b\w*\d[A-Za-z]\w*|\b[A-Za-z]+\d\w*")
 
 
-# English accents x voice variants; no variant is shared between splits, so validation and
-# test voices are unseen in training (voice = accent + variant, both change the sound).
-DEFAULT_VOICES = {
-    "train": [
-        "en+m1",
-        "en-us+m2",
-        "en-gb-scotland+m3",
-        "en-gb-x-rp+m4",
-        "en-029+m5",
-        "en-us-nyc+m6",
-        "en-gb-x-gbclan+m8",
-        "en+f1",
-        "en-us+f2",
-        "en-gb-x-rp+f3",
-        "en-gb-x-gbcwmd+f4",
-        "en-us+croak",
-        "en+klatt",
-        "en-us+klatt3",
-        "en-gb-scotland+whisper",
-        "en-us+adam",
-        "en+belinda",
-        "en-us+david",
-        "en-gb-x-rp+linda",
-        "en-029+robert",
-    ],
-    "validation": ["en-us+m7", "en+f5", "en-gb-scotland+klatt2", "en-us+steph"],
-    "test": [
-        "en-us+Annie",
-        "en+Michael",
-        "en-gb-x-rp+grandma",
-        "en-us+whisperf",
-        "en-gb-scotland+klatt4",
-        "en-029+max",
-        "en-us-nyc+aunty",
-        "en+quincy",
-    ],
-}
-
-
 @dataclass
 class SpeechSynthConfig:
     """Size and variety of the generated corpus (the ``corpus`` block of ``data=speech_synth``)."""
@@ -87,7 +48,8 @@ class SpeechSynthConfig:
     n_test: int = 400
     sample_rate: int = 16000
     audio_format: str = "flac"
-    voices: dict[str, list[str]] = field(default_factory=lambda: dict(DEFAULT_VOICES))
+    # split -> espeak-ng voices (accent + variant); the defaults are in conf/data/speech_synth.yaml
+    voices: dict[str, list[str]] = field(default_factory=dict)
     rate: tuple[int, int] = (130, 210)
     pitch: tuple[int, int] = (25, 75)
     pitch_range: tuple[int, int] = (30, 70)
