@@ -65,7 +65,10 @@ def main() -> None:
     if args.lm_weight is not None:
         configured["lm_weight"] = args.lm_weight
     rows = [
-        ("greedy", {"streaming": args.streaming, "beam_size": 1, "lm_weight": 0.0}),
+        (
+            "greedy",
+            {"streaming": args.streaming, "beam_size": 1, "lm_weight": 0.0, "char_lm_weight": 0.0},
+        ),
         ("configured", configured),
     ]
     print(f"{len(files)} files, {args.threads} thread(s), streaming={args.streaming}")

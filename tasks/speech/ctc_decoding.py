@@ -1,4 +1,4 @@
-"""CTC decoding: greedy best path and prefix beam search with optional word-LM fusion.
+"""CTC decoding: greedy best path and prefix beam search with optional n-gram LM fusion.
 
 A CTC output frame sequence ``pi`` maps to a label sequence by ``B(pi)``: merge repeated
 labels, then drop blanks (index 0). Greedy decoding takes ``B(argmax_v p_t(v))``; prefix
@@ -8,9 +8,13 @@ beam search (Hannun et al. 2014) instead sums over all frame paths of each prefi
 
 tracking, per prefix, the probability of paths ending in blank (``p_b``) and in a
 non-blank (``p_nb``), so a repeated label is only a new label after a blank. With a word
-language model the beam ranks prefixes by (shallow fusion)::
+and a character language model the beam ranks prefixes by (shallow fusion)::
 
     score(y) = log P_ctc(y | x) + alpha * log P_lm(words(y)) + beta * |words(y)|
+                                + gamma * log P_char(y)
+
+The word model scores each word once it is complete; the character model scores every
+label as it is added, so it also steers the spelling of words the word model never saw.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from tasks.speech.word_lm import WordNgramLM
+from tasks.speech.ngram_lm import SPACE, NgramLM
 
 BLANK = 0
 NEG_INF = -math.inf
@@ -54,7 +58,7 @@ def greedy_decode(log_probs: Tensor, lengths: Tensor) -> list[list[int]]:
 class _Prefix:
     blank: float = NEG_INF  # log p_b: paths ending in blank
     non_blank: float = NEG_INF  # log p_nb: paths ending in the last label
-    lm: float = 0.0  # alpha * log P_lm + beta * words, for the completed words
+    lm: float = 0.0  # alpha * log P_lm + beta * words (completed words) + gamma * log P_char
 
     @property
     def acoustic(self) -> float:
@@ -75,7 +79,7 @@ class Hypothesis:
 
 
 class CTCPrefixBeamSearch:
-    """CTC prefix beam search over one utterance, optionally fused with a word n-gram LM.
+    """CTC prefix beam search over one utterance, optionally fused with n-gram LMs.
 
     Args:
         tokens: the output vocabulary (index 0 is the blank).
@@ -84,6 +88,8 @@ class CTCPrefixBeamSearch:
         lm: word LM for shallow fusion; scored whenever a word is completed.
         lm_weight: ``alpha``.
         word_bonus: ``beta``, added per scored word (balances the LM's length penalty).
+        char_lm: character LM (:meth:`NgramLM.from_characters`); scored for every label.
+        char_lm_weight: ``gamma``.
         token_prune: per frame, only labels with ``log p >= log(token_prune)`` are extended
             (the frame's best label always is).
     """
@@ -93,10 +99,12 @@ class CTCPrefixBeamSearch:
         tokens: Sequence[str],
         beam_size: int = 8,
         word_separator: str = " ",
-        lm: WordNgramLM | None = None,
+        lm: NgramLM | None = None,
         lm_weight: float = 0.5,
         word_bonus: float = 0.0,
         token_prune: float = 1e-3,
+        char_lm: NgramLM | None = None,
+        char_lm_weight: float = 0.0,
     ) -> None:
         if beam_size < 1:
             raise ValueError(f"beam_size must be >= 1, got {beam_size}")
@@ -107,6 +115,9 @@ class CTCPrefixBeamSearch:
         self.lm_weight = lm_weight
         self.word_bonus = word_bonus
         self.log_prune = math.log(token_prune)
+        self.char_lm = char_lm
+        self.char_lm_weight = char_lm_weight
+        self.char_tokens = [SPACE if t == " " else t for t in self.tokens]
 
     def __call__(self, log_probs: Tensor) -> list[Hypothesis]:
         """``log_probs (T, V)`` of one utterance -> hypotheses, best first."""
@@ -144,17 +155,31 @@ class CTCPrefixBeamSearch:
                     # repeated label: merges into y unless separated by a blank
                     stay = entry(prefix, beam.lm)
                     stay.non_blank = _logaddexp(stay.non_blank, beam.non_blank + p)
-                    longer = entry((*prefix, token), beam.lm)
+                    longer = entry((*prefix, token), beam.lm + self._lm_score(prefix, token))
                     longer.non_blank = _logaddexp(longer.non_blank, beam.blank + p)
                 else:
                     extended = (*prefix, token)
-                    longer = entry(extended, beam.lm + self._word_score(prefix, token))
+                    longer = entry(extended, beam.lm + self._lm_score(prefix, token))
                     longer.non_blank = _logaddexp(longer.non_blank, total + p)
         ranked = sorted(nxt.items(), key=lambda kv: kv[1].score, reverse=True)
         return dict(ranked[: self.beam_size])
 
+    def _lm_score(self, prefix: tuple[int, ...], token: int) -> float:
+        """LM terms for appending ``token``: the character model's, and the word model's when
+        ``token`` completes a word."""
+        return self._char_score(prefix, token) + self._word_score(prefix, token)
+
+    def _char_score(self, prefix: Sequence[int], token: int | str) -> float:
+        """``gamma * log P_char(token | prefix)``; ``token`` may be :attr:`NgramLM.END`."""
+        if self.char_lm is None:
+            return 0.0
+        start = max(0, len(prefix) - self.char_lm.order + 1)
+        history = [self.char_tokens[i] for i in prefix[start:]]
+        symbol = token if isinstance(token, str) else self.char_tokens[token]
+        return self.char_lm_weight * self.char_lm.log_prob(symbol, history)
+
     def _word_score(self, prefix: tuple[int, ...], token: int) -> float:
-        """LM term for appending ``token``: non-zero only when it completes a word."""
+        """Word LM term for appending ``token``: non-zero only when it completes a word."""
         if self.lm is None or token != self.separator:
             return 0.0
         words = self._words(prefix)
@@ -175,7 +200,8 @@ class CTCPrefixBeamSearch:
                 if words and prefix[-1] != self.separator:
                     lm += self.lm_weight * self.lm.log_prob(words[-1], words[:-1])
                     lm += self.word_bonus
-                lm += self.lm_weight * self.lm.log_prob(WordNgramLM.END, words)
+                lm += self.lm_weight * self.lm.log_prob(NgramLM.END, words)
+            lm += self._char_score(prefix, NgramLM.END)
             hyps.append(Hypothesis(prefix, beam.acoustic + lm, beam.acoustic))
         return sorted(hyps, key=lambda h: h.score, reverse=True)
 

@@ -2,9 +2,11 @@
 
     python -m tasks.speech.decoding_sweep --ckpt outputs/speech/runs/<run> \
         --input data/speech_synth/<hash>/validation \
-        [--lm-weights 0,0.1,0.2,0.3,0.5] [--word-bonuses 0,0.5,1,2] [--beam-size 8]
+        [--lm-weights 0,0.1,0.2,0.3,0.5] [--word-bonuses 0,0.5,1,2]
+        [--char-lm-weights 0,0.4] [--beam-size 8]
 
-The acoustic model runs once per utterance; every ``(lm_weight, word_bonus)`` pair then
+The acoustic model runs once per utterance; every ``(lm_weight, word_bonus, char_lm_weight)``
+triple then
 re-decodes the cached log-probabilities with :class:`CTCPrefixBeamSearch` and is scored with
 CER and WER (torchmetrics) against the folder's ``metadata.csv`` transcripts (spoken form).
 Greedy decoding is the first row. Choose the weights on validation, never on test.
@@ -64,26 +66,41 @@ def main() -> None:
     parser.add_argument("--beam-size", type=int, default=8)
     parser.add_argument("--lm-weights", default="0,0.1,0.2,0.3,0.5,0.8")
     parser.add_argument("--word-bonuses", default="0,0.5,1,2")
+    parser.add_argument("--char-lm-weights", default="0")
+    parser.add_argument(
+        "--char-lm-order", type=int, default=None, help="character LM order (default: the run's)"
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     module = load_module(find_checkpoint(args.ckpt))
+    if args.char_lm_order is not None:
+        module.decoding["char_lm_order"] = args.char_lm_order
+        module.build_language_models()
     log_probs, refs = split_log_probs(module, Path(args.input), args.text_column, args.limit)
-    grid = [("greedy", {"beam_size": 1, "lm_weight": 0.0})]
-    for alpha, beta in itertools.product(
+    grid = [("greedy", {"beam_size": 1, "lm_weight": 0.0, "char_lm_weight": 0.0})]
+    for gamma, alpha, beta in itertools.product(
+        [float(g) for g in args.char_lm_weights.split(",")],
         [float(a) for a in args.lm_weights.split(",")],
         [float(b) for b in args.word_bonuses.split(",")],
     ):
-        if alpha == 0 and any(o.get("lm_weight") == 0 and "word_bonus" in o for _, o in grid):
-            continue  # without the LM the word bonus is never applied
-        options = {"beam_size": args.beam_size, "lm_weight": alpha, "word_bonus": beta}
-        grid.append((f"beam {args.beam_size}", options))
+        options = {
+            "beam_size": args.beam_size,
+            "lm_weight": alpha,
+            "word_bonus": beta if alpha > 0 else 0.0,  # the bonus comes with the word LM
+            "char_lm_weight": gamma,
+        }
+        if all(options != seen for _, seen in grid):
+            grid.append((f"beam {args.beam_size}", options))
     print(f"{len(refs)} utterances of {args.input}")
-    print(f"{'decoder':<10}{'lm_weight':>10}{'word_bonus':>11}{'CER':>8}{'WER':>8}")
-    for name, options in grid:
-        cer, wer = error_rates(module, log_probs, refs, options)
-        alpha, beta = options["lm_weight"], options.get("word_bonus", 0.0)
-        print(f"{name:<10}{alpha:>10.2f}{beta:>11.2f}{cer:>8.4f}{wer:>8.4f}", flush=True)
+    print(f"{'decoder':<10}{'lm_weight':>10}{'word_bonus':>11}{'char_lm':>8}{'CER':>8}{'WER':>8}")
+    for name, o in grid:
+        cer, wer = error_rates(module, log_probs, refs, o)
+        print(
+            f"{name:<10}{o['lm_weight']:>10.2f}{o.get('word_bonus', 0.0):>11.2f}"
+            f"{o['char_lm_weight']:>8.2f}{cer:>8.4f}{wer:>8.4f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

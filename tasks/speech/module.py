@@ -37,8 +37,8 @@ from tasks.speech.ctc_decoding import (
     labels_to_text,
 )
 from tasks.speech.model import SpeechRecognizer
+from tasks.speech.ngram_lm import NgramLM
 from tasks.speech.streaming import stream_log_probs
-from tasks.speech.word_lm import WordNgramLM
 from tasks.text.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,9 @@ class SpeechModule(TaskModule):
             **encoder,
         )
         self.decoding = dict(model.get("decoding", {}))
-        self.lm = self._build_lm(artifacts)
+        self.lm: NgramLM | None = None
+        self.char_lm: NgramLM | None = None
+        self.build_language_models()
         self.metrics = torch.nn.ModuleDict(
             {
                 f"{stage}_{name}": metric()
@@ -89,29 +91,38 @@ class SpeechModule(TaskModule):
         self.examples: list[tuple[str, str]] = []
 
     def setup(self, stage: str) -> None:
-        """Fit: take the LM's training transcripts from the datamodule when the artifacts lack
-        them, and keep them in the hyperparameters so checkpoints rebuild the same LM."""
-        if self.lm is not None or int(self.decoding.get("lm_order", 0)) <= 0 or stage != "fit":
+        """Fit: take the LMs' training transcripts from the datamodule when the artifacts lack
+        them, and keep them in the hyperparameters so checkpoints rebuild the same LMs."""
+        wanted = any(int(self.decoding.get(k, 0)) > 0 for k in ("lm_order", "char_lm_order"))
+        if stage != "fit" or not wanted or self.hparams["artifacts"].get("transcripts"):
             return
         datamodule = getattr(self.trainer, "datamodule", None)
         if datamodule is None or not hasattr(datamodule, "metadata"):
-            log.warning("no training transcripts for the word LM: decoding without it")
+            log.warning("no training transcripts for the language models: decoding without them")
             return
         transcripts = [row["transcript"] for row in datamodule.metadata("train")]
         self.hparams["artifacts"]["transcripts"] = transcripts
-        self.lm = self._build_lm(self.hparams["artifacts"])
+        self.build_language_models()
 
-    def _build_lm(self, artifacts: Mapping[str, Any]) -> WordNgramLM | None:
-        """The word LM of ``model.decoding`` over ``artifacts["transcripts"]``, if both exist."""
-        order = int(self.decoding.get("lm_order", 0))
-        transcripts = artifacts.get("transcripts")
-        if order <= 0 or not transcripts:
-            return None
-        return WordNgramLM.from_sentences(
-            transcripts,
-            order,
+    def build_language_models(self) -> None:
+        """(Re)build ``self.lm`` and ``self.char_lm``, the word and character LMs of
+        ``self.decoding`` over the artifacts' training transcripts (each None when its order
+        is 0 or there are no transcripts)."""
+        transcripts = self.hparams["artifacts"].get("transcripts")
+        if not transcripts:
+            self.lm = self.char_lm = None
+            return
+        smoothing = (
             float(self.decoding.get("lm_add_k", 0.5)),
             float(self.decoding.get("lm_prior", 2.0)),
+        )
+        word_order = int(self.decoding.get("lm_order", 0))
+        char_order = int(self.decoding.get("char_lm_order", 0))
+        self.lm = (
+            NgramLM.from_sentences(transcripts, word_order, *smoothing) if word_order else None
+        )
+        self.char_lm = (
+            NgramLM.from_characters(transcripts, char_order, *smoothing) if char_order else None
         )
 
     def beam_search(self, options: Mapping[str, Any] | None = None) -> CTCPrefixBeamSearch | None:
@@ -119,7 +130,8 @@ class SpeechModule(TaskModule):
         cfg = {**self.decoding, **(options or {})}
         beam = int(cfg.get("beam_size", 1))
         use_lm = self.lm is not None and float(cfg.get("lm_weight", 0.0)) > 0
-        if beam <= 1 and not use_lm:
+        use_char_lm = self.char_lm is not None and float(cfg.get("char_lm_weight", 0.0)) > 0
+        if beam <= 1 and not (use_lm or use_char_lm):
             return None
         return CTCPrefixBeamSearch(
             self.tokens,
@@ -128,6 +140,8 @@ class SpeechModule(TaskModule):
             lm_weight=float(cfg.get("lm_weight", 0.0)),
             word_bonus=float(cfg.get("word_bonus", 0.0)),
             token_prune=float(cfg.get("token_prune", 1e-3)),
+            char_lm=self.char_lm if use_char_lm else None,
+            char_lm_weight=float(cfg.get("char_lm_weight", 0.0)),
         )
 
     def output_vocabularies(self) -> dict[str, list[str]]:
@@ -214,7 +228,8 @@ class SpeechModule(TaskModule):
         """Transcribe audio files: ``{input, text, words: [{word, start, end}], score,
         duration}``; ``score`` is the decoder's log-score (CTC log-prob + LM terms).
 
-        Options: ``beam_size``, ``lm_weight``, ``word_bonus`` (override ``model.decoding``),
+        Options: ``beam_size``, ``lm_weight``, ``word_bonus``, ``char_lm_weight`` (override
+        ``model.decoding``),
         ``streaming`` (feed ``chunk_seconds`` pieces through the carried encoder state).
         """
         search = self.beam_search(options)

@@ -12,7 +12,7 @@ from tasks.speech.ctc_decoding import (
     greedy_decode,
     labels_to_text,
 )
-from tasks.speech.word_lm import WordNgramLM
+from tasks.speech.ngram_lm import SPACE, NgramLM, character_tokens
 
 TOKENS = ["<blank>", " ", "a", "b"]
 
@@ -81,9 +81,23 @@ def test_word_lm_fusion_picks_the_word_the_lm_knows():
     lp = AB_THEN_AMBIGUOUS
     plain = CTCPrefixBeamSearch(TOKENS, beam_size=8)(lp)[0]
     assert labels_to_text(plain.labels, TOKENS) == "ab bb"
-    lm = WordNgramLM.from_sentences(["ab ab"] * 20 + ["ba"], order=2)
+    lm = NgramLM.from_sentences(["ab ab"] * 20 + ["ba"], order=2)
     fused = CTCPrefixBeamSearch(TOKENS, beam_size=8, lm=lm, lm_weight=1.0)(lp)[0]
     assert labels_to_text(fused.labels, TOKENS) == "ab ab"
+
+
+def test_char_lm_fusion_spells_like_the_training_text():
+    lp = AB_THEN_AMBIGUOUS
+    # no word LM: only the characters' statistics say that "b" follows "a", not "b"
+    char_lm = NgramLM.from_characters(["ab ab"] * 20 + ["ba"], order=3)
+    fused = CTCPrefixBeamSearch(TOKENS, beam_size=8, char_lm=char_lm, char_lm_weight=1.0)(lp)[0]
+    assert labels_to_text(fused.labels, TOKENS) == "ab ab"
+    # the fused score adds gamma * log P_char of every character and of the sentence end
+    chars = character_tokens("ab ab")
+    expected = sum(char_lm.log_prob(c, chars[:i]) for i, c in enumerate(chars))
+    expected += char_lm.log_prob(NgramLM.END, chars)
+    assert fused.score - fused.acoustic == pytest.approx(expected, abs=1e-9)
+    assert character_tokens("ab ab")[2] == SPACE
 
 
 def test_decode_batch_uses_each_items_length():
@@ -94,10 +108,10 @@ def test_decode_batch_uses_each_items_length():
 
 
 def test_word_lm_prefers_seen_continuations_and_keeps_unseen_words_possible():
-    lm = WordNgramLM.from_sentences(["open the file", "close the file", "open the door"])
+    lm = NgramLM.from_sentences(["open the file", "close the file", "open the door"])
     assert lm.log_prob("file", ["open", "the"]) > lm.log_prob("door", ["close", "the"])
     assert math.isfinite(lm.log_prob("window", ["open", "the"]))
-    restored = WordNgramLM.from_state(lm.to_state())
+    restored = NgramLM.from_state(lm.to_state())
     assert restored.log_prob("file", ["the"]) == lm.log_prob("file", ["the"])
     total = sum(
         math.exp(lm.log_prob(w, ["the"])) for w in ["file", "door", "open", "close", "the", "</s>"]
