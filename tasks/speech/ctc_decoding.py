@@ -29,6 +29,8 @@ from tasks.speech.ngram_lm import SPACE, NgramLM
 
 BLANK = 0
 NEG_INF = -math.inf
+CHAR_MEMO_SIZE = 1 << 18
+"""Character-LM scores kept per search (cleared when full)."""
 
 
 def _logaddexp(a: float, b: float) -> float:
@@ -118,6 +120,7 @@ class CTCPrefixBeamSearch:
         self.char_lm = char_lm
         self.char_lm_weight = char_lm_weight
         self.char_tokens = [SPACE if t == " " else t for t in self.tokens]
+        self._char_memo: dict[tuple[tuple[int, ...], int | str], float] = {}
 
     def __call__(self, log_probs: Tensor) -> list[Hypothesis]:
         """``log_probs (T, V)`` of one utterance -> hypotheses, best first."""
@@ -169,14 +172,21 @@ class CTCPrefixBeamSearch:
         ``token`` completes a word."""
         return self._char_score(prefix, token) + self._word_score(prefix, token)
 
-    def _char_score(self, prefix: Sequence[int], token: int | str) -> float:
+    def _char_score(self, prefix: tuple[int, ...], token: int | str) -> float:
         """``gamma * log P_char(token | prefix)``; ``token`` may be :attr:`NgramLM.END`."""
         if self.char_lm is None:
             return 0.0
-        start = max(0, len(prefix) - self.char_lm.order + 1)
-        history = [self.char_tokens[i] for i in prefix[start:]]
-        symbol = token if isinstance(token, str) else self.char_tokens[token]
-        return self.char_lm_weight * self.char_lm.log_prob(symbol, history)
+        key = (prefix[max(0, len(prefix) - self.char_lm.order + 1) :], token)
+        score = self._char_memo.get(key)
+        if score is None:
+            # the beam extends the same prefixes by the same labels frame after frame
+            history = [self.char_tokens[i] for i in key[0]]
+            symbol = token if isinstance(token, str) else self.char_tokens[token]
+            score = self.char_lm_weight * self.char_lm.log_prob(symbol, history)
+            if len(self._char_memo) >= CHAR_MEMO_SIZE:
+                self._char_memo.clear()
+            self._char_memo[key] = score
+        return score
 
     def _word_score(self, prefix: tuple[int, ...], token: int) -> float:
         """Word LM term for appending ``token``: non-zero only when it completes a word."""

@@ -27,14 +27,15 @@ from tasks.audio.io import load_audio
 from tasks.harness.checkpoint import find_checkpoint, load_module
 from tasks.speech.ctc_decoding import decode_batch, labels_to_text
 from tasks.speech.module import SpeechModule
-from tasks.speech.sources import iter_audiofolder
+from tasks.speech.sources import SpeechRow, iter_audiofolder
 from tasks.text.spoken_form import to_spoken_form
 
 
 def split_log_probs(
     module: SpeechModule, folder: Path, text_column: str, limit: int | None
-) -> tuple[list[torch.Tensor], list[str]]:
-    """CTC log-probs ``(T', V)`` and spoken-form references of an audiofolder split."""
+) -> tuple[list[torch.Tensor], list[str], list[SpeechRow]]:
+    """CTC log-probs ``(T', V)``, spoken-form references and metadata rows of an audiofolder
+    split."""
     rows = list(iter_audiofolder(folder.parent, folder.name, text_column))[:limit]
     log_probs, refs = [], []
     with torch.inference_mode():
@@ -42,18 +43,25 @@ def split_log_probs(
             wave, _ = load_audio(str(row.audio), module.sample_rate)
             log_probs.append(module.transcribe_log_probs(wave, {}).float())
             refs.append(to_spoken_form(row.transcript))
-    return log_probs, refs
+    return log_probs, refs, rows
+
+
+def transcripts(
+    module: SpeechModule, log_probs: Sequence[torch.Tensor], options: dict
+) -> list[str]:
+    """Decode each ``(T', V)`` of ``log_probs`` with ``options`` (``model.decoding`` keys)."""
+    search = module.beam_search(options)
+    return [
+        labels_to_text(decode_batch(lp[None], torch.tensor([len(lp)]), search)[0], module.tokens)
+        for lp in log_probs
+    ]
 
 
 def error_rates(
     module: SpeechModule, log_probs: Sequence[torch.Tensor], refs: list[str], options: dict
 ) -> tuple[float, float]:
     """``(CER, WER)`` of decoding ``log_probs`` with ``options`` (``model.decoding`` keys)."""
-    search = module.beam_search(options)
-    hyps = [
-        labels_to_text(decode_batch(lp[None], torch.tensor([len(lp)]), search)[0], module.tokens)
-        for lp in log_probs
-    ]
+    hyps = transcripts(module, log_probs, options)
     return float(char_error_rate(hyps, refs)), float(word_error_rate(hyps, refs))
 
 
@@ -77,7 +85,7 @@ def main() -> None:
     if args.char_lm_order is not None:
         module.decoding["char_lm_order"] = args.char_lm_order
         module.build_language_models()
-    log_probs, refs = split_log_probs(module, Path(args.input), args.text_column, args.limit)
+    log_probs, refs, _ = split_log_probs(module, Path(args.input), args.text_column, args.limit)
     grid = [("greedy", {"beam_size": 1, "lm_weight": 0.0, "char_lm_weight": 0.0})]
     for gamma, alpha, beta in itertools.product(
         [float(g) for g in args.char_lm_weights.split(",")],

@@ -97,7 +97,10 @@ class NgramLM:
         p = unigram
         for n in range(1, len(context) + 1):
             h = context[len(context) - n :]
-            p = (self.counts[(*h, token)] + self.prior * p) / (self.context_counts[h] + self.prior)
+            seen = self.context_counts.get(h, 0)
+            if not seen:  # nor any longer history ending in h: P_n = P_{n-1} from here on
+                break
+            p = (self.counts.get((*h, token), 0) + self.prior * p) / (seen + self.prior)
         return math.log(p)
 
     def to_state(self) -> dict[str, object]:

@@ -111,6 +111,8 @@ def test_word_lm_prefers_seen_continuations_and_keeps_unseen_words_possible():
     lm = NgramLM.from_sentences(["open the file", "close the file", "open the door"])
     assert lm.log_prob("file", ["open", "the"]) > lm.log_prob("door", ["close", "the"])
     assert math.isfinite(lm.log_prob("window", ["open", "the"]))
+    # a history never seen in training backs off exactly to its seen suffix
+    assert lm.log_prob("file", ["shut", "the"]) == lm.log_prob("file", ["the"])
     restored = NgramLM.from_state(lm.to_state())
     assert restored.log_prob("file", ["the"]) == lm.log_prob("file", ["the"])
     total = sum(
