@@ -187,6 +187,40 @@ class UtteranceCMVN(nn.Module):
         return centred / std.clamp_min(self.floor)
 
 
+NORMALIZATIONS = ("global", "utterance")
+
+
+class CMVN(GlobalCMVN):
+    """CMVN of either kind, chosen by ``normalization``: ``global`` (:class:`GlobalCMVN`, the
+    training set's statistics; per frame, so it streams) or ``utterance``
+    (:class:`UtteranceCMVN`, each utterance's own statistics; needs the whole utterance).
+
+    The global statistics stay buffers in both modes, so checkpoints keep one layout.
+
+    Shape: forward(feats ``(B, T, F)``, lengths ``(B,)``) -> ``(B, T, F)``.
+    """
+
+    def __init__(
+        self,
+        mean: Tensor | None = None,
+        std: Tensor | None = None,
+        n_features: int = 80,
+        normalization: str = "global",
+    ) -> None:
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(
+                f"encoder.normalization must be one of {NORMALIZATIONS}, got {normalization!r}"
+            )
+        super().__init__(mean, std, n_features)
+        self.normalization = normalization
+        self.utterance = UtteranceCMVN() if normalization == "utterance" else None
+
+    def forward(self, feats: Tensor, lengths: Tensor | None = None) -> Tensor:
+        if self.utterance is not None:
+            return self.utterance(feats, lengths)
+        return super().forward(feats, lengths)
+
+
 class SpecAugment(nn.Module):
     """SpecAugment (Park et al. 2019): time warping, frequency masks and time masks.
 

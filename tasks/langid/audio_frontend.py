@@ -16,10 +16,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from tasks.audio.features import GlobalCMVN, LogMel, SpecAugment, UtteranceCMVN
+from tasks.audio.features import CMVN, LogMel, SpecAugment
 from tasks.speech.model import build_subsampling
-
-NORMALIZATIONS = ("global", "utterance")
 
 
 @functools.lru_cache(maxsize=4)
@@ -50,8 +48,8 @@ class AudioFrontEnd(nn.Module):
 
     Args:
         mean, std: global CMVN statistics of the training set ``(F,)``.
-        normalization: ``global`` (the training set's statistics, :class:`GlobalCMVN`) or
-            ``utterance`` (each utterance's own, :class:`UtteranceCMVN`).
+        normalization: ``global`` (the training set's statistics) or ``utterance`` (each
+            utterance's own), :class:`tasks.audio.features.CMVN`.
         specaugment: :class:`tasks.audio.features.SpecAugment` options.
         subsampling: ``stack`` (``s`` frames concatenated, ``D = s F``) or ``conv`` (stride-2
             3x3 convolutions with ``conv_channels`` channels, ``D = C ceil(F / s)``).
@@ -68,13 +66,7 @@ class AudioFrontEnd(nn.Module):
         conv_channels: int,
     ) -> None:
         super().__init__()
-        if normalization not in NORMALIZATIONS:
-            raise ValueError(
-                f"encoder.normalization must be one of {NORMALIZATIONS}, got {normalization!r}"
-            )
-        # the global statistics stay buffers either way, so checkpoints keep one layout
-        self.cmvn = GlobalCMVN(mean, std)
-        self.utterance_cmvn = UtteranceCMVN() if normalization == "utterance" else None
+        self.cmvn = CMVN(mean, std, mean.shape[0], normalization)
         self.specaugment = SpecAugment(**dict(specaugment))
         self.subsampling = build_subsampling(
             subsampling, mean.shape[0], subsampling_factor, conv_channels
@@ -94,6 +86,5 @@ class AudioFrontEnd(nn.Module):
         )
 
     def forward(self, feats: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-        norm = self.utterance_cmvn if self.utterance_cmvn is not None else self.cmvn
-        x = self.specaugment(norm(feats, lengths), lengths)
+        x = self.specaugment(self.cmvn(feats, lengths), lengths)
         return self.subsampling(x, lengths)

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lstmkit import LSTM
-from tasks.audio.features import GlobalCMVN, LogMel, SpecAugment, UtteranceCMVN
+from tasks.audio.features import CMVN, LogMel, SpecAugment
 
 State = list[tuple[Tensor, Tensor]]
 
@@ -177,17 +177,14 @@ class LSTMEncoder(nn.Module):
         return x, lengths, new_state
 
 
-NORMALIZATIONS = ("global", "utterance")
-
-
 class FeatureFrontEnd(nn.Module):
-    """Waveforms -> normalised log-mel features: :class:`LogMel`, CMVN, then
+    """Waveforms -> normalised log-mel features: :class:`LogMel`, :class:`CMVN`, then
     :class:`SpecAugment` (training mode only). ``log_mel`` must be the options the training
     data's features were computed with.
 
-    ``normalization``: ``global`` (:class:`GlobalCMVN`, the training set's statistics; per
-    frame, so it streams) or ``utterance`` (:class:`UtteranceCMVN`, each utterance's own
-    statistics, which also remove its recording level; needs the whole utterance).
+    ``normalization``: ``global`` (the training set's statistics; per frame, so it streams)
+    or ``utterance`` (each utterance's own statistics, which also remove its recording level;
+    needs the whole utterance).
 
     ``waves (B, S)``, ``lengths (B,)`` samples -> ``(B, T, F)``, frame lengths ``(B,)``.
     """
@@ -201,14 +198,8 @@ class FeatureFrontEnd(nn.Module):
         normalization: str = "global",
     ) -> None:
         super().__init__()
-        if normalization not in NORMALIZATIONS:
-            raise ValueError(
-                f"encoder.normalization must be one of {NORMALIZATIONS}, got {normalization!r}"
-            )
         self.log_mel = LogMel(**(log_mel or {}))
-        # the global statistics stay buffers either way, so checkpoints keep one layout
-        self.cmvn = GlobalCMVN(cmvn_mean, cmvn_std, n_features=self.log_mel.n_mels)
-        self.utterance_cmvn = UtteranceCMVN() if normalization == "utterance" else None
+        self.cmvn = CMVN(cmvn_mean, cmvn_std, self.log_mel.n_mels, normalization)
         self.spec_augment = SpecAugment(**(spec_augment or {}))
 
     @property
@@ -225,8 +216,7 @@ class FeatureFrontEnd(nn.Module):
 
     def normalize(self, feats: Tensor, lengths: Tensor) -> Tensor:
         """Log-mel ``(B, T, F)`` (e.g. cached by the datamodule) -> CMVN (+ SpecAugment)."""
-        cmvn = self.utterance_cmvn if self.utterance_cmvn is not None else self.cmvn
-        return self.spec_augment(cmvn(feats, lengths), lengths)
+        return self.spec_augment(self.cmvn(feats, lengths), lengths)
 
 
 class SpeechRecognizer(nn.Module):

@@ -42,7 +42,7 @@ class StreamingRecognizer:
                 "streaming needs a unidirectional encoder with frame-stacking subsampling "
                 "(encoder=uni_lstm); this model is bidirectional or uses conv subsampling"
             )
-        if recognizer.frontend.utterance_cmvn is not None:
+        if recognizer.frontend.cmvn.normalization != "global":
             raise ValueError(
                 "streaming needs per-frame (global) CMVN; this model normalises each whole "
                 "utterance (encoder.normalization=utterance)"

@@ -1,6 +1,8 @@
+import pytest
 import torch
 
 from tasks.audio.features import (
+    CMVN,
     GlobalCMVN,
     LogMel,
     SpecAugment,
@@ -104,3 +106,16 @@ def test_utterance_cmvn_removes_level_and_ignores_padding() -> None:
     torch.testing.assert_close(cmvn(feats[1:, :4], torch.tensor([4]))[0], out[1, :4])
     torch.testing.assert_close(out[0].mean(0), torch.zeros(3), atol=1e-5, rtol=0)
     torch.testing.assert_close(out[0].std(0, unbiased=False), torch.ones(3), atol=1e-4, rtol=0)
+
+
+def test_cmvn_picks_global_or_utterance_and_keeps_one_state_layout() -> None:
+    torch.manual_seed(0)
+    feats, lengths = torch.randn(2, 5, 3) + 4.0, torch.tensor([5, 3])
+    mean, std = torch.full((3,), 4.0), torch.full((3,), 2.0)
+    global_cmvn = CMVN(mean, std, 3, "global")
+    utterance_cmvn = CMVN(mean, std, 3, "utterance")
+    torch.testing.assert_close(global_cmvn(feats, lengths), GlobalCMVN(mean, std)(feats, lengths))
+    torch.testing.assert_close(utterance_cmvn(feats, lengths), UtteranceCMVN()(feats, lengths))
+    assert global_cmvn.state_dict().keys() == utterance_cmvn.state_dict().keys() == {"mean", "std"}
+    with pytest.raises(ValueError, match=r"encoder\.normalization must be one of"):
+        CMVN(mean, std, 3, "batch")
