@@ -7,7 +7,10 @@ test set measures recognition of unseen voices saying unseen sentences.
 
 ``prepare_speech_synth(cfg)`` renders the corpus once into
 ``<root>/<hash of the config and of the sentence source>/`` and returns that folder; later
-calls find the ``COMPLETE`` marker and return at once.
+calls find the ``COMPLETE`` marker and return at once. Next to the audio it writes
+``lm_text.txt``: every sentence and phrase of the source except the validation and test
+sentences, one per line, the text the decoder's n-gram LMs are estimated from (as
+LibriSpeech ships its LM corpus without the test books).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from tasks.text.spoken_form import PLACEHOLDER, strip_markup, to_spoken_form
 # Bump when the generation procedure changes, so old caches are not reused.
 CORPUS_VERSION = 3
 SPLITS = ("train", "validation", "test")
+# Language-model text written next to the audio: the source's sentences but the held-out ones.
+LM_TEXT_FILE = "lm_text.txt"
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 # Characters that mark code, paths, options or formatting rather than prose.
@@ -123,13 +128,23 @@ def sentences_from_messages(
     return sorted(kept)
 
 
+def source_messages(cfg: SpeechSynthConfig) -> list[str]:
+    """The raw text: the lines of ``sentences_file`` if set, else the catalogs' ``msgid``s."""
+    if cfg.sentences_file:
+        return Path(cfg.sentences_file).read_text(encoding="utf-8").splitlines()
+    return sorted({m.msgid for m in iter_catalog_messages(selected_catalogs(cfg))})
+
+
 def catalog_sentences(cfg: SpeechSynthConfig) -> list[str]:
     """The corpus's sentence pool: from ``sentences_file`` if set, else from gettext catalogs."""
-    if cfg.sentences_file:
-        lines = Path(cfg.sentences_file).read_text(encoding="utf-8").splitlines()
-        return sentences_from_messages(lines, cfg.min_words, cfg.max_words)
-    msgids = {m.msgid for m in iter_catalog_messages(selected_catalogs(cfg))}
-    return sentences_from_messages(msgids, cfg.min_words, cfg.max_words)
+    return sentences_from_messages(source_messages(cfg), cfg.min_words, cfg.max_words)
+
+
+def lm_text_sentences(messages: Iterable[str], held_out: Iterable[str]) -> list[str]:
+    """Text for the decoder's language models: every natural sentence or phrase of
+    ``messages`` (1-40 words, spoken form, so also the short UI strings the spoken pool leaves
+    out) except the ``held_out`` validation and test sentences, sorted."""
+    return sorted(set(sentences_from_messages(messages, 1, 40)) - set(held_out))
 
 
 def selected_catalogs(cfg: SpeechSynthConfig) -> list[Path]:
@@ -261,10 +276,27 @@ def prepare_speech_synth(cfg: SpeechSynthConfig | Mapping[str, object]) -> Path:
     if not isinstance(cfg, SpeechSynthConfig):
         cfg = SpeechSynthConfig.from_mapping(cfg)
     out_dir = corpus_dir(cfg)
-    if is_complete(out_dir):
+    if is_complete(out_dir) and (out_dir / LM_TEXT_FILE).is_file():
         return out_dir
-    sentences = catalog_sentences(cfg)
+    messages = source_messages(cfg)
+    sentences = sentences_from_messages(messages, cfg.min_words, cfg.max_words)
     specs, babble = plan_corpus(cfg, sentences)
+    if not is_complete(out_dir):
+        _render(cfg, out_dir, specs, babble, len(sentences))
+    lm_text = lm_text_sentences(messages, (s.text for s in specs if s.split != "train"))
+    tmp = out_dir / f"{LM_TEXT_FILE}.tmp"
+    tmp.write_text("".join(f"{line}\n" for line in lm_text), encoding="utf-8")
+    tmp.replace(out_dir / LM_TEXT_FILE)
+    return out_dir
+
+
+def _render(
+    cfg: SpeechSynthConfig,
+    out_dir: Path,
+    specs: list[UtteranceSpec],
+    babble: list[UtteranceSpec],
+    n_sentences: int,
+) -> None:
     summary = render_corpus(
         specs,
         out_dir,
@@ -273,7 +305,7 @@ def prepare_speech_synth(cfg: SpeechSynthConfig | Mapping[str, object]) -> Path:
         workers=cfg.workers,
         extra_summary={
             "config": dataclasses.asdict(cfg) | {"root": None},
-            "sentences_available": len(sentences),
+            "sentences_available": n_sentences,
         },
         desc="speech_synth",
     )
@@ -281,4 +313,3 @@ def prepare_speech_synth(cfg: SpeechSynthConfig | Mapping[str, object]) -> Path:
         f"speech_synth: {len(specs)} utterances, {summary['hours']} h of audio in "
         f"{summary.get('generation_seconds', 0)} s -> {out_dir}"
     )
-    return out_dir

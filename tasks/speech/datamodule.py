@@ -56,7 +56,12 @@ from tasks.audio.features import LogMel, cmvn_stats
 from tasks.audio.io import AudioDecodeError, load_audio
 from tasks.batching import pad_collate
 from tasks.harness.datamodule import TaskDataModule
-from tasks.speech.corpus import SpeechSynthConfig, corpus_dir, prepare_speech_synth
+from tasks.speech.corpus import (
+    LM_TEXT_FILE,
+    SpeechSynthConfig,
+    corpus_dir,
+    prepare_speech_synth,
+)
 from tasks.speech.sources import SpeechRow, iter_audiofolder, iter_parquet, load_parquet_split
 from tasks.text.spoken_form import to_spoken_form
 from tasks.text.vocabulary import Vocabulary
@@ -173,6 +178,10 @@ class SpeechDataModule(TaskDataModule):
         output: ``features`` or ``waveforms`` (only without ``cache_features``).
         seed: seed of the batch shuffling.
         hf_cache_dir: ``datasets`` cache folder (``None``: its default).
+        lm_text: text for the decoder's n-gram LMs besides the training transcripts:
+            ``None`` (transcripts only), ``corpus`` (the embedded corpus's ``lm_text.txt``:
+            every source sentence but the held-out ones) or a text file, one sentence per
+            line (normalised like the transcripts).
     """
 
     def __init__(
@@ -197,8 +206,13 @@ class SpeechDataModule(TaskDataModule):
         output: str = "features",
         seed: int = 0,
         hf_cache_dir: str | None = None,
+        lm_text: str | None = None,
     ) -> None:
         super().__init__()
+        if lm_text == "corpus" and source != "synth":
+            raise ValueError(
+                "data.lm_text=corpus needs data.source=synth; give a text file or null instead"
+            )
         if source not in ("synth", "audiofolder", "hub"):
             raise ValueError(f"data.source must be synth, audiofolder or hub, got {source!r}")
         if text_normalizer not in _NORMALISERS:
@@ -227,6 +241,7 @@ class SpeechDataModule(TaskDataModule):
         self.output = output
         self.seed = seed
         self.hf_cache_dir = hf_cache_dir
+        self.lm_text = lm_text
         self.frontend = LogMel(**self.feature_options).eval()
         self.indices: dict[str, SplitIndex] = {}
         self.vocab: Vocabulary | None = None
@@ -282,6 +297,29 @@ class SpeechDataModule(TaskDataModule):
             {"id": i, "transcript": t, **e}
             for i, t, e in zip(index.ids, index.transcripts, index.extra, strict=True)
         ]
+
+    def lm_sentences(self) -> list[str]:
+        """Text of the decoder's n-gram LMs: the training transcripts, then the ``lm_text``
+        sentences whose characters are all in the vocabulary (call after ``setup``)."""
+        assert self.vocab is not None, "call setup() before lm_sentences()"
+        sentences = list(self.indices["train"].transcripts)
+        if self.lm_text is None:
+            return sentences
+        if self.lm_text == "corpus":
+            path = prepare_speech_synth(self.corpus) / LM_TEXT_FILE
+        else:
+            path = Path(self.lm_text)
+            if not path.is_file():
+                raise FileNotFoundError(
+                    f"data.lm_text: {path} is not a file; give a text file with one sentence "
+                    "per line, 'corpus' (embedded corpus) or null"
+                )
+        normalise = _NORMALISERS[self.text_normalizer]
+        for line in path.read_text(encoding="utf-8").splitlines():
+            text = normalise(line)
+            if text.strip() and all(c in self.vocab for c in text):
+                sentences.append(text)
+        return sentences
 
     # ----------------------------------------------------------------- loaders
     def train_dataloader(self) -> DataLoader:

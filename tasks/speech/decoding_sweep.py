@@ -3,7 +3,7 @@
     python -m tasks.speech.decoding_sweep --ckpt outputs/speech/runs/<run> \
         --input data/speech_synth/<hash>/validation \
         [--lm-weights 0,0.1,0.2,0.3,0.5] [--word-bonuses 0,0.5,1,2]
-        [--char-lm-weights 0,0.4] [--beam-size 8]
+        [--char-lm-weights 0,0.4] [--beam-size 8] [--lm-text data/.../lm_text.txt]
 
 The acoustic model runs once per utterance; every ``(lm_weight, word_bonus, char_lm_weight)``
 triple then
@@ -78,12 +78,21 @@ def main() -> None:
     parser.add_argument(
         "--char-lm-order", type=int, default=None, help="character LM order (default: the run's)"
     )
+    parser.add_argument(
+        "--lm-text",
+        default=None,
+        help="LM text instead of the run's: a file, one spoken-form sentence per line",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     module = load_module(find_checkpoint(args.ckpt))
     if args.char_lm_order is not None:
         module.decoding["char_lm_order"] = args.char_lm_order
+    if args.lm_text is not None:
+        lines = Path(args.lm_text).read_text(encoding="utf-8").splitlines()
+        module.hparams["artifacts"]["lm_sentences"] = [line for line in lines if line.strip()]
+    if args.char_lm_order is not None or args.lm_text is not None:
         module.build_language_models()
     log_probs, refs, _ = split_log_probs(module, Path(args.input), args.text_column, args.limit)
     grid = [("greedy", {"beam_size": 1, "lm_weight": 0.0, "char_lm_weight": 0.0})]

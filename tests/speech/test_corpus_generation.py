@@ -1,12 +1,20 @@
 import csv
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 import soundfile as sf
 
-from tasks.speech.corpus import SpeechSynthConfig, corpus_dir, plan_corpus, prepare_speech_synth
+from tasks.speech.corpus import (
+    LM_TEXT_FILE,
+    SpeechSynthConfig,
+    corpus_dir,
+    lm_text_sentences,
+    plan_corpus,
+    prepare_speech_synth,
+)
 
 SENTENCES = """\
 The printer is out of paper.
@@ -25,6 +33,7 @@ The update will restart the computer.
 Show hidden files in the file manager.
 Remember the last window size and position.
 Search the web for the selected text.
+Open Folder
 """
 
 
@@ -125,3 +134,33 @@ def test_plan_rejects_shared_voices_and_too_few_sentences(tmp_path, sentences_fi
     cfg = tiny_config(tmp_path, sentences_file)
     with pytest.raises(ValueError, match="only 2 usable sentences"):
         plan_corpus(cfg, ["a b c d", "e f g h"])
+
+
+def test_lm_text_holds_every_source_sentence_but_the_held_out_ones(generated) -> None:
+    lm_text = (generated / LM_TEXT_FILE).read_text().splitlines()
+    held_out = {
+        r["transcription"] for split in ("validation", "test") for r in _rows(generated, split)
+    }
+    train = {r["transcription"] for r in _rows(generated, "train")}
+    assert not held_out & set(lm_text)
+    assert train <= set(lm_text)
+    # the two-word UI string is too short for the spoken pool but is LM text
+    assert "open folder" in lm_text and "open folder" not in train
+    assert len(lm_text) == len(SENTENCES.splitlines()) - len(held_out)
+    assert lm_text == sorted(lm_text)
+
+
+def test_lm_text_is_written_into_an_older_complete_corpus(generated, tmp_path, sentences_file):
+    copy = tmp_path / generated.name
+    shutil.copytree(generated, copy)
+    (copy / LM_TEXT_FILE).unlink()
+    marker = (copy / "COMPLETE").stat().st_mtime_ns
+    assert prepare_speech_synth(tiny_config(tmp_path, sentences_file, workers=2)) == copy
+    assert (copy / LM_TEXT_FILE).read_text() == (generated / LM_TEXT_FILE).read_text()
+    assert (copy / "COMPLETE").stat().st_mtime_ns == marker  # the audio was not rendered again
+
+
+def test_lm_text_sentences_normalise_and_drop_held_out() -> None:
+    messages = ["Delete 3 files? Cancel", "Keep the %s file", "Show hidden files in the list."]
+    got = lm_text_sentences(messages, held_out=["show hidden files in the list"])
+    assert got == ["cancel", "delete three files"]

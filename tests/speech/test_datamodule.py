@@ -139,6 +139,32 @@ def test_synth_source_and_metadata(corpus: Path, tmp_path: Path) -> None:
     assert len(meta) == 3 and {m["voice"] for m in meta} == {"en-us+m3"}
 
 
+def test_lm_sentences_add_the_lm_text_within_the_vocabulary(corpus: Path, tmp_path: Path) -> None:
+    cfg = json.loads((corpus / "COMPLETE").read_text())["config"]
+    cfg["root"] = str(corpus.parent)
+    transcripts_only = _datamodule(tmp_path, source="synth", corpus=cfg, lm_text=None)
+    transcripts_only.setup("fit")
+    train = [row["transcript"] for row in transcripts_only.metadata("train")]
+    assert transcripts_only.lm_sentences() == train
+
+    with_corpus_text = _datamodule(tmp_path, source="synth", corpus=cfg, lm_text="corpus")
+    with_corpus_text.setup("fit")
+    corpus_text = (corpus / "lm_text.txt").read_text().splitlines()
+    assert with_corpus_text.lm_sentences() == train + corpus_text
+
+    text = tmp_path / "lm.txt"
+    text.write_text("The Red Door.\nZebra quiz\n\nA host is near.\n")
+    from_file = _datamodule(tmp_path, source="synth", corpus=cfg, lm_text=str(text))
+    from_file.setup("fit")
+    # normalised like the transcripts; the line with letters outside the vocabulary is dropped
+    assert from_file.lm_sentences() == [*train, "the red door", "a host is near"]
+
+    missing = _datamodule(tmp_path, source="synth", corpus=cfg, lm_text=str(tmp_path / "no.txt"))
+    missing.setup("fit")
+    with pytest.raises(FileNotFoundError, match=r"data\.lm_text: .*no\.txt is not a file"):
+        missing.lm_sentences()
+
+
 def test_bad_samples_are_skipped_counted_and_warned(corpus: Path, tmp_path: Path) -> None:
     data = tmp_path / "bad"
     shutil.copytree(corpus, data)
@@ -268,6 +294,8 @@ def test_configuration_errors_are_clear(tmp_path: Path) -> None:
         SpeechDataModule(source="youtube")
     with pytest.raises(ValueError, match=r"needs data\.cache_features=false"):
         SpeechDataModule(output="waveforms")
+    with pytest.raises(ValueError, match=r"data\.lm_text=corpus needs data\.source=synth"):
+        SpeechDataModule(source="audiofolder", lm_text="corpus")
     dm = _datamodule(
         tmp_path, source="audiofolder", dataset={"data_dir": str(tmp_path / "nowhere")}
     )

@@ -65,8 +65,14 @@ def test_tiny_speech_train_eval_predict_and_streaming(tmp_path: Path) -> None:
     assert summary["test/cer"] >= 0.0 and summary["global_step"] == 2 * 2
 
     checkpoint = torch.load(summary["checkpoint"], weights_only=True)
-    transcripts = checkpoint["hyper_parameters"]["artifacts"]["transcripts"]
-    assert len(transcripts) == 16, "the word LM's training transcripts travel in the checkpoint"
+    artifacts = checkpoint["hyper_parameters"]["artifacts"]
+    lm_text = next((tmp_path / "data").rglob("lm_text.txt")).read_text().splitlines()
+    # the LMs' text travels in the checkpoint: the 16 training transcripts, then the corpus's
+    # LM text (every source sentence but the held-out ones) spelled with the vocabulary's
+    # characters
+    letters = set(artifacts["vocab"]["itos"])
+    assert artifacts["lm_sentences"][16:] == [t for t in lm_text if set(t) <= letters]
+    assert len(artifacts["lm_sentences"]) > 16 + len(lm_text) // 2
 
     run_entry_point("eval", [*common, f"ckpt={summary['checkpoint']}"])
     (eval_dir,) = (tmp_path / "outputs" / "speech" / "evals").iterdir()
