@@ -298,13 +298,13 @@ class SpeechDataModule(TaskDataModule):
             for i, t, e in zip(index.ids, index.transcripts, index.extra, strict=True)
         ]
 
-    def lm_sentences(self) -> list[str]:
-        """Text of the decoder's n-gram LMs: the training transcripts, then the ``lm_text``
-        sentences whose characters are all in the vocabulary (call after ``setup``)."""
-        assert self.vocab is not None, "call setup() before lm_sentences()"
-        sentences = list(self.indices["train"].transcripts)
+    def lm_text_sentences(self) -> list[str]:
+        """The ``lm_text`` sentences whose characters are all in the vocabulary, normalised
+        like the transcripts: what the decoder's n-gram LMs read besides the training
+        transcripts (call after ``setup``)."""
+        assert self.vocab is not None, "call setup() before lm_text_sentences()"
         if self.lm_text is None:
-            return sentences
+            return []
         if self.lm_text == "corpus":
             path = prepare_speech_synth(self.corpus) / LM_TEXT_FILE
         else:
@@ -315,11 +315,8 @@ class SpeechDataModule(TaskDataModule):
                     "per line, 'corpus' (embedded corpus) or null"
                 )
         normalise = _NORMALISERS[self.text_normalizer]
-        for line in path.read_text(encoding="utf-8").splitlines():
-            text = normalise(line)
-            if text.strip() and all(c in self.vocab for c in text):
-                sentences.append(text)
-        return sentences
+        sentences = (normalise(line) for line in path.read_text(encoding="utf-8").splitlines())
+        return [t for t in sentences if t.strip() and all(c in self.vocab for c in t)]
 
     # ----------------------------------------------------------------- loaders
     def train_dataloader(self) -> DataLoader:

@@ -81,7 +81,8 @@ def main() -> None:
     parser.add_argument(
         "--lm-text",
         default=None,
-        help="LM text instead of the run's: a file, one spoken-form sentence per line",
+        help="LM text besides the training transcripts, instead of the run's: a file, one "
+        "spoken-form sentence per line",
     )
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     args = parser.parse_args()
@@ -91,7 +92,7 @@ def main() -> None:
         module.decoding["char_lm_order"] = args.char_lm_order
     if args.lm_text is not None:
         lines = Path(args.lm_text).read_text(encoding="utf-8").splitlines()
-        module.hparams["artifacts"]["lm_sentences"] = [line for line in lines if line.strip()]
+        module.hparams["artifacts"]["lm_text"] = [line for line in lines if line.strip()]
     if args.char_lm_order is not None or args.lm_text is not None:
         module.build_language_models()
     log_probs, refs, _ = split_log_probs(module, Path(args.input), args.text_column, args.limit)

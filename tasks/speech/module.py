@@ -8,8 +8,8 @@ Config (``cfg.model``, see ``conf/task/speech.yaml``)::
 
 Artifacts (from :class:`tasks.speech.datamodule.SpeechDataModule`): ``vocab``
 (``Vocabulary.to_list()``, blank first), ``cmvn`` ``{mean, std}`` ``(F,)``, ``sample_rate``,
-``features`` (the ``LogMel`` options of the data) and, for the n-gram LMs, ``lm_sentences``
-(the training transcripts and the data's ``lm_text``; ``SpeechDataModule.lm_sentences``).
+``features`` (the ``LogMel`` options of the data) and, for the n-gram LMs, the training
+``transcripts`` and ``lm_text`` (``SpeechDataModule.lm_text_sentences``: further text).
 
 The loss is CTC over the character vocabulary (blank = 0)::
 
@@ -91,30 +91,31 @@ class SpeechModule(TaskModule):
         self.examples: list[tuple[str, str]] = []
 
     def setup(self, stage: str) -> None:
-        """Fit: take the LMs' text from the datamodule when the artifacts lack it, and keep it
-        in the hyperparameters so checkpoints rebuild the same LMs."""
+        """Fit: take the LMs' text (the training transcripts and the data's ``lm_text``) from
+        the datamodule when the artifacts lack it, and keep it in the hyperparameters so
+        checkpoints rebuild the same LMs."""
         wanted = any(int(self.decoding.get(k, 0)) > 0 for k in ("lm_order", "char_lm_order"))
-        if stage != "fit" or not wanted or self._lm_sentences():
+        artifacts = self.hparams["artifacts"]
+        if stage != "fit" or not wanted or artifacts.get("transcripts"):
             return
         datamodule = getattr(self.trainer, "datamodule", None)
         if datamodule is None or not hasattr(datamodule, "metadata"):
-            log.warning("no text for the language models: decoding without them")
+            log.warning("no training transcripts for the language models: decoding without them")
             return
-        if hasattr(datamodule, "lm_sentences"):
-            sentences = datamodule.lm_sentences()
-        else:
-            sentences = [row["transcript"] for row in datamodule.metadata("train")]
-        self.hparams["artifacts"]["lm_sentences"] = sentences
+        artifacts["transcripts"] = [row["transcript"] for row in datamodule.metadata("train")]
+        if hasattr(datamodule, "lm_text_sentences"):
+            artifacts["lm_text"] = datamodule.lm_text_sentences()
         self.build_language_models()
 
     def build_language_models(self) -> None:
         """(Re)build ``self.lm`` and ``self.char_lm``, the word and character LMs of
-        ``self.decoding`` over the artifacts' LM text (each None when its order is 0 or there
-        is no text)."""
-        transcripts = self._lm_sentences()
-        if not transcripts:
+        ``self.decoding`` over the artifacts' training ``transcripts`` and ``lm_text`` (each
+        None when its order is 0 or there are no transcripts)."""
+        artifacts = self.hparams["artifacts"]
+        if not artifacts.get("transcripts"):
             self.lm = self.char_lm = None
             return
+        transcripts = [*artifacts["transcripts"], *artifacts.get("lm_text", [])]
         smoothing = (
             float(self.decoding.get("lm_add_k", 0.5)),
             float(self.decoding.get("lm_prior", 2.0)),
@@ -127,11 +128,6 @@ class SpeechModule(TaskModule):
         self.char_lm = (
             NgramLM.from_characters(transcripts, char_order, *smoothing) if char_order else None
         )
-
-    def _lm_sentences(self) -> list[str] | None:
-        # checkpoints written before ``lm_sentences`` carry the training transcripts only
-        artifacts = self.hparams["artifacts"]
-        return artifacts.get("lm_sentences") or artifacts.get("transcripts")
 
     def beam_search(self, options: Mapping[str, Any] | None = None) -> CTCPrefixBeamSearch | None:
         """The configured decoder (``options`` override ``model.decoding``); None = greedy."""

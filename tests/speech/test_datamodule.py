@@ -139,30 +139,29 @@ def test_synth_source_and_metadata(corpus: Path, tmp_path: Path) -> None:
     assert len(meta) == 3 and {m["voice"] for m in meta} == {"en-us+m3"}
 
 
-def test_lm_sentences_add_the_lm_text_within_the_vocabulary(corpus: Path, tmp_path: Path) -> None:
+def test_lm_text_sentences_within_the_vocabulary(corpus: Path, tmp_path: Path) -> None:
     cfg = json.loads((corpus / "COMPLETE").read_text())["config"]
     cfg["root"] = str(corpus.parent)
     transcripts_only = _datamodule(tmp_path, source="synth", corpus=cfg, lm_text=None)
     transcripts_only.setup("fit")
-    train = [row["transcript"] for row in transcripts_only.metadata("train")]
-    assert transcripts_only.lm_sentences() == train
+    assert transcripts_only.lm_text_sentences() == []
 
     with_corpus_text = _datamodule(tmp_path, source="synth", corpus=cfg, lm_text="corpus")
     with_corpus_text.setup("fit")
     corpus_text = (corpus / "lm_text.txt").read_text().splitlines()
-    assert with_corpus_text.lm_sentences() == train + corpus_text
+    assert with_corpus_text.lm_text_sentences() == corpus_text
 
     text = tmp_path / "lm.txt"
     text.write_text("The Red Door.\nZebra quiz\n\nA host is near.\n")
     from_file = _datamodule(tmp_path, source="synth", corpus=cfg, lm_text=str(text))
     from_file.setup("fit")
     # normalised like the transcripts; the line with letters outside the vocabulary is dropped
-    assert from_file.lm_sentences() == [*train, "the red door", "a host is near"]
+    assert from_file.lm_text_sentences() == ["the red door", "a host is near"]
 
     missing = _datamodule(tmp_path, source="synth", corpus=cfg, lm_text=str(tmp_path / "no.txt"))
     missing.setup("fit")
     with pytest.raises(FileNotFoundError, match=r"data\.lm_text: .*no\.txt is not a file"):
-        missing.lm_sentences()
+        missing.lm_text_sentences()
 
 
 def test_bad_samples_are_skipped_counted_and_warned(corpus: Path, tmp_path: Path) -> None:

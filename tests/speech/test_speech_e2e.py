@@ -67,12 +67,12 @@ def test_tiny_speech_train_eval_predict_and_streaming(tmp_path: Path) -> None:
     checkpoint = torch.load(summary["checkpoint"], weights_only=True)
     artifacts = checkpoint["hyper_parameters"]["artifacts"]
     lm_text = next((tmp_path / "data").rglob("lm_text.txt")).read_text().splitlines()
-    # the LMs' text travels in the checkpoint: the 16 training transcripts, then the corpus's
-    # LM text (every source sentence but the held-out ones) spelled with the vocabulary's
-    # characters
+    # the LMs' text travels in the checkpoint: the 16 training transcripts and the corpus's
+    # LM text (every source sentence but the held-out ones) spelled with the vocabulary
+    assert len(artifacts["transcripts"]) == 16
     letters = set(artifacts["vocab"]["itos"])
-    assert artifacts["lm_sentences"][16:] == [t for t in lm_text if set(t) <= letters]
-    assert len(artifacts["lm_sentences"]) > 16 + len(lm_text) // 2
+    assert artifacts["lm_text"] == [t for t in lm_text if set(t) <= letters]
+    assert len(artifacts["lm_text"]) > len(lm_text) // 2
 
     run_entry_point("eval", [*common, f"ckpt={summary['checkpoint']}"])
     (eval_dir,) = (tmp_path / "outputs" / "speech" / "evals").iterdir()
