@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -284,9 +285,9 @@ def prepare_speech_synth(cfg: SpeechSynthConfig | Mapping[str, object]) -> Path:
     if not is_complete(out_dir):
         _render(cfg, out_dir, specs, babble, len(sentences))
     lm_text = lm_text_sentences(messages, (s.text for s in specs if s.split != "train"))
-    tmp = out_dir / f"{LM_TEXT_FILE}.tmp"
+    tmp = out_dir / f"{LM_TEXT_FILE}.tmp-{os.getpid()}"
     tmp.write_text("".join(f"{line}\n" for line in lm_text), encoding="utf-8")
-    tmp.replace(out_dir / LM_TEXT_FILE)
+    tmp.replace(out_dir / LM_TEXT_FILE)  # atomic: a concurrent reader never sees half a file
     return out_dir
 
 
