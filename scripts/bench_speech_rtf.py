@@ -79,7 +79,7 @@ def main() -> None:
             f"{name:<12}{audio:>9.1f}{elapsed:>9.2f}{cpu:>9.2f}"
             f"{elapsed / audio:>10.4f}{cpu / audio:>9.4f}"
         )
-    print(f"decoder settings: {module.decoding}")
+    print(f"configured decoder: {module.decoding | configured}")
 
 
 if __name__ == "__main__":
