@@ -309,14 +309,7 @@ class SpeechDataModule(TaskDataModule):
             path = prepare_speech_synth(self.corpus) / LM_TEXT_FILE
         else:
             path = Path(self.lm_text)
-            if not path.is_file():
-                raise FileNotFoundError(
-                    f"data.lm_text: {path} is not a file; give a text file with one sentence "
-                    "per line, 'corpus' (embedded corpus) or null"
-                )
-        normalise = _NORMALISERS[self.text_normalizer]
-        sentences = (normalise(line) for line in path.read_text(encoding="utf-8").splitlines())
-        return [t for t in sentences if t.strip() and all(c in self.vocab for c in t)]
+        return read_lm_text(path, self.text_normalizer, self.vocab)
 
     # ----------------------------------------------------------------- loaders
     def train_dataloader(self) -> DataLoader:
@@ -464,6 +457,20 @@ class SpeechDataModule(TaskDataModule):
                 f"(first: {index.examples[reason]})",
                 stacklevel=3,
             )
+
+
+def read_lm_text(path: Path, normaliser: str, vocab: Vocabulary) -> list[str]:
+    """The lines of an LM text file normalised like the transcripts (``normaliser``: a
+    ``data.text_normalizer`` name), without empty lines and lines with characters outside
+    ``vocab``."""
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"data.lm_text: {path} is not a file; give a text file with one sentence "
+            "per line, 'corpus' (embedded corpus) or null"
+        )
+    normalise = _NORMALISERS[normaliser]
+    sentences = (normalise(line) for line in path.read_text(encoding="utf-8").splitlines())
+    return [t for t in sentences if t.strip() and all(c in vocab for c in t)]
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from tqdm import tqdm
 from tasks.audio.io import load_audio
 from tasks.harness.checkpoint import find_checkpoint, load_module
 from tasks.speech.ctc_decoding import decode_batch, labels_to_text
+from tasks.speech.datamodule import read_lm_text
 from tasks.speech.module import SpeechModule
 from tasks.speech.sources import SpeechRow, iter_audiofolder
 from tasks.text.spoken_form import to_spoken_form
@@ -82,7 +83,7 @@ def main() -> None:
         "--lm-text",
         default=None,
         help="LM text besides the training transcripts, instead of the run's: a file, one "
-        "spoken-form sentence per line",
+        "sentence per line (normalised and filtered as data.lm_text is in training)",
     )
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     args = parser.parse_args()
@@ -90,9 +91,10 @@ def main() -> None:
     module = load_module(find_checkpoint(args.ckpt))
     if args.char_lm_order is not None:
         module.decoding["char_lm_order"] = args.char_lm_order
-    if args.lm_text is not None:
-        lines = Path(args.lm_text).read_text(encoding="utf-8").splitlines()
-        module.hparams["artifacts"]["lm_text"] = [line for line in lines if line.strip()]
+    if args.lm_text is not None:  # read as training reads data.lm_text
+        normaliser = module.run_config.get("data", {}).get("text_normalizer", "spoken_form")
+        lm_text = read_lm_text(Path(args.lm_text), normaliser, module.vocab)
+        module.hparams["artifacts"]["lm_text"] = lm_text
     if args.char_lm_order is not None or args.lm_text is not None:
         module.build_language_models()
     log_probs, refs, _ = split_log_probs(module, Path(args.input), args.text_column, args.limit)
