@@ -141,7 +141,7 @@ def catalog_sentences(cfg: SpeechSynthConfig) -> list[str]:
     return sentences_from_messages(source_messages(cfg), cfg.min_words, cfg.max_words)
 
 
-def lm_text_sentences(messages: Iterable[str], held_out: Iterable[str]) -> list[str]:
+def corpus_lm_text(messages: Iterable[str], held_out: Iterable[str]) -> list[str]:
     """Text for the decoder's language models: every natural sentence or phrase of
     ``messages`` (1-40 words, spoken form, so also the short UI strings the spoken pool leaves
     out) except the ``held_out`` validation and test sentences, sorted."""
@@ -284,7 +284,7 @@ def prepare_speech_synth(cfg: SpeechSynthConfig | Mapping[str, object]) -> Path:
     specs, babble = plan_corpus(cfg, sentences)
     if not is_complete(out_dir):
         _render(cfg, out_dir, specs, babble, len(sentences))
-    lm_text = lm_text_sentences(messages, (s.text for s in specs if s.split != "train"))
+    lm_text = corpus_lm_text(messages, (s.text for s in specs if s.split != "train"))
     tmp = out_dir / f"{LM_TEXT_FILE}.tmp-{os.getpid()}"
     tmp.write_text("".join(f"{line}\n" for line in lm_text), encoding="utf-8")
     tmp.replace(out_dir / LM_TEXT_FILE)  # atomic: a concurrent reader never sees half a file

@@ -3,7 +3,7 @@
     python -m tasks.speech.decoding_sweep --ckpt outputs/speech/runs/<run> \
         --input data/speech_synth/<hash>/validation \
         [--lm-weights 0,0.1,0.2,0.3,0.5] [--word-bonuses 0,0.5,1,2]
-        [--char-lm-weights 0,0.4] [--beam-size 8] [--lm-text data/.../lm_text.txt]
+        [--char-lm-weights 0,0.4] [--beam-size 32] [--lm-text data/.../lm_text.txt]
 
 The acoustic model runs once per utterance; every ``(lm_weight, word_bonus, char_lm_weight)``
 triple then
@@ -72,7 +72,9 @@ def main() -> None:
     parser.add_argument("--input", required=True, help="an audiofolder split (metadata.csv)")
     parser.add_argument("--text-column", default="transcription")
     parser.add_argument("--limit", type=int, default=None, help="at most this many utterances")
-    parser.add_argument("--beam-size", type=int, default=8)
+    parser.add_argument(
+        "--beam-size", type=int, default=None, help="beam width (default: the run's)"
+    )
     parser.add_argument("--lm-weights", default="0,0.1,0.2,0.3,0.5,0.8")
     parser.add_argument("--word-bonuses", default="0,0.5,1,2")
     parser.add_argument("--char-lm-weights", default="0")
@@ -89,6 +91,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     module = load_module(find_checkpoint(args.ckpt))
+    beam_size = args.beam_size or int(module.decoding.get("beam_size", 1))
     if args.char_lm_order is not None:
         module.decoding["char_lm_order"] = args.char_lm_order
     if args.lm_text is not None:  # read as training reads data.lm_text
@@ -105,13 +108,13 @@ def main() -> None:
         [float(b) for b in args.word_bonuses.split(",")],
     ):
         options = {
-            "beam_size": args.beam_size,
+            "beam_size": beam_size,
             "lm_weight": alpha,
             "word_bonus": beta if alpha > 0 else 0.0,  # the bonus comes with the word LM
             "char_lm_weight": gamma,
         }
         if all(options != seen for _, seen in grid):
-            grid.append((f"beam {args.beam_size}", options))
+            grid.append((f"beam {beam_size}", options))
     print(f"{len(refs)} utterances of {args.input}")
     print(f"{'decoder':<10}{'lm_weight':>10}{'word_bonus':>11}{'char_lm':>8}{'CER':>8}{'WER':>8}")
     for name, o in grid:

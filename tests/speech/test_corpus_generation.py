@@ -11,7 +11,7 @@ from tasks.speech.corpus import (
     LM_TEXT_FILE,
     SpeechSynthConfig,
     corpus_dir,
-    lm_text_sentences,
+    corpus_lm_text,
     plan_corpus,
     prepare_speech_synth,
 )
@@ -160,7 +160,7 @@ def test_lm_text_is_written_into_an_older_complete_corpus(generated, tmp_path, s
     assert (copy / "COMPLETE").stat().st_mtime_ns == marker  # the audio was not rendered again
 
 
-def test_lm_text_sentences_normalise_and_drop_held_out() -> None:
+def test_corpus_lm_text_normalises_and_drops_held_out() -> None:
     messages = ["Delete 3 files? Cancel", "Keep the %s file", "Show hidden files in the list."]
-    got = lm_text_sentences(messages, held_out=["show hidden files in the list"])
+    got = corpus_lm_text(messages, held_out=["show hidden files in the list"])
     assert got == ["cancel", "delete three files"]
