@@ -69,7 +69,7 @@ from tasks.text.vocabulary import Vocabulary
 BLANK = "<blank>"
 SPLITS = ("train", "validation", "test")
 _CACHE_VERSION = 1
-_NORMALISERS: dict[str, Callable[[str], str]] = {
+TEXT_NORMALISERS: dict[str, Callable[[str], str]] = {
     "spoken_form": to_spoken_form,
     "lower": lambda text: " ".join(text.lower().split()),
     "none": lambda text: text,
@@ -215,8 +215,8 @@ class SpeechDataModule(TaskDataModule):
             )
         if source not in ("synth", "audiofolder", "hub"):
             raise ValueError(f"data.source must be synth, audiofolder or hub, got {source!r}")
-        if text_normalizer not in _NORMALISERS:
-            raise ValueError(f"data.text_normalizer must be one of {sorted(_NORMALISERS)}")
+        if text_normalizer not in TEXT_NORMALISERS:
+            raise ValueError(f"data.text_normalizer must be one of {sorted(TEXT_NORMALISERS)}")
         if output not in ("features", "waveforms"):
             raise ValueError(f"data.output must be features or waveforms, got {output!r}")
         if output == "waveforms" and cache_features:
@@ -468,7 +468,7 @@ def read_lm_text(path: Path, normaliser: str, vocab: Vocabulary) -> list[str]:
             f"data.lm_text: {path} is not a file; give a text file with one sentence "
             "per line, 'corpus' (embedded corpus) or null"
         )
-    normalise = _NORMALISERS[normaliser]
+    normalise = TEXT_NORMALISERS[normaliser]
     sentences = (normalise(line) for line in path.read_text(encoding="utf-8").splitlines())
     return [t for t in sentences if t.strip() and all(c in vocab for c in t)]
 
@@ -498,7 +498,7 @@ def _index_row(row: SpeechRow) -> tuple[SpeechRow, tuple[Any, ...]]:
     """``(row, ("keep", transcript, frames, features | None))`` or ``(row, ("skip", reason,
     message))``; features are float16 ``(T, F)``."""
     options: _IndexOptions = _index_worker["options"]
-    transcript = _NORMALISERS[options.normaliser](row.transcript)
+    transcript = TEXT_NORMALISERS[options.normaliser](row.transcript)
     if not transcript.strip():
         return row, ("skip", "empty transcript", f"{row.id}: transcript {row.transcript!r}")
     try:

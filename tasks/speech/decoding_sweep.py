@@ -8,7 +8,8 @@
 The acoustic model runs once per utterance; every ``(lm_weight, word_bonus, char_lm_weight)``
 triple then
 re-decodes the cached log-probabilities with :class:`CTCPrefixBeamSearch` and is scored with
-CER and WER (torchmetrics) against the folder's ``metadata.csv`` transcripts (spoken form).
+CER and WER (torchmetrics) against the folder's ``metadata.csv`` transcripts, normalised as
+the run's training transcripts were (``data.text_normalizer``).
 Greedy decoding is the first row. Choose the weights on validation, never on test.
 """
 
@@ -26,24 +27,30 @@ from tqdm import tqdm
 from tasks.audio.io import load_audio
 from tasks.harness.checkpoint import find_checkpoint, load_module
 from tasks.speech.ctc_decoding import decode_batch, labels_to_text
-from tasks.speech.datamodule import read_lm_text
+from tasks.speech.datamodule import TEXT_NORMALISERS, read_lm_text
 from tasks.speech.module import SpeechModule
 from tasks.speech.sources import SpeechRow, iter_audiofolder
-from tasks.text.spoken_form import to_spoken_form
+
+
+def run_normaliser(module: SpeechModule) -> str:
+    """The run's ``data.text_normalizer``: references and LM text are normalised as its
+    training transcripts were."""
+    return module.run_config.get("data", {}).get("text_normalizer", "spoken_form")
 
 
 def split_log_probs(
     module: SpeechModule, folder: Path, text_column: str, limit: int | None
 ) -> tuple[list[torch.Tensor], list[str], list[SpeechRow]]:
-    """CTC log-probs ``(T', V)``, spoken-form references and metadata rows of an audiofolder
-    split."""
+    """CTC log-probs ``(T', V)``, references (normalised as the run's transcripts) and
+    metadata rows of an audiofolder split."""
+    normalise = TEXT_NORMALISERS[run_normaliser(module)]
     rows = list(iter_audiofolder(folder.parent, folder.name, text_column))[:limit]
     log_probs, refs = [], []
     with torch.inference_mode():
         for row in tqdm(rows, desc=f"acoustic model on {folder.name}"):
             wave, _ = load_audio(str(row.audio), module.sample_rate)
             log_probs.append(module.transcribe_log_probs(wave, {}).float())
-            refs.append(to_spoken_form(row.transcript))
+            refs.append(normalise(row.transcript))
     return log_probs, refs, rows
 
 
@@ -95,8 +102,7 @@ def main() -> None:
     if args.char_lm_order is not None:
         module.decoding["char_lm_order"] = args.char_lm_order
     if args.lm_text is not None:  # read as training reads data.lm_text
-        normaliser = module.run_config.get("data", {}).get("text_normalizer", "spoken_form")
-        lm_text = read_lm_text(Path(args.lm_text), normaliser, module.vocab)
+        lm_text = read_lm_text(Path(args.lm_text), run_normaliser(module), module.vocab)
         module.hparams["artifacts"]["lm_text"] = lm_text
     if args.char_lm_order is not None or args.lm_text is not None:
         module.build_language_models()
