@@ -107,6 +107,7 @@ def _render_shard(
     out_dir: str,
     sample_rate: int,
     done: multiprocessing.Queue,
+    extra_variants: dict[str, str],
 ) -> None:
     """Render ``shard`` in order in a fresh process, reporting ``(file, seconds)`` per file.
 
@@ -115,7 +116,7 @@ def _render_shard(
     same sequence of calls (babble bank first, then its utterances in order).
     """
     torch.set_num_threads(1)  # the shards provide the parallelism; the cores are shared
-    synth = EspeakSynthesizer()
+    synth = EspeakSynthesizer(extra_variants)
     babble = [render_waveform(spec, synth, sample_rate) for spec in babble_specs]
     for spec in shard:
         wave = render_waveform(spec, synth, sample_rate, babble)
@@ -140,6 +141,7 @@ def render_corpus(
     workers: int = 2,
     extra_summary: dict[str, object] | None = None,
     desc: str = "synthesising",
+    extra_variants: dict[str, str] | None = None,
 ) -> dict[str, object]:
     """Render ``specs`` into the audiofolder layout at ``out_dir`` (skipped if complete).
 
@@ -151,6 +153,8 @@ def render_corpus(
         workers: rendering processes (the audio depends on this number, slightly).
         extra_summary: recorded in the ``COMPLETE`` marker (e.g. the generating config).
         desc: progress-bar label.
+        extra_variants: espeak-ng variants of one's own the specs' voices use
+            (``name -> voice-file text``, see :mod:`tasks.audio.espeak_variants`).
 
     Returns:
         The summary written to the marker: utterances and hours per split, wall time.
@@ -174,7 +178,14 @@ def render_corpus(
     shards = [
         context.Process(
             target=_render_shard,
-            args=(list(specs[k::workers]), list(babble_specs), str(tmp_dir), sample_rate, done),
+            args=(
+                list(specs[k::workers]),
+                list(babble_specs),
+                str(tmp_dir),
+                sample_rate,
+                done,
+                dict(extra_variants or {}),
+            ),
         )
         for k in range(max(1, workers))
     ]

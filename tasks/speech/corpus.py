@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tasks.audio.espeak_variants import WHISPER_SUFFIX, derived_variants
 from tasks.audio.synthetic_corpus import UtteranceSpec, is_complete, render_corpus
 from tasks.text.gettext_catalogs import find_catalogs, iter_catalog_messages
 from tasks.text.spoken_form import PLACEHOLDER, strip_markup, to_spoken_form
@@ -56,6 +57,8 @@ class SpeechSynthConfig:
     audio_format: str = "flac"
     # split -> espeak-ng voices (accent + variant); the defaults are in conf/data/speech_synth.yaml
     voices: dict[str, list[str]] = field(default_factory=dict)
+    # training voices also spoken whispered: "en+f1" adds the training voice "en+f1-whisper"
+    whispered: tuple[str, ...] = ()
     rate: tuple[int, int] = (130, 210)
     pitch: tuple[int, int] = (25, 75)
     pitch_range: tuple[int, int] = (30, 70)
@@ -180,9 +183,36 @@ def corpus_dir(cfg: SpeechSynthConfig) -> Path:
     count included) and the sentence source."""
     options = dataclasses.asdict(cfg)
     options.pop("root")
+    if not options["whispered"]:
+        options.pop("whispered")  # corpora from before the option keep their folder
     options.update(version=CORPUS_VERSION, source=source_fingerprint(cfg))
     key = hashlib.sha1(json.dumps(options, sort_keys=True).encode()).hexdigest()[:12]
     return Path(cfg.root) / key
+
+
+def split_voices(cfg: SpeechSynthConfig) -> dict[str, list[str]]:
+    """The voices of every split: the configured ones, and the whispered copies of
+    ``cfg.whispered`` in training."""
+    for voice in cfg.whispered:
+        if voice not in cfg.voices.get("train", []):
+            raise ValueError(
+                f"speech_synth corpus: whispered voice {voice!r} is not a training voice; "
+                f"data.corpus.whispered takes voices of data.corpus.voices.train"
+            )
+        if "+" not in voice:
+            raise ValueError(
+                f"speech_synth corpus: whispered voice {voice!r} has no variant; write it as "
+                f"<language>+<variant>, e.g. en+f1"
+            )
+    voices = {split: list(cfg.voices.get(split, [])) for split in SPLITS}
+    voices["train"] += [voice + WHISPER_SUFFIX for voice in cfg.whispered]
+    check_voices(voices)
+    return voices
+
+
+def extra_variants(cfg: SpeechSynthConfig) -> dict[str, str]:
+    """The espeak-ng variants the corpus defines itself: the whispered copies."""
+    return derived_variants(sorted({voice.split("+", 1)[1] for voice in cfg.whispered}))
 
 
 def check_voices(voices: Mapping[str, list[str]]) -> None:
@@ -210,7 +240,7 @@ def plan_corpus(
     the rest. Voices come from each split's own list; rate, pitch, noise kind, SNR and level
     are drawn uniformly from their configured ranges.
     """
-    check_voices(cfg.voices)
+    voices = split_voices(cfg)
     need = cfg.n_val + cfg.n_test + 1
     if len(sentences) < need:
         raise ValueError(
@@ -230,7 +260,8 @@ def plan_corpus(
     for split in SPLITS:
         for i in range(counts[split]):
             text = parts[split][i % len(parts[split])]
-            specs.append(_draw_spec(cfg, rng, split, f"{split}_{i:06d}.{cfg.audio_format}", text))
+            name = f"{split}_{i:06d}.{cfg.audio_format}"
+            specs.append(_draw_spec(cfg, rng, voices[split], split, name, text))
     babble = [
         UtteranceSpec(
             split="babble",
@@ -244,9 +275,14 @@ def plan_corpus(
 
 
 def _draw_spec(
-    cfg: SpeechSynthConfig, rng: np.random.Generator, split: str, file_name: str, text: str
+    cfg: SpeechSynthConfig,
+    rng: np.random.Generator,
+    voices: list[str],
+    split: str,
+    file_name: str,
+    text: str,
 ) -> UtteranceSpec:
-    voice = cfg.voices[split][int(rng.integers(len(cfg.voices[split])))]
+    voice = voices[int(rng.integers(len(voices)))]
     noisy = rng.random() < cfg.noise_prob
     spec = UtteranceSpec(
         split=split,
@@ -304,6 +340,7 @@ def _render(
         sample_rate=cfg.sample_rate,
         babble_specs=babble,
         workers=cfg.workers,
+        extra_variants=extra_variants(cfg),
         extra_summary={
             "config": dataclasses.asdict(cfg) | {"root": None},
             "sentences_available": n_sentences,

@@ -14,6 +14,7 @@ from tasks.speech.corpus import (
     corpus_lm_text,
     plan_corpus,
     prepare_speech_synth,
+    split_voices,
 )
 
 SENTENCES = """\
@@ -164,3 +165,17 @@ def test_corpus_lm_text_normalises_and_drops_held_out() -> None:
     messages = ["Delete 3 files? Cancel", "Keep the %s file", "Show hidden files in the list."]
     got = corpus_lm_text(messages, held_out=["show hidden files in the list"])
     assert got == ["cancel", "delete three files"]
+
+
+def test_whispered_training_voices_join_the_training_split(tmp_path, sentences_file) -> None:
+    cfg = tiny_config(tmp_path, sentences_file)
+    plain = corpus_dir(cfg)
+    cfg.n_train = 40
+    cfg.whispered = ("en-us+f2",)
+    assert split_voices(cfg)["train"] == ["en+m1", "en-us+f2", "en-us+f2-whisper"]
+    specs, _ = plan_corpus(cfg, SENTENCES.splitlines())
+    assert "en-us+f2-whisper" in {s.voice for s in specs if s.split == "train"}
+    assert corpus_dir(cfg) != plain
+    cfg.whispered = ("en+f3",)
+    with pytest.raises(ValueError, match=r"whispered voice 'en\+f3' is not a training voice"):
+        split_voices(cfg)
