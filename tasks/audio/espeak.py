@@ -33,7 +33,7 @@ from pathlib import Path
 import espeakng_loader
 import numpy as np
 
-from tasks.audio.espeak_variants import variant_overlay
+from tasks.audio.espeak_variants import add_variants, variant_overlay
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _POS_CHARACTER = 1
@@ -139,17 +139,12 @@ _lock = threading.Lock()
 _state: dict[str, object] = {}  # library handle, sample rate, data folder, initial state
 
 
-def _library(data_path: str | None = None) -> tuple[ctypes.CDLL, int]:
-    """The library of this process, initialised on ``data_path``, and its output sample rate.
+def _library() -> tuple[ctypes.CDLL, int]:
+    """The initialised library of this process and its output sample rate.
 
-    ``data_path`` defaults to the installed voices; asking for another folder than the one
-    the library runs on restarts it there (keeping the generator state of the first start,
-    which every call restores).
+    It runs on :func:`variant_overlay`, the installed voices plus a folder for variants of
+    one's own, so that new variants never need a restart.
     """
-    data_path = data_path or _state.get("data_path") or espeakng_loader.get_data_path()
-    if "lib" in _state and _state["data_path"] != data_path:
-        _state["lib"].espeak_Terminate()  # type: ignore[union-attr]
-        del _state["lib"]
     if "lib" not in _state:
         lib = ctypes.CDLL(espeakng_loader.get_library_path())
         lib.espeak_Initialize.restype = ctypes.c_int
@@ -169,13 +164,12 @@ def _library(data_path: str | None = None) -> tuple[ctypes.CDLL, int]:
         ]
         lib.espeak_ListVoices.restype = ctypes.POINTER(ctypes.POINTER(_EspeakVoice))
         lib.espeak_ListVoices.argtypes = [ctypes.c_void_p]
-        rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path.encode(), 0)
+        data_path = variant_overlay()
+        rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, str(data_path).encode(), 0)
         if rate <= 0:
-            raise EspeakError(f"espeak_Initialize failed (data path {data_path!r})")
+            raise EspeakError(f"espeak_Initialize failed (data path {str(data_path)!r})")
         lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
-        if "history" not in _state:
-            _state["history"] = _snapshot_history(lib)
-        _state.update(lib=lib, rate=rate, data_path=data_path)
+        _state.update(lib=lib, rate=rate, data_path=data_path, history=_snapshot_history(lib))
     return _state["lib"], _state["rate"]  # type: ignore[return-value]
 
 
@@ -289,13 +283,14 @@ class EspeakSynthesizer:
     Args:
         extra_variants: variants of one's own, ``name -> voice-file text`` (for example
             from :func:`tasks.audio.espeak_variants.derived_variants`), usable as
-            ``<voice>+<name>``. The library of a process runs on one set of variants at a
-            time, so synthesisers with different sets should live in different processes.
+            ``<voice>+<name>``; a name must not be an installed variant's.
     """
 
     def __init__(self, extra_variants: Mapping[str, str] | None = None) -> None:
-        self._data_path = str(variant_overlay(extra_variants)) if extra_variants else None
-        _, self.sample_rate = _library(self._data_path)
+        with _lock:
+            _, self.sample_rate = _library()
+            if extra_variants:
+                add_variants(_state["data_path"], extra_variants)  # type: ignore[arg-type]
 
     def synthesize(
         self, text: str, voice: str = "en", rate: int = 175, pitch: int = 50, pitch_range: int = 50
@@ -320,7 +315,7 @@ class EspeakSynthesizer:
         callback = _SYNTH_CALLBACK(collect)
         encoded = text.encode("utf-8") + b"\0"
         with _lock:
-            lib, _ = _library(self._data_path or espeakng_loader.get_data_path())
+            lib, _ = _library()
             _reset_history(lib)
             # the voice is loaded on every call: synthesis changes some of its fields
             if lib.espeak_SetVoiceByName(voice.encode()) != _EE_OK:

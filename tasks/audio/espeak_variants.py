@@ -1,9 +1,9 @@
 """Voice variants of one's own for espeak-ng, next to the ones the library ships.
 
 espeak-ng looks variants up by name in ``<data>/voices/!v/``. :func:`variant_overlay` builds a
-data folder that is the installed one (every entry a symbolic link) plus extra variant files,
-and :class:`~tasks.audio.espeak.EspeakSynthesizer` starts the library on it when it is given
-extra variants.
+data folder that is the installed one (every entry a symbolic link), which
+:class:`~tasks.audio.espeak.EspeakSynthesizer` starts the library on, and :func:`add_variants`
+writes variant files of one's own into it.
 
 :func:`whispered_variant` derives a whispered copy of an installed variant: the base's
 formants, pitch and rhythm with the phonation of espeak-ng's ``whisper`` variant (little
@@ -70,17 +70,17 @@ def derived_variants(whispered: list[str] | tuple[str, ...]) -> dict[str, str]:
     return {base + WHISPER_SUFFIX: whispered_variant(base) for base in whispered}
 
 
-def variant_overlay(variants: Mapping[str, str], parent: str | Path | None = None) -> Path:
-    """An espeak-ng data folder: the installed data plus ``variants`` (name -> voice-file text).
+def variant_overlay(parent: str | Path | None = None) -> Path:
+    """The espeak-ng data folder the library runs on: the installed one, every entry linked,
+    with a ``voices/!v/`` folder that :func:`add_variants` can add files to.
 
-    Built once per set of variants under ``parent`` (the temporary directory by default) and
-    reused; an installed variant of the same name is replaced.
+    espeak-ng reads a variant's file each time a voice names it, so variants added while the
+    library runs are found; restarting the library on another folder instead is not safe
+    once it has spoken. One folder per installed data folder and user, under ``parent``
+    (the temporary directory by default), shared by processes and reused.
     """
-    for name in variants:
-        if not _VARIANT_NAME.match(name):
-            raise ValueError(f"espeak-ng variant name {name!r}: use letters, digits, '-' and '_'")
-    key = hashlib.sha1(repr(sorted(variants.items())).encode()).hexdigest()[:12]
     installed = Path(espeakng_loader.get_data_path())
+    key = hashlib.sha1(f"{installed}:{os.getuid()}".encode()).hexdigest()[:12]
     root = Path(parent or tempfile.gettempdir()) / f"lstmkit-espeak-ng-data-{key}"
     if (root / "voices" / "!v").is_dir():
         return root
@@ -88,19 +88,43 @@ def variant_overlay(variants: Mapping[str, str], parent: str | Path | None = Non
     shutil.rmtree(partial, ignore_errors=True)
     _link_children(installed, partial, skip="voices")
     _link_children(installed / "voices", partial / "voices", skip="!v")
-    _link_children(installed / "voices" / "!v", partial / "voices" / "!v", skip=set(variants))
-    for name, text in variants.items():
-        (partial / "voices" / "!v" / name).write_text(text + "\n", encoding="utf-8")
+    _link_children(installed / "voices" / "!v", partial / "voices" / "!v", skip="")
     try:
         partial.rename(root)
-    except OSError:  # another process built the same overlay first
+    except OSError:  # another process built it first
         shutil.rmtree(partial, ignore_errors=True)
     return root
 
 
-def _link_children(source: Path, target: Path, skip: str | set[str]) -> None:
-    skipped = {skip} if isinstance(skip, str) else skip
+def add_variants(overlay: Path, variants: Mapping[str, str]) -> None:
+    """Write ``variants`` (name -> voice-file text) into ``overlay``'s variant folder.
+
+    A name may not be an installed variant's, and a name added before keeps its text: a
+    variant means the same voice in every process that shares the folder.
+    """
+    installed = {p.name for p in installed_variants_dir().iterdir()}
+    for name, text in variants.items():
+        if not _VARIANT_NAME.match(name) or name in installed:
+            raise ValueError(
+                f"espeak-ng variant name {name!r}: use letters, digits, '-' and '_', and a "
+                f"name that is not an installed variant's"
+            )
+        path = overlay / "voices" / "!v" / name
+        content = text + "\n"
+        if path.is_file():
+            if path.read_text(encoding="utf-8") != content:
+                raise ValueError(
+                    f"espeak-ng variant {name!r} is already defined differently in {path}; "
+                    f"give the new variant another name"
+                )
+            continue
+        tmp = path.with_name(f".{name}.tmp-{os.getpid()}")
+        tmp.write_text(content, encoding="utf-8")
+        tmp.replace(path)  # atomic: the library never reads half a file
+
+
+def _link_children(source: Path, target: Path, skip: str) -> None:
     target.mkdir(parents=True)
     for child in source.iterdir():
-        if child.name not in skipped:
+        if child.name != skip:
             (target / child.name).symlink_to(child)

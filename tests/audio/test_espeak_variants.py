@@ -2,7 +2,12 @@ import numpy as np
 import pytest
 
 from tasks.audio.espeak import EspeakSynthesizer
-from tasks.audio.espeak_variants import derived_variants, variant_overlay, whispered_variant
+from tasks.audio.espeak_variants import (
+    add_variants,
+    derived_variants,
+    variant_overlay,
+    whispered_variant,
+)
 
 TEXT = "the quick brown fox jumps over the lazy dog"
 
@@ -39,19 +44,23 @@ def test_whispered_voices_are_breath_noise_and_deterministic() -> None:
     whispered = synth.synthesize(TEXT, voice="en-us+f1-whisper")
     assert periodicity(voiced) > 0.5 > 0.35 > periodicity(whispered)
     assert np.array_equal(whispered, synth.synthesize(TEXT, voice="en-us+f1-whisper"))
-    # a synthesiser on the installed voices in the same process is unaffected
-    plain = EspeakSynthesizer()
-    assert np.array_equal(plain.synthesize(TEXT, voice="en-us+f1"), voiced)
-    assert np.array_equal(synth.synthesize(TEXT, voice="en-us+f1-whisper"), whispered)
+    # the library keeps running on the same data folder: a synthesiser created later in
+    # the process, with no variants of its own, still finds the whispered one
+    assert np.array_equal(EspeakSynthesizer().synthesize(TEXT, voice="en-us+f1-whisper"), whispered)
 
 
-def test_overlay_is_reused_and_names_are_checked(tmp_path) -> None:
-    variants = {"soft": "name soft\nvoicing 60"}
-    first = variant_overlay(variants, tmp_path)
-    assert variant_overlay(variants, tmp_path) == first
-    assert (first / "voices" / "!v" / "soft").read_text() == "name soft\nvoicing 60\n"
-    assert (first / "voices" / "!v" / "m1").is_symlink() and (first / "phontab").is_symlink()
+def test_overlay_links_the_installed_data_and_takes_new_variants(tmp_path) -> None:
+    overlay = variant_overlay(tmp_path)
+    assert variant_overlay(tmp_path) == overlay  # built once, then reused
+    assert (overlay / "voices" / "!v" / "m1").is_symlink() and (overlay / "phontab").is_symlink()
+    add_variants(overlay, {"soft": "name soft\nvoicing 60"})
+    add_variants(overlay, {"soft": "name soft\nvoicing 60"})  # the same text again: fine
+    assert (overlay / "voices" / "!v" / "soft").read_text() == "name soft\nvoicing 60\n"
+    with pytest.raises(ValueError, match="variant 'soft' is already defined differently"):
+        add_variants(overlay, {"soft": "name soft\nvoicing 30"})
     with pytest.raises(ValueError, match=r"variant name '\.\./x'"):
-        variant_overlay({"../x": "voicing 60"}, tmp_path)
+        add_variants(overlay, {"../x": "voicing 60"})
+    with pytest.raises(ValueError, match="variant name 'm1'"):
+        add_variants(overlay, {"m1": "voicing 60"})  # an installed variant keeps its meaning
     with pytest.raises(ValueError, match="unknown espeak-ng variant 'nobody'"):
         whispered_variant("nobody")
