@@ -33,7 +33,7 @@ from pathlib import Path
 import espeakng_loader
 import numpy as np
 
-from tasks.audio.espeak_variants import add_variants, variant_overlay
+from tasks.audio.espeak_variants import add_variants, installed_variants_dir, variant_overlay
 
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _POS_CHARACTER = 1
@@ -263,8 +263,7 @@ def _parse_languages(ptr: int) -> tuple[str, ...]:
 
 def list_variants() -> list[str]:
     """Names of the voice variants (``m1``, ``f3``, ``croak``, ...) usable as ``<voice>+<variant>``."""
-    variants_dir = Path(espeakng_loader.get_data_path()) / "voices" / "!v"
-    return sorted(p.name for p in variants_dir.iterdir() if p.is_file())
+    return sorted(p.name for p in installed_variants_dir().iterdir() if p.is_file())
 
 
 class EspeakSynthesizer:

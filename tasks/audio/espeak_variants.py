@@ -27,10 +27,12 @@ WHISPER_SUFFIX = "-whisper"
 # Keywords of a variant file that make up its phonation (voice source), not its vocal tract.
 _PHONATION_KEYWORDS = ("voicing", "breath", "breathw")
 _VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+# Where a data folder keeps its variants.
+VARIANTS_SUBDIR = Path("voices", "!v")
 
 
 def installed_variants_dir() -> Path:
-    return Path(espeakng_loader.get_data_path()) / "voices" / "!v"
+    return Path(espeakng_loader.get_data_path()) / VARIANTS_SUBDIR
 
 
 def _installed_variant(name: str) -> list[str]:
@@ -41,27 +43,27 @@ def _installed_variant(name: str) -> list[str]:
     return path.read_text(encoding="utf-8", errors="replace").splitlines()
 
 
-def whispered_variant(base: str, name: str | None = None) -> str:
+def whispered_variant(base: str) -> str:
     """The voice-file text of a whispered copy of the installed variant ``base``.
 
     The base file is kept (formants, pitch, stress) and followed by the phonation lines of
     espeak-ng's ``whisper`` variant; its formant 0 (the low voicing bar) is silenced, as in
-    ``whisper``. Later lines override earlier ones in a voice file.
+    ``whisper``. Later lines override earlier ones in a voice file. It is named
+    ``<base>-whisper``.
     """
     lines = [line for line in _installed_variant(base) if not line.startswith("name ")]
-    formant0 = ["0", "100", "100", "100"]
+    freq, width = "100", "100"  # formant 0: frequency and width (%), height replaced by 0
     for line in lines:
         fields = line.split()
         if fields[:2] == ["formant", "0"] and len(fields) >= 5:
-            formant0 = fields[1:5]
+            freq, width = fields[2], fields[4]
     phonation = [
         line
         for line in _installed_variant("whisper")
-        if line.split()[:1] and line.split()[0] in _PHONATION_KEYWORDS
+        if line.partition(" ")[0] in _PHONATION_KEYWORDS
     ]
-    freq, _, width = formant0[1], formant0[2], formant0[3]
     return "\n".join(
-        [f"name {name or base + WHISPER_SUFFIX}", *lines, f"formant 0 {freq} 0 {width}", *phonation]
+        [f"name {base}{WHISPER_SUFFIX}", *lines, f"formant 0 {freq} 0 {width}", *phonation]
     )
 
 
@@ -82,13 +84,13 @@ def variant_overlay(parent: str | Path | None = None) -> Path:
     installed = Path(espeakng_loader.get_data_path())
     key = hashlib.sha1(f"{installed}:{os.getuid()}".encode()).hexdigest()[:12]
     root = Path(parent or tempfile.gettempdir()) / f"lstmkit-espeak-ng-data-{key}"
-    if (root / "voices" / "!v").is_dir():
+    if (root / VARIANTS_SUBDIR).is_dir():
         return root
     partial = root.with_name(f"{root.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     _link_children(installed, partial, skip="voices")
     _link_children(installed / "voices", partial / "voices", skip="!v")
-    _link_children(installed / "voices" / "!v", partial / "voices" / "!v", skip="")
+    _link_children(installed / VARIANTS_SUBDIR, partial / VARIANTS_SUBDIR, skip="")
     try:
         partial.rename(root)
     except OSError:  # another process built it first
@@ -109,7 +111,7 @@ def add_variants(overlay: Path, variants: Mapping[str, str]) -> None:
                 f"espeak-ng variant name {name!r}: use letters, digits, '-' and '_', and a "
                 f"name that is not an installed variant's"
             )
-        path = overlay / "voices" / "!v" / name
+        path = overlay / VARIANTS_SUBDIR / name
         content = text + "\n"
         if path.is_file():
             if path.read_text(encoding="utf-8") != content:
