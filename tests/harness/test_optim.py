@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import pytest
 import pytorch_lightning as pl
@@ -80,3 +81,10 @@ def test_modules_read_the_time_share_from_lightnings_timer(max_time: str | None)
         assert share is None
     else:  # the timer has not started: no time used yet
         assert share is not None and share() == 0.0
+
+
+def test_max_time_stops_training_inside_the_first_epoch(train_toy) -> None:
+    """The wall-clock limit holds even when it runs out before one epoch (6 steps) has ended."""
+    run = train_toy("trainer.max_time=00:00:00:00")
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["global_step"] == 0, summary
