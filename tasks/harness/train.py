@@ -9,6 +9,7 @@ from typing import Any
 
 import hydra
 import pytorch_lightning as pl
+import torch
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 
@@ -48,7 +49,19 @@ def instantiate_all(group: DictConfig | None) -> list[Any]:
     return [hydra.utils.instantiate(c) for c in group.values() if c is not None and "_target_" in c]
 
 
+def check_precision(trainer_cfg: DictConfig) -> None:
+    """Refuse ``16-mixed`` on CPU: Lightning would silently train in bfloat16 instead."""
+    accelerator = trainer_cfg.get("accelerator", "auto")
+    on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
+    if str(trainer_cfg.get("precision")) == "16-mixed" and on_cpu:
+        raise ConfigError(
+            "trainer.precision=16-mixed: float16 mixed precision needs a GPU (trainer=gpu); "
+            "on CPU use trainer.precision=bf16-mixed or 32-true"
+        )
+
+
 def build_trainer(cfg: DictConfig, extra_callbacks: list[pl.Callback]) -> pl.Trainer:
+    check_precision(cfg.trainer)
     callbacks = instantiate_all(cfg.get("callbacks")) + extra_callbacks
     return hydra.utils.instantiate(
         cfg.trainer, callbacks=callbacks, logger=instantiate_all(cfg.get("logger"))

@@ -147,16 +147,38 @@ def test_batch_split_across_threads_matches_reference(backend: str) -> None:
         torch.testing.assert_close(a, e, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("steps", [STEPS, STEPS + 1], ids=["odd_steps", "even_steps"])
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
-def test_inference_matches_reference(variant: str, backend: str) -> None:
-    """Under no_grad the C++ loop keeps one step of its backward buffers."""
-    args, kwargs = make_inputs(VARIANTS[variant], seed=3)
+def test_inference_matches_reference(variant: str, steps: int, backend: str) -> None:
+    """Under no_grad the C++ loop keeps one step of its backward buffers and two of the
+    states, alternating (the final state lands in the last slot for either parity)."""
+    args, kwargs = make_inputs(VARIANTS[variant], seed=3, steps=steps)
     with torch.no_grad():
         expected = reference(*args, **kwargs)
         actual = lstm_layer(*args, **kwargs)
     for a, e in zip(actual, expected, strict=True):
         assert not a.requires_grad
         torch.testing.assert_close(a, e, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("variant", ["all", "all_eval", "layer_norm_peephole"])
+def test_float32_loop_matches_float64_reference(variant: str, backend: str) -> None:
+    """The float32 loops (the C++ one with its fast exp and tanh) stay within float32
+    rounding of the float64 reference."""
+    args, kwargs = make_inputs(VARIANTS[variant], seed=5, steps=20, batch=4)
+    with torch.no_grad():
+        expected = reference(*args, **kwargs)
+        single = {k: _to_float32(v) for k, v in kwargs.items()}
+        actual = lstm_layer(*(a.float() for a in args), **single)
+    for a, e in zip(actual, expected, strict=True):
+        assert a.dtype == torch.float32
+        torch.testing.assert_close(a.double(), e, rtol=0, atol=1e-5)
+
+
+def _to_float32(value):
+    if isinstance(value, tuple):
+        return tuple(_to_float32(v) for v in value)
+    return value.float() if value.is_floating_point() else value
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))

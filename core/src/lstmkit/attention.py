@@ -19,6 +19,9 @@ from torch import Tensor, nn
 def masked_softmax(scores: Tensor, mask: Tensor | None) -> Tensor:
     """Softmax over the last dimension, with exactly zero weight where ``mask`` is False.
 
+    Computed and returned in at least float32 (bfloat16/float16 scores under autocast
+    would round the weights, whose sums the doubly stochastic penalty reads).
+
     Args:
         scores: ``(B, S)`` attention scores.
         mask: ``(B, S)`` bool, True for valid positions, or None (all valid).
@@ -26,8 +29,9 @@ def masked_softmax(scores: Tensor, mask: Tensor | None) -> Tensor:
     Raises:
         ValueError: if ``mask`` is not a bool ``(B, S)`` tensor or a row has no valid position.
     """
+    dtype = torch.promote_types(scores.dtype, torch.float32)
     if mask is None:
-        return torch.softmax(scores, dim=-1)
+        return torch.softmax(scores, dim=-1, dtype=dtype)
     if mask.dtype != torch.bool or mask.shape != scores.shape:
         raise ValueError(
             f"attention mask must be a bool tensor of shape {tuple(scores.shape)} "
@@ -39,7 +43,7 @@ def masked_softmax(scores: Tensor, mask: Tensor | None) -> Tensor:
             f"attention mask has no valid position in batch rows {empty_rows.tolist()}: "
             "every sequence in the memory needs at least one unmasked step"
         )
-    return torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
+    return torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1, dtype=dtype)
 
 
 class Attention(nn.Module):
@@ -70,12 +74,13 @@ class Attention(nn.Module):
 
         Returns:
             ``(context, weights)``: ``(B, Hk)`` and ``(B, S)``; each row of ``weights``
-            sums to 1 and is exactly 0 at masked positions.
+            sums to 1 and is exactly 0 at masked positions. ``weights`` are at least
+            float32 (see :func:`masked_softmax`).
         """
         if projected_keys is None:
             projected_keys = self.project_keys(keys)
         weights = masked_softmax(self.score(query, projected_keys), mask)
-        context = torch.bmm(weights.unsqueeze(1), keys).squeeze(1)
+        context = torch.bmm(weights.unsqueeze(1).to(keys.dtype), keys).squeeze(1)
         return context, weights
 
 

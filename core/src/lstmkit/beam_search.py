@@ -130,7 +130,8 @@ def greedy_search(
     tokens = torch.full((batch_size,), bos, dtype=torch.long, device=device)
     finished = torch.zeros(batch_size, dtype=torch.bool, device=device)
     lengths = torch.zeros(batch_size, dtype=torch.long, device=device)
-    log_prob: Tensor | None = None
+    # float32 at least (type promotion), also when the step returns bfloat16/float16
+    log_prob = torch.zeros(batch_size, device=device)
     history: Tensor | None = None
     extras_history: Tensor | None = None
     for _ in range(max_len):
@@ -139,7 +140,7 @@ def greedy_search(
         # finished sequences keep emitting EOS at log-probability 0
         tokens = best.masked_fill(finished, eos)
         best_log_prob = best_log_prob.masked_fill(finished, 0.0)
-        log_prob = best_log_prob if log_prob is None else log_prob + best_log_prob
+        log_prob = log_prob + best_log_prob
         lengths += ~finished
         finished = finished | (tokens == eos)
         history = _append(history, tokens)
@@ -244,7 +245,8 @@ def beam_search(
         frozen = torch.full_like(log_probs[0], float("-inf"))
         frozen[eos] = 0.0
         log_probs = torch.where(finished.unsqueeze(1), frozen, log_probs)
-        candidates = log_prob.to(log_probs.dtype).unsqueeze(1) + log_probs  # (B*K, V)
+        # float32 scores at least (type promotion), also for bfloat16/float16 log_probs
+        candidates = log_prob.unsqueeze(1) + log_probs  # (B*K, V)
         candidate_lengths = lengths + (~finished).long()
         ranking = candidates
         if length_penalty != 0.0:

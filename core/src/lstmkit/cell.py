@@ -37,6 +37,12 @@ class LSTMCell(nn.Module):
     ``zoneout`` (sampled per call in training, its expectation in evaluation),
     ``forget_bias`` (default 1.0 with any variant) and ``recurrent_init``.
 
+    Under ``torch.autocast`` every cell, plain or not, runs the step of
+    :func:`lstmkit.fused.lstm_layer`: ``W_ih x`` in the autocast dtype, the rest in float32,
+    and ``(h', c')`` come back in the parameters' dtype, so a decoder looping over steps
+    carries its state at full precision (torch's fused cell would round it to the autocast
+    dtype on CUDA).
+
     Args:
         input_size: features ``I`` of the input.
         hidden_size: features ``H`` of the hidden and cell state.
@@ -114,7 +120,7 @@ class LSTMCell(nn.Module):
             hx = (zeros, zeros)
         elif not batched:
             hx = (hx[0].unsqueeze(0), hx[1].unsqueeze(0))
-        if self.variants.changes_recurrence:
+        if self.variants.changes_recurrence or torch._C._is_any_autocast_enabled():
             _, h, c = run_direction(
                 input.unsqueeze(0),
                 direction_weights(self, ""),

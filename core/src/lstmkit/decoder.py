@@ -221,7 +221,9 @@ class AttentionLSTMDecoder(nn.Module):
     def _log_prob_step(self, memory: DecoderMemory) -> StepFn:
         def step(tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState, Tensor]:
             logits, state, weights = self.step(tokens, state, memory)
-            return F.log_softmax(logits, dim=-1), state, weights
+            # Search scores sum log-probabilities over steps: at least float32 under autocast.
+            dtype = torch.promote_types(logits.dtype, torch.float32)
+            return F.log_softmax(logits, dim=-1, dtype=dtype), state, weights
 
         return step
 

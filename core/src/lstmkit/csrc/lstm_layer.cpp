@@ -42,9 +42,20 @@ constexpr int64_t kElementsPerTask = 16384;
 template <typename T>
 using Vec = at::vec::Vectorized<T>;
 
+// sigma(x) = 1 / (1 + exp(-x)) with ATen's faster exp (error within 20 ULP instead of 1:
+// about 1e-6 relative in float32, exact-rounding exp for double); the gate math is
+// exp-bound (at B=32, H=256 the forward loop takes about a fifth less time).
 template <typename T>
 inline Vec<T> sigmoid(const Vec<T>& x) {
-  return (Vec<T>(T(1)) + x.neg().exp()).reciprocal();
+  return (Vec<T>(T(1)) + x.neg().exp_u20()).reciprocal();
+}
+
+// tanh(x) = 2 sigma(2x) - 1: one exp instead of Sleef's tanh; the absolute error stays
+// near float32's epsilon (the relative error of tiny |x| grows, harmless next to the
+// O(1) states).
+template <typename T>
+inline Vec<T> tanh(const Vec<T>& x) {
+  return Vec<T>(T(2)) * sigmoid(x + x) - Vec<T>(T(1));
 }
 
 template <typename T>
@@ -142,6 +153,13 @@ int64_t grain_rows(int64_t row_elements) {
   return std::max<int64_t>(1, kElementsPerTask / std::max<int64_t>(1, row_elements));
 }
 
+// Slot of the state after step t (0 = the initial state) in a (slots, B, N) state buffer:
+// every state when the backward pass needs them (slots = T + 1), else two alternating slots
+// with the final state in the last one.
+inline int64_t state_slot(int64_t t, int64_t steps, int64_t slots) {
+  return slots == steps + 1 ? t : 1 - (steps - t) % 2;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Forward
 
@@ -158,7 +176,7 @@ void forward_loop_impl(const Tensor& gates_x, const Tensor& w_hh, const OptTenso
                        const OptTensor& zoneout_h, const OptTensor& zoneout_c,
                        const OptTensor& mask, ForwardBuffers& buf) {
   const int64_t steps = gates_x.size(0), batch = gates_x.size(1), four_h = gates_x.size(2);
-  const int64_t hidden = four_h / 4, width = buf.hs.size(2);
+  const int64_t hidden = four_h / 4, width = buf.hs.size(2), slots = buf.hs.size(0);
   const bool project = w_hr.has_value();
   const Tensor w_hh_t = w_hh.t();
   const Tensor w_hr_t = project ? w_hr->t() : Tensor();
@@ -179,11 +197,13 @@ void forward_loop_impl(const Tensor& gates_x, const Tensor& w_hh, const OptTenso
   T *mean_x = data_or_null<T>(buf.mean_x), *rstd_x = data_or_null<T>(buf.rstd_x);
   const bool normalise_gates = gain_x || gain_h;
 
+  // Row of state t of sequence b in hs and cs.
+  auto state_row = [&](int64_t t, int64_t b) { return state_slot(t, steps, slots) * batch + b; };
   // h_t = m (z h_{t-1} + (1 - z) h'_t) + (1 - m) h_{t-1}; out_t = m h_t  (row r = t * B + b).
   auto finish_hidden = [&](int64_t t, int64_t b, int64_t j, int64_t k, Vec<T> h_new) {
     const int64_t row = t * batch + b;
-    const T* h_prev = hs + row * width;
-    T* h_next = hs + (row + batch) * width;
+    const T* h_prev = hs + state_row(t, b) * width;
+    T* h_next = hs + state_row(t + 1, b) * width;
     const Vec<T> prev = load(h_prev + j, k);
     if (zone_h.on) h_new = at::vec::fmadd(zone_h.at(row, width, j, k), prev - h_new, h_new);
     if (pad) {
@@ -198,7 +218,7 @@ void forward_loop_impl(const Tensor& gates_x, const Tensor& w_hh, const OptTenso
   };
 
   for (int64_t t = 0; t < steps; ++t) {
-    const Tensor h_prev = buf.hs[t];
+    const Tensor h_prev = buf.hs[state_slot(t, steps, slots)];
     const Tensor& h_rec = rd_mask.has_value() ? at::mul_out(h_in, h_prev, *rd_mask) : h_prev;
     // a_t = N_x(x_t W_ih^T) + N_h(W_hh h_in). The GEMM writes W_hh h_in into xhat_h[t]
     // (recurrent layer norm) or gates[t]; the input term is added in a pointwise loop below,
@@ -238,8 +258,8 @@ void forward_loop_impl(const Tensor& gates_x, const Tensor& w_hh, const OptTenso
             (r + in).store(a + j, k);
           });
         }
-        const T* c_prev = cs + row * hidden;
-        T* c_next = cs + (row + batch) * hidden;
+        const T* c_prev = cs + state_row(t, b) * hidden;
+        T* c_next = cs + state_row(t + 1, b) * hidden;
         T* c_new = cell ? cell + saved * hidden : c_next;  // c'_t, before zoneout and padding
         const T* g_x_rest = normalise_gates ? nullptr : g_x;  // input term not yet in a
         // i, f, o = sigma(. + p * c), g = tanh(.); c'_t = f * c_{t-1} + i * g
@@ -259,7 +279,7 @@ void forward_loop_impl(const Tensor& gates_x, const Tensor& w_hh, const OptTenso
           }
           i = sigmoid(i);
           f = sigmoid(f);
-          g = g.tanh();
+          g = tanh(g);
           const Vec<T> cn = at::vec::fmadd(f, c, i * g);
           if (peep) o = at::vec::fmadd(load(peep + 2 * hidden + j, k), cn, o);
           i.store(a + j, k);
@@ -282,7 +302,7 @@ void forward_loop_impl(const Tensor& gates_x, const Tensor& w_hh, const OptTenso
             x.store(xhat_c + saved * hidden + j, k);
             normed = at::vec::fmadd(x, load(gain_c + j, k), load(bias_c + j, k));
           }
-          const Vec<T> tc = normed.tanh();
+          const Vec<T> tc = tanh(normed);
           tc.store(tanh_c + saved * hidden + j, k);
           const Vec<T> h_new = load(a + 3 * hidden + j, k) * tc;
           if (project) {
@@ -300,11 +320,11 @@ void forward_loop_impl(const Tensor& gates_x, const Tensor& w_hh, const OptTenso
     });
     if (project) {
       // h'_t = W_hr (o * tanh(N_c(c'_t))), written into h_{t+1}'s slot then finished in place.
-      Tensor h_new = buf.hs[t + 1];
+      Tensor h_new = buf.hs[state_slot(t + 1, steps, slots)];
       at::mm_out(h_new, buf.proj_in[slot], w_hr_t);
       at::parallel_for(0, batch, grain_rows(4 * width), [&](int64_t b0, int64_t b1) {
         for (int64_t b = b0; b < b1; ++b) {
-          const T* h_proj = hs + ((t + 1) * batch + b) * width;
+          const T* h_proj = hs + state_row(t + 1, b) * width;
           for_vectors<T>(width,
                          [&](int64_t j, int64_t k) { finish_hidden(t, b, j, k, load(h_proj + j, k)); });
         }
@@ -326,12 +346,13 @@ std::vector<Tensor> forward_loop(const Tensor& gates_x, const Tensor& w_hh, cons
   const int64_t steps = gates_x.size(0), batch = gates_x.size(1), four_h = gates_x.size(2);
   const int64_t hidden = four_h / 4, width = h0.size(-1);
   const auto opts = gates_x.options();
-  // The buffers only the backward pass reads hold every step when `keep`, else one.
-  const int64_t kept = keep ? steps : 1;
+  // The buffers only the backward pass reads hold every step when `keep`, else one (the
+  // states two: the previous and the next).
+  const int64_t kept = keep ? steps : 1, slots = keep ? steps + 1 : 2;
   ForwardBuffers buf;
   buf.out = at::empty({steps, batch, width}, opts);
-  buf.hs = at::empty({steps + 1, batch, width}, opts);
-  buf.cs = at::empty({steps + 1, batch, hidden}, opts);
+  buf.hs = at::empty({slots, batch, width}, opts);
+  buf.cs = at::empty({slots, batch, hidden}, opts);
   buf.gates = at::empty({kept, batch, four_h}, opts);
   buf.tanh_c = at::empty({kept, batch, hidden}, opts);
   if (peephole.has_value() && (zoneout_c.has_value() || mask.has_value())) {
@@ -350,8 +371,8 @@ std::vector<Tensor> forward_loop(const Tensor& gates_x, const Tensor& w_hh, cons
     buf.xhat_c = at::empty({kept, batch, hidden}, opts);
     buf.rstd_c = at::empty({kept, batch}, opts);
   }
-  buf.hs[0].copy_(h0);
-  buf.cs[0].copy_(c0);
+  buf.hs[state_slot(0, steps, slots)].copy_(h0);
+  buf.cs[state_slot(0, steps, slots)].copy_(c0);
   AT_DISPATCH_FLOATING_TYPES(gates_x.scalar_type(), "lstm_forward_loop", [&] {
     forward_loop_impl<scalar_t>(gates_x, w_hh, ln_x_gain, ln_x_bias, ln_h_gain, ln_h_bias,
                                 ln_c_gain, ln_c_bias, peephole, w_hr, rd_mask, zoneout_h,

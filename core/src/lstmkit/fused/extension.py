@@ -96,12 +96,7 @@ def _build() -> SimpleNamespace:
     finally:
         cpp_logger.setLevel(level)
 
-    # ATen's vector types use AVX2 intrinsics and the Sleef functions exported by libtorch
-    # when compiled for that capability; otherwise they fall back to plain loops.
-    vector_flags = []
-    if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
-        vector_flags = ["-mavx2", "-mfma", "-DCPU_CAPABILITY_AVX2", "-DCPU_CAPABILITY=AVX2"]
-    flags = ["-O3", *vector_flags]
+    flags = ["-O3", *_vector_flags(torch.backends.cpu.get_cpu_capability())]
     # at::parallel_for is an inline `#pragma omp parallel` when torch uses OpenMP: without
     # -fopenmp the pointwise loops would run on one thread. The OpenMP runtime linked is
     # the libgomp.so.1 that libtorch has already loaded.
@@ -116,6 +111,22 @@ def _build() -> SimpleNamespace:
         forward_loop=torch.ops.lstmkit.lstm_forward_loop,
         backward_loop=torch.ops.lstmkit.lstm_backward_loop,
     )
+
+
+def _vector_flags(capability: str) -> list[str]:
+    """Compiler flags for ATen's vector types at torch's CPU capability.
+
+    Compiled for AVX2 or AVX512, ``at::vec::Vectorized`` uses those intrinsics and the Sleef
+    functions that libtorch exports for the same capability (the flags are torch's own for
+    its kernels of that capability); otherwise it falls back to plain loops.
+    """
+    if capability == "AVX512":
+        isa = ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mfma"]
+    elif capability == "AVX2":
+        isa = ["-mavx2", "-mfma"]
+    else:
+        return []
+    return [*isa, f"-DCPU_CAPABILITY_{capability}", f"-DCPU_CAPABILITY={capability}"]
 
 
 def _load(load: Callable, cflags: list[str], ldflags: list[str]) -> None:

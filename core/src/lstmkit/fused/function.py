@@ -17,10 +17,14 @@ peepholes) already summed over ``(t, b)``::
 
 The time loops themselves come from a *kernels* object: the C++ extension
 (``lstmkit/csrc/lstm_layer.cpp``) or its PyTorch twin :mod:`lstmkit.fused.python_kernels`.
+Both passes run with autocast off, on inputs that :func:`lstmkit.fused.lstm_layer` has
+already cast to one dtype: autocast would turn the PyTorch twin's GEMMs into low-precision
+ones whose results no longer match the dtype of the state they update.
 """
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
@@ -57,10 +61,11 @@ class LSTMLayerFunction(torch.autograd.Function):
         zoneout_c: Tensor | None,
         mask: Tensor | None,
     ) -> tuple[Tensor, Tensor, Tensor]:
-        out, hs, cs, *saved = kernels.forward_loop(
-            gates_x, w_hh, h0, c0, ln_x_gain, ln_x_bias, ln_h_gain, ln_h_bias, ln_c_gain,
-            ln_c_bias, peephole, w_hr, rd_mask, zoneout_h, zoneout_c, mask, keep,
-        )  # fmt: skip
+        with autocast_off(gates_x.device):
+            out, hs, cs, *saved = kernels.forward_loop(
+                gates_x, w_hh, h0, c0, ln_x_gain, ln_x_bias, ln_h_gain, ln_h_bias, ln_c_gain,
+                ln_c_bias, peephole, w_hr, rd_mask, zoneout_h, zoneout_c, mask, keep,
+            )  # fmt: skip
         ctx.kernels = kernels
         # The input term is read again only to recompute N_x's xhat.
         input_term = gates_x if ln_x_gain is not None else None
@@ -73,6 +78,13 @@ class LSTMLayerFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(
+        ctx: Any, grad_out: Tensor, grad_h_n: Tensor, grad_c_n: Tensor
+    ) -> tuple[Tensor | None, ...]:
+        with autocast_off(grad_out.device):
+            return LSTMLayerFunction._backward(ctx, grad_out, grad_h_n, grad_c_n)
+
+    @staticmethod
+    def _backward(
         ctx: Any, grad_out: Tensor, grad_h_n: Tensor, grad_c_n: Tensor
     ) -> tuple[Tensor | None, ...]:
         (hs, cs, gates, cell, tanh_c, proj_in, xhat_h, rstd_h, xhat_c, rstd_c, mean_x, rstd_x,
@@ -99,6 +111,13 @@ class LSTMLayerFunction(torch.autograd.Function):
             d_ln_h_gain, d_ln_h_bias, d_ln_c_gain, d_ln_c_bias, d_peephole, d_w_hr,
             None, None, None, None,
         )  # fmt: skip
+
+
+def autocast_off(device: torch.device) -> AbstractContextManager:
+    """A context with autocast disabled for ``device``'s type (where autocast exists)."""
+    if not torch.amp.is_autocast_available(device.type):
+        return nullcontext()
+    return torch.autocast(device.type, enabled=False)
 
 
 def _rows(x: Tensor) -> Tensor:

@@ -43,8 +43,16 @@ def lstm_layer(
     Gradients flow to ``gates_x``, ``w_hh``, ``h0``, ``c0``, the layer-norm gains and biases,
     ``peephole`` and ``w_hr``; masks and zoneout samples are constants. On CPU the time loops
     run in C++ (:mod:`lstmkit.fused.extension`), elsewhere in PyTorch.
+
+    Mixed precision: the time loop runs with autocast off, in at least float32
+    (:func:`loop_dtype`), so the states ``h`` and ``c`` carried from step to step, the
+    recurrent GEMM and the layer-norm statistics keep full precision under
+    ``torch.autocast`` and with bfloat16/float16 parameters. ``out`` comes back in the dtype
+    of ``gates_x`` (the autocast dtype when the input GEMM ran under autocast), ``h_n`` and
+    ``c_n`` in the dtype of ``w_hh`` (the parameters'); gradients reach every input in its
+    own dtype.
     """
-    dtype = gates_x.dtype
+    dtype = loop_dtype(gates_x, w_hh)
     rd_mask, zoneout_h, zoneout_c, mask = (
         None if x is None else x.to(dtype).contiguous()
         for x in (rd_mask, zoneout_h, zoneout_c, mask)
@@ -70,10 +78,23 @@ def lstm_layer(
     keep = torch.is_grad_enabled() and any(
         x is not None and x.requires_grad for x in differentiable
     )
-    return LSTMLayerFunction.apply(
-        kernels_for(gates_x.device),
-        keep,
-        gates_x.contiguous(), w_hh.contiguous(), h0.contiguous(), c0.contiguous(),
-        ln_x_gain, ln_x_bias, ln_h_gain, ln_h_bias, ln_c_gain, ln_c_bias, peephole, w_hr,
+    state_dtype = w_hh.dtype
+    # The casts stay outside the Function: autograd casts each gradient back to its input's
+    # dtype (no-ops when everything is float32 already).
+    gates_x, w_hh, h0, c0, *params = (
+        None if x is None else x.to(dtype).contiguous() for x in differentiable
+    )
+    out, h_n, c_n = LSTMLayerFunction.apply(
+        kernels_for(gates_x.device), keep, gates_x, w_hh, h0, c0, *params,
         rd_mask, zoneout_h, zoneout_c, mask,
     )  # fmt: skip
+    return out.to(differentiable[0].dtype), h_n.to(state_dtype), c_n.to(state_dtype)
+
+
+def loop_dtype(gates_x: Tensor, w_hh: Tensor) -> torch.dtype:
+    """The dtype the time loop runs in: that of its inputs, raised to at least float32.
+
+    bfloat16 and float16 (from autocast or from half-precision parameters) become float32;
+    float64 stays float64.
+    """
+    return torch.promote_types(torch.promote_types(gates_x.dtype, w_hh.dtype), torch.float32)

@@ -52,8 +52,9 @@ def forward_loop(
     """Run the recurrence; returns ``[out, hs, cs, gates, cell, tanh_c, proj_in, xhat_h,
     rstd_h, xhat_c, rstd_c, mean_x, rstd_x]`` (see the module docstring for shapes).
 
-    ``keep`` says whether a backward pass will read the buffers; the C++ loops then hold
-    one step of them only, these loops keep every step either way.
+    ``keep`` says whether a backward pass will read the buffers; without it the C++ loops
+    hold one step of them only, and two of ``hs`` and ``cs`` (``hs[-1]``, ``cs[-1]`` are the
+    final states either way); these loops keep every step either way.
     """
     steps, batch, four_h = gates_x.shape
     hidden, width = four_h // 4, h0.shape[-1]
