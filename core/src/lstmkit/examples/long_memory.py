@@ -314,6 +314,12 @@ def main(argv: Sequence[str] | None = None) -> list[Result]:
     parser.add_argument("--scratch-lag", type=int, default=defaults.scratch_lag)
     parser.add_argument("--scratch-updates", type=int, default=defaults.scratch_updates)
     parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads; the matrices are tiny, so more threads only wait on each other",
+    )
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     parser.add_argument("--out", type=Path, default=Path("long_memory"), help="PNG folder")
     parser.add_argument("--no-plot", action="store_true")
@@ -329,6 +335,7 @@ def main(argv: Sequence[str] | None = None) -> list[Result]:
         scratch_updates=args.scratch_updates,
         seed=args.seed,
     )
+    torch.set_num_threads(args.threads)
     start = time.perf_counter()
     curriculum = [r for kind in args.models for r in run_curriculum(settings, kind)]
     scratch = [run_from_scratch(settings, kind) for kind in args.models]
