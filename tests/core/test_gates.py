@@ -11,6 +11,7 @@ import torch.nn.functional as F
 import lstmkit
 import lstmkit.recurrence
 from lstmkit import GateTrace, record_gates
+from tests.core.test_lstm_variants import VARIANTS as STACKED_VARIANTS
 
 DT = torch.float64
 TOL = {"rtol": 1e-9, "atol": 1e-9}
@@ -95,16 +96,7 @@ VARIANTS = {
     "zoneout": {"zoneout": 0.25},
     "residual": {"num_layers": 2, "hidden_size": 3, "residual": True},
     "per_layer_widths": {"hidden_size": [5, 3]},
-    "bidirectional_everything": {
-        "num_layers": 2,
-        "bidirectional": True,
-        "proj_size": 2,
-        "layer_norm": True,
-        "peephole": True,
-        "zoneout": 0.2,
-        "recurrent_dropout": 0.3,
-        "residual": True,
-    },
+    "bidirectional_everything": STACKED_VARIANTS["everything_bidirectional_stacked"],
 }
 
 
