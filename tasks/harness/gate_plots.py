@@ -251,7 +251,10 @@ class GateFigureWriter:
 
     def __call__(self, record: dict) -> dict[str, dict[str, str]]:
         """Write the figure and traces of ``record``; returns the record's new field,
-        ``{"gates": {"figure": <png>, "traces": <npz>}}``."""
+        ``{"gates": {"figure": <png>, "traces": <npz>}}`` (nothing for a record that reports
+        an ``error`` instead of a prediction)."""
+        if "error" in record:
+            return {}
         view = self.module.gate_view(record)
         stem = f"{self.count:04d}-{_file_name(str(record['input']))}"
         self.count += 1

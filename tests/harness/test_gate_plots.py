@@ -107,3 +107,9 @@ def test_spectrogram_panel_marks_each_word(tmp_path: Path) -> None:
     assert [t.get_text() for t in ax.texts] == ["yes", "no"]
     assert len(ax.lines) == 4  # a start and an end line per word
     plt.close(figure)
+
+
+def test_writer_skips_records_that_report_an_error(tmp_path: Path) -> None:
+    writer = GateFigureWriter(None, tmp_path, layer=-1, units=4)
+    assert writer({"input": "broken.wav", "error": "cannot decode"}) == {}
+    assert not any(tmp_path.iterdir())
