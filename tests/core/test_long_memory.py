@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from lstmkit.examples.long_memory import (
@@ -14,6 +16,7 @@ from lstmkit.examples.long_memory import (
     first_step_gradient,
     main,
     new_model,
+    plot,
     train_at_lag,
 )
 
@@ -48,3 +51,9 @@ def test_command_line_prints_the_tables_and_draws_the_figure(tmp_path: Path, cap
     assert len(results) == 4 * 2 + 4  # four models at two lags, then from scratch
     assert "| 8 |" in printed and "Trained from scratch at lag 8" in printed
     assert (tmp_path / "long_memory.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_plot_without_matplotlib_says_what_to_install(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now fails
+    with pytest.raises(SystemExit, match=r"pip install 'lstmkit\[plots\]'"):
+        plot([], tmp_path / "long_memory.png")

@@ -262,7 +262,7 @@ def plot(results: Sequence[Result], path: Path) -> Path:
         import matplotlib.pyplot as plt
     except ImportError as error:
         raise SystemExit(
-            "plotting needs matplotlib: pip install matplotlib (or pass --no-plot)"
+            "plotting needs matplotlib: pip install 'lstmkit[plots]' (or pass --no-plot)"
         ) from error
     figure, axes = plt.subplots(1, 3, figsize=(15, 4.4))
     panels = (
