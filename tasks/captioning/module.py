@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from lstmkit import record_gates
 from tasks.captioning.attention_maps import save_attention_figure
 from tasks.captioning.images import image_to_tensor, load_image
 from tasks.captioning.metrics import caption_scores
 from tasks.captioning.model import Captioner
-from tasks.captioning.tokenization import decode_caption
+from tasks.captioning.tokenization import BOS, EOS, decode_caption, tokenize
+from tasks.harness.gate_plots import GateView, draw_tokens, recorded_layers
 from tasks.harness.module import TaskModule
 from tasks.text.vocabulary import Vocabulary
 
@@ -145,6 +148,27 @@ class CaptioningModule(TaskModule):
                 out.write(json.dumps({**record, "references": store["refs"][name]}) + "\n")
 
     # ----------------------------------------------------------------- predict
+    def gate_view(self, record: Mapping[str, Any]) -> GateView:
+        """The decoder cell's gates while it emits ``record["caption"]`` (and ``<eos>``) for
+        the image ``record["input"]``: the caption is fed back word by word, so step ``t``
+        is the step that emitted word ``t`` (the step the attention map shows for it)."""
+        image = image_to_tensor(load_image(record["input"]), self.image_size)
+        words = tokenize(record["caption"])
+        targets = torch.tensor([[*self.vocab.encode(words), EOS]], device=self.device)
+        memory = self.captioner.encoder(image[None].to(self.device))
+        with record_gates(self.captioner.decoder) as recording:
+            self.captioner.decoder(memory, None, targets, bos=BOS)
+        labels = [*words, "<eos>"]
+        return GateView(
+            layers=recorded_layers(self.captioner.decoder, recording),
+            draw_input=partial(draw_tokens, tokens=labels, title="generated words"),
+            extent=(0.0, float(len(labels))),
+            x_label="generated word (one decoder step each)",
+            title=f'{Path(record["input"]).name}: "{record["caption"]}"',
+            step_labels=labels,
+            input_height=1.2,
+        )
+
     def predict_items(self, inputs: list[str], options: Mapping[str, Any]) -> Iterator[dict]:
         """Caption image files.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytorch_lightning as pl
 import torch
@@ -13,6 +13,9 @@ from pytorch_lightning.callbacks import Timer
 
 from tasks.harness.optim import build_optimizer, build_scheduler
 from tasks.harness.plain import to_plain
+
+if TYPE_CHECKING:
+    from tasks.harness.gate_plots import GateView
 
 CHECKPOINT_KEY = "lstmkit"
 """Checkpoint entry holding the module class path, the run config and the output vocabularies."""
@@ -88,6 +91,12 @@ class TaskModule(pl.LightningModule, ABC):
         ``options`` dict of ``conf/predict.yaml`` (task-specific knobs such as beam size).
         Raise ``ValueError`` naming the input for unusable inputs.
         """
+
+    def gate_view(self, record: Mapping[str, Any]) -> GateView:
+        """The LSTM gates of one predicted input and the input panel to draw them under
+        (``predict ... gates=true``). ``record`` is what :meth:`predict_items` yielded for it.
+        Tasks run the model again under :func:`lstmkit.record_gates`."""
+        raise NotImplementedError(f"{type(self).__name__} cannot draw gate figures (gates=true)")
 
     def log_metrics(self, stage: str, metrics: Mapping[str, Any], batch_size: int) -> None:
         """Log ``metrics`` as ``<stage>/<name>``: per step and epoch in training, per epoch

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 from typing import IO
@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from tasks.harness.checkpoint import find_checkpoint, load_module
 from tasks.harness.errors import InputError
+from tasks.harness.gate_plots import GateFigureWriter
 from tasks.harness.module import TaskModule
 from tasks.harness.plain import to_plain
 
@@ -85,9 +86,17 @@ def chunks(items: list[str], size: int) -> Iterator[list[str]]:
 
 
 def write_records(
-    module: TaskModule, items: list[str], options: dict, batch_size: int, out: IO[str]
+    module: TaskModule,
+    items: list[str],
+    options: dict,
+    batch_size: int,
+    out: IO[str],
+    extras: Callable[[dict], dict] | None = None,
 ) -> int:
-    """Run ``module.predict_items`` over ``items`` in chunks; one JSON line per record."""
+    """Run ``module.predict_items`` over ``items`` in chunks; one JSON line per record.
+
+    ``extras(record)``, when given, adds fields to each record (e.g. the gate figure's path).
+    """
     count = 0
     progress = tqdm(
         total=len(items), desc="predict", unit="item", file=sys.stderr, disable=len(items) < 2
@@ -96,6 +105,8 @@ def write_records(
         for chunk in chunks(items, batch_size):
             try:
                 for record in module.predict_items(chunk, options):
+                    if extras is not None:
+                        record = {**record, **extras(record)}
                     out.write(json.dumps(record, ensure_ascii=False) + "\n")
                     count += 1
             except ValueError as error:  # the task's "unusable input" signal
@@ -114,5 +125,8 @@ def predict(cfg: DictConfig) -> int:
     output = Path(cfg.output) if cfg.output else None
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
+    gates = None
+    if cfg.gates:
+        gates = GateFigureWriter(module, Path(cfg.gates_dir), cfg.gates_layer, cfg.gates_units)
     with open(output, "w", encoding="utf-8") if output else nullcontext(sys.stdout) as out:
-        return write_records(module, items, options, cfg.batch_size, out)
+        return write_records(module, items, options, cfg.batch_size, out, gates)

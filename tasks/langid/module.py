@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -10,10 +12,14 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics.classification import MulticlassConfusionMatrix
 
+from lstmkit import record_gates
+from tasks.audio.io import load_audio
+from tasks.harness.gate_plots import GateView, draw_spectrogram, draw_tokens, recorded_layers
 from tasks.harness.module import TaskModule
 from tasks.langid.model import LanguageIdentifier, TextFrontEnd
 from tasks.langid.predict import TextPredictor
 from tasks.langid.scores import per_language_markdown, plot_confusion, summary_scores
+from tasks.langid.text_units import text_units
 from tasks.text.vocabulary import Vocabulary
 
 
@@ -152,6 +158,60 @@ class LangIDModule(TaskModule):
             self.labels,
             self.plot_dir / "langid_confusion.png",
             f"language ID confusion ({self.modality}, test)",
+        )
+
+    def gate_view(self, record: Mapping[str, Any]) -> GateView:
+        """The BiLSTM's gates on ``record["input"]``: under its characters (each step's
+        units; several per step when the front-end's convolution strides) for text, under
+        its log-mel spectrogram for speech."""
+        verdict = f"predicted {record.get('language')} (p = {record.get('probability', 0):.2f})"
+        if self.modality == "text":
+            return self._text_gate_view(record["input"], verdict)
+        return self._audio_gate_view(record["input"], verdict)
+
+    def _recorded_gates(self, inputs: Tensor) -> list:
+        """Gate traces of every BiLSTM layer on one input ``(1, T, ...)``."""
+        with record_gates(self.model) as recording:
+            self.model(inputs, torch.tensor([inputs.shape[1]], device=self.device))
+        return recorded_layers(self.model, recording)
+
+    def _text_gate_view(self, text: str, verdict: str) -> GateView:
+        artifacts = self.hparams["artifacts"]
+        text = text[: int(self.hparams["model"]["predict"]["max_chars"])]
+        units = text_units(text, artifacts["unit"])[: artifacts["max_units"]]
+        layers = self._recorded_gates(
+            torch.tensor([self.vocabulary.encode(units)], device=self.device)
+        )
+        steps = layers[0][0].f.shape[0]
+        conv = self.model.frontend.conv
+        per_step = 1 if conv is None else conv.stride[0]
+        labels = ["".join(units[t * per_step : (t + 1) * per_step]) for t in range(steps)]
+        title = "input characters" + (f", {per_step} per LSTM step" if per_step > 1 else "")
+        return GateView(
+            layers=layers,
+            draw_input=partial(draw_tokens, tokens=labels, title=title),
+            extent=(0.0, float(steps)),
+            x_label="input characters (one LSTM step each)",
+            title=f'"{text[:60]}": {verdict}',
+            step_labels=labels,
+            input_height=1.2,
+        )
+
+    def _audio_gate_view(self, path: str, verdict: str) -> GateView:
+        from tasks.langid.audio_frontend import utterance_features
+
+        features = self.hparams["artifacts"]["features"]
+        wave, _ = load_audio(path, features["sample_rate"])
+        log_mel = utterance_features(wave, features)[None].to(self.device)
+        seconds = log_mel.shape[1] * features["hop_length"] / features["sample_rate"]
+        return GateView(
+            layers=self._recorded_gates(log_mel),
+            draw_input=partial(
+                draw_spectrogram, features=log_mel[0].float().cpu().numpy(), seconds=seconds
+            ),
+            extent=(0.0, seconds),
+            x_label="time (s)",
+            title=f"{Path(path).name}: {verdict}",
         )
 
     def predict_items(self, inputs: list[str], options: Mapping[str, Any]) -> Iterator[dict]:

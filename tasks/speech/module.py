@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
+from functools import partial
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -27,7 +29,9 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics.text import CharErrorRate, WordErrorRate
 
+from lstmkit import record_gates
 from tasks.audio.io import load_audio
+from tasks.harness.gate_plots import GateView, draw_spectrogram, recorded_layers
 from tasks.harness.module import TaskModule
 from tasks.speech.alignment import ctc_forced_align, word_timings
 from tasks.speech.ctc_decoding import (
@@ -241,6 +245,31 @@ class SpeechModule(TaskModule):
             wave, _ = load_audio(path, self.sample_rate, float(options.get("min_seconds", 0.05)))
             log_probs = self.transcribe_log_probs(wave.to(self.device), options)
             yield self._record(path, log_probs, search, wave.numel() / self.sample_rate)
+
+    def gate_view(self, record: Mapping[str, Any]) -> GateView:
+        """The encoder's gates on the whole utterance ``record["input"]``, under its log-mel
+        spectrogram marked with the record's CTC word timings. Layer ``k``'s steps span the
+        utterance evenly (its frame rate after subsampling and any pyramid reduction)."""
+        wave, _ = load_audio(record["input"], self.sample_rate)
+        wave = wave.to(self.device)
+        features, frames = self.recognizer.frontend(
+            wave[None], torch.tensor([wave.numel()], device=self.device)
+        )
+        with record_gates(self.recognizer.encoder) as recording:
+            self.recognizer.from_features(features, frames)
+        seconds = wave.numel() / self.sample_rate
+        return GateView(
+            layers=recorded_layers(self.recognizer.encoder, recording),
+            draw_input=partial(
+                draw_spectrogram,
+                features=features[0].float().cpu().numpy(),
+                seconds=seconds,
+                words=record.get("words", []),
+            ),
+            extent=(0.0, seconds),
+            x_label="time (s)",
+            title=f'{Path(record["input"]).name}: "{record.get("text", "")}"',
+        )
 
     def transcribe_log_probs(self, wave: Tensor, options: Mapping[str, Any]) -> Tensor:
         """``wave (S,)`` -> CTC log-probs ``(T', V)``, whole-utterance or streamed."""

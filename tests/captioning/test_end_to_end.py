@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from tasks.harness.checkpoint import load_module
+from tests.harness.gate_outputs import check_gate_outputs
 
 TINY = [
     "task=captioning",
@@ -97,6 +98,31 @@ def test_train_eval_predict(tiny_run: Path, tmp_path: Path) -> None:
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     with pytest.raises(ValueError, match=r"broken\.png"):
         list(module.predict_items([str(tmp_path / "broken.png")], {}))
+
+
+def test_predict_with_gates_draws_the_decoder_gates_under_the_words(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    root = tiny_run.parents[3]
+    image = root / "data" / "captioning_shapes" / "test" / "00000.png"
+    output, gates = tmp_path / "pred.jsonl", tmp_path / "gates"
+    run_entry_point(
+        "predict",
+        [
+            f"paths.root_dir={root}",
+            f"ckpt={tiny_run}",
+            f"input={image}",
+            f"output={output}",
+            "gates=true",
+            f"gates_dir={gates}",
+        ],
+    )
+    (record,) = [json.loads(line) for line in output.read_text().splitlines()]
+    # one decoder step per generated word, and one for <eos>
+    arrays = check_gate_outputs(
+        record, layers=1, directions=1, steps=len(record["caption"].split()) + 1
+    )
+    assert arrays["l0_forward_c"].shape[1] == 16  # model.decoder.hidden_size
 
 
 def test_finetune_from_checkpoint_with_frozen_encoder(tiny_run: Path) -> None:

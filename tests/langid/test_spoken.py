@@ -13,10 +13,12 @@ import torch
 
 from tasks.audio.io import AudioDecodeError, write_audio
 from tasks.harness.checkpoint import load_module
+from tasks.harness.gate_plots import GateFigureWriter
 from tasks.langid.audio_frontend import AudioFrontEnd
 from tasks.langid.module import LangIDModule
 from tasks.langid.spoken_corpus import SpokenCorpusSettings, build_spoken_corpus, plan_utterances
 from tasks.langid.spoken_datamodule import LangIDSpokenDataModule
+from tests.harness.gate_outputs import check_gate_outputs
 from tests.langid.langid_helpers import OPTIM, TINY_MODEL, tiny_trainer
 
 SENTENCES = {
@@ -127,6 +129,9 @@ def test_spoken_end_to_end(tmp_path: Path) -> None:
         (record,) = loaded.predict_items([clip], {})
     assert record["input"] == clip and record["language"] in {"de", "es"}
     assert sum(x["probability"] for x in record["top_k"]) == pytest.approx(1.0, abs=1e-4)
+    with torch.inference_mode():
+        drawn = GateFigureWriter(loaded, tmp_path / "gates", layer=-1, units=8)(record)
+    check_gate_outputs(drawn, layers=TINY_AUDIO_MODEL["encoder"]["num_layers"], directions=2)
     corrupt = tmp_path / "corrupt.wav"
     corrupt.write_bytes(b"RIFF not really audio")
     with pytest.raises(AudioDecodeError, match=r"corrupt\.wav"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from tasks.harness.finetune import init_from
 from tasks.harness.predict import InputError, expand_inputs
 from tasks.langid.module import LangIDModule
 from tasks.langid.pooling import build_pooling
+from tests.harness.gate_outputs import check_gate_outputs, run_predict
 from tests.langid.langid_helpers import (
     OPTIM,
     TINY_MODEL,
@@ -110,3 +112,23 @@ def test_mismatched_encoder_and_data_is_a_clear_error(trained_text) -> None:
         ValueError, match="encoder=text_bilstm reads text input but the data is audio"
     ):
         LangIDModule(model=TINY_MODEL, optim=OPTIM, artifacts=artifacts)
+
+
+def test_predict_with_gates_draws_the_gates_under_the_characters(trained_text, tmp_path) -> None:
+    _, _, checkpoint = trained_text
+    output, gates = tmp_path / "predictions.jsonl", tmp_path / "gates"
+    run_predict(
+        [
+            f"paths.root_dir={tmp_path}",
+            f"ckpt={checkpoint}",
+            "text=aaa aab aaa",
+            f"output={output}",
+            "gates=true",
+            f"gates_dir={gates}",
+        ]
+    )
+    (record,) = [json.loads(line) for line in output.read_text().splitlines()]
+    # 11 characters through the front-end's stride-2 convolution: 6 LSTM steps
+    arrays = check_gate_outputs(record, layers=1, directions=2, steps=6)
+    assert arrays["l0_forward_f"].shape == (6, 12)
+    assert Path(record["gates"]["figure"]).parent == gates

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.harness.gate_outputs import check_gate_outputs
+
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
@@ -97,6 +99,22 @@ def test_tiny_speech_train_eval_predict_and_streaming(tmp_path: Path) -> None:
     assert [(r["text"], r["words"]) for r in read_records(streamed)] == [
         (r["text"], r["words"]) for r in records
     ]
+
+    with_gates = tmp_path / "gates.jsonl"
+    run_entry_point(
+        "predict",
+        [
+            f"ckpt={run}",
+            f"input={test_audio[0]}",
+            f"output={with_gates}",
+            "gates=true",
+            f"gates_dir={tmp_path / 'gates'}",
+        ],
+    )
+    (record,) = read_records(with_gates)
+    same_input = next(r for r in records if r["input"] == record["input"])
+    assert (record["text"], record["words"]) == (same_input["text"], same_input["words"])
+    check_gate_outputs(record, layers=1, directions=1)
 
 
 def test_predict_names_a_bad_file(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from lstmkit.direction import (
     register_direction,
     reset_direction,
 )
+from lstmkit.gate_trace import GateTrace
 from lstmkit.recurrence import run_direction
 from lstmkit.variants import LayerVariants
 
@@ -48,11 +49,15 @@ class LSTMCell(nn.Module):
         hidden_size: features ``H`` of the hidden and cell state.
         bias: use ``b_ih`` and ``b_hh``.
 
-    Inputs: ``input, hx=None``
+    Inputs: ``input, hx=None, return_gates=False``
         - ``input``: ``(B, I)`` or unbatched ``(I,)``.
         - ``hx``: ``(h, c)``, each ``(B, H)`` or ``(H,)``; zeros when omitted.
+        - ``return_gates``: also return the step's gates, computed by the reference loop
+          (:func:`lstmkit.reference_lstm_layer`); without it the fast path runs as usual.
 
-    Outputs: ``(h', c')``, each ``(B, H)`` or ``(H,)``.
+    Outputs: ``(h', c')``, each ``(B, H)`` or ``(H,)``; with ``return_gates``
+    ``((h', c'), gates)``, ``gates`` a :class:`~lstmkit.GateTrace` of ``i, f, g, o`` and
+    ``c'``, each ``(B, H)`` or ``(H,)``.
     """
 
     def __init__(
@@ -102,7 +107,9 @@ class LSTMCell(nn.Module):
                 s += f", {name}={getattr(self.variants, name)}"
         return s
 
-    def forward(self, input: Tensor, hx: State | None = None) -> State:
+    def forward(
+        self, input: Tensor, hx: State | None = None, return_gates: bool = False
+    ) -> State | tuple[State, GateTrace]:
         """Advance one step; see the class docstring for shapes."""
         if input.dim() not in (1, 2):
             raise ValueError(f"LSTMCell: Expected input to be 1D or 2D, got {input.dim()}D instead")
@@ -120,8 +127,12 @@ class LSTMCell(nn.Module):
             hx = (zeros, zeros)
         elif not batched:
             hx = (hx[0].unsqueeze(0), hx[1].unsqueeze(0))
-        if self.variants.changes_recurrence or torch._C._is_any_autocast_enabled():
-            _, h, c = run_direction(
+        if (
+            return_gates
+            or self.variants.changes_recurrence
+            or torch._C._is_any_autocast_enabled()
+        ):
+            _, h, c, *trace = run_direction(
                 input.unsqueeze(0),
                 direction_weights(self, ""),
                 hx[0],
@@ -131,11 +142,15 @@ class LSTMCell(nn.Module):
                 lengths=None,
                 mask=None,
                 training=self.training,
+                return_gates=return_gates,
             )
         else:
             h, c = _VF.lstm_cell(
                 input, hx, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh
             )
         if not batched:
-            return h.squeeze(0), c.squeeze(0)
+            h, c = h.squeeze(0), c.squeeze(0)
+        if return_gates:
+            # The trace is (1, B, H): one step; drop the step (and an unbatched B).
+            return (h, c), trace[0].map(lambda t: t[0] if batched else t[0, 0])
         return h, c

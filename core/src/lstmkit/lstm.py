@@ -16,6 +16,7 @@ from lstmkit.direction import (
     register_direction,
     reset_direction,
 )
+from lstmkit.gate_trace import LayerGates
 from lstmkit.lengths import lengths_to_mask, pack, unpack
 from lstmkit.recurrence import run_direction
 from lstmkit.validation import (
@@ -84,7 +85,7 @@ class LSTM(nn.Module):
         bidirectional: add a backward direction (``D = 2``).
         proj_size: project ``h_t`` to ``P = proj_size`` features (LSTMP); 0 disables.
 
-    Inputs: ``input, hx=None, lengths=None``
+    Inputs: ``input, hx=None, lengths=None, return_gates=False``
         - ``input``: ``(T, B, I)``, ``(B, T, I)`` with ``batch_first``, unbatched ``(T, I)``,
           or a :class:`~torch.nn.utils.rnn.PackedSequence`.
         - ``hx``: ``(h_0, c_0)``, ``(L*D, B, P)`` and ``(L*D, B, H)`` (``B`` dropped when
@@ -93,11 +94,18 @@ class LSTM(nn.Module):
         - ``lengths``: ``(B,)`` true lengths of a padded batch (a tensor or a list).
           Padding is skipped, the output is zero there, ``(h_n, c_n)`` is each sequence's
           state at its true end and the backward direction starts there.
+        - ``return_gates``: also return what the gates did (below). Runs every layer
+          through the reference loop (:func:`lstmkit.reference_lstm_layer`), which is
+          slow; without it nothing is recorded and the fast paths run as usual.
 
-    Outputs: ``output, (h_n, c_n)``
+    Outputs: ``output, (h_n, c_n)``, then ``gates`` with ``return_gates``
         - ``output``: ``(T, B, D*P)`` (``(B, T, D*P)`` with ``batch_first``), or a
           PackedSequence for packed input.
         - ``h_n``: ``(L*D, B, P)``, ``c_n``: ``(L*D, B, H)``.
+        - ``gates``: ``gates[layer][direction]`` is a :class:`~lstmkit.GateTrace` with the
+          input, forget and output gates ``i, f, o``, the candidate ``g`` and the cell state
+          ``c`` of every step, each ``(T, B, H_k)`` (``(B, T, H_k)`` with ``batch_first``),
+          zero past each sequence's length.
     """
 
     def __init__(
@@ -318,9 +326,14 @@ class LSTM(nn.Module):
         input: Tensor | PackedSequence,
         hx: State | None = None,
         lengths: Tensor | None = None,
-    ) -> tuple[Tensor | PackedSequence, State]:
+        return_gates: bool = False,
+    ) -> tuple[Tensor | PackedSequence, State] | tuple[Tensor, State, list[LayerGates]]:
         """Run the LSTM; see the class docstring for shapes."""
         if isinstance(input, PackedSequence):
+            if return_gates:
+                raise ValueError(
+                    "return_gates needs a padded input: pad the PackedSequence and pass lengths="
+                )
             if lengths is not None:
                 raise ValueError("lengths cannot be combined with a PackedSequence input")
             if self._fused_stack:
@@ -338,8 +351,13 @@ class LSTM(nn.Module):
                     "({}-D, {}-D) tensors".format(*_state_ranks(hx))
                 )
             hx = None if hx is None else _map_state(lambda t: t.unsqueeze(1), hx)
-            output, state = self.forward(input.unsqueeze(batch_dim), hx)
-            return output.squeeze(batch_dim), _map_state(lambda t: t.squeeze(1), state)
+            output, state, *gates = self.forward(
+                input.unsqueeze(batch_dim), hx, return_gates=return_gates
+            )
+            unbatched = output.squeeze(batch_dim), _map_state(lambda t: t.squeeze(1), state)
+            if return_gates:
+                return *unbatched, _map_gates(lambda t: t.squeeze(batch_dim), gates[0])
+            return unbatched
         if hx is not None and _state_ranks(hx) != (3, 3):
             raise RuntimeError(
                 "For batched 3-D input, hx and cx should also be 3-D but got "
@@ -352,10 +370,13 @@ class LSTM(nn.Module):
         if lengths is not None:
             lengths = torch.as_tensor(lengths)
             check_lengths(lengths, batch_size, total_length)
-        if not self._fused_stack or (lengths is not None and not input.is_cuda):
+        if return_gates or not self._fused_stack or (lengths is not None and not input.is_cuda):
             x = input.transpose(0, 1) if self.batch_first else input
-            output, state = self._forward_layers(x, hx, lengths)
-            return (output.transpose(0, 1) if self.batch_first else output), state
+            output, state, gates = self._forward_layers(x, hx, lengths, return_gates)
+            if self.batch_first:
+                output = output.transpose(0, 1)
+                gates = _map_gates(lambda t: t.transpose(0, 1), gates)
+            return (output, state, gates) if return_gates else (output, state)
         if lengths is None:
             output, h_n, c_n = _VF.lstm(
                 input,
@@ -407,7 +428,7 @@ class LSTM(nn.Module):
         check_input(data, self.weight_ih_l0, self.input_size, packed=True)
         padded, lengths = pad_packed_sequence(packed)
         hx = self._initial_state(hx, padded.shape[1], data)
-        output, state = self._forward_layers(padded, hx, lengths)
+        output, state, _ = self._forward_layers(padded, hx, lengths)
         if sorted_indices is not None:
             output = output.index_select(1, sorted_indices)
             lengths = lengths[sorted_indices.cpu()]
@@ -415,8 +436,11 @@ class LSTM(nn.Module):
         packed_output = PackedSequence(output_data, batch_sizes, sorted_indices, unsorted_indices)
         return packed_output, state
 
-    def _forward_layers(self, x: Tensor, hx: State, lengths: Tensor | None) -> tuple[Tensor, State]:
-        """Run the stack one layer at a time on a time-major batch ``(T, B, I)``."""
+    def _forward_layers(
+        self, x: Tensor, hx: State, lengths: Tensor | None, return_gates: bool = False
+    ) -> tuple[Tensor, State, list[LayerGates]]:
+        """Run the stack one layer at a time on a time-major batch ``(T, B, I)``; the gate
+        traces (time-major) with ``return_gates``, else an empty list."""
         directions = self.num_directions
         if isinstance(hx[0], Tensor):
             layer_states = [
@@ -429,7 +453,7 @@ class LSTM(nn.Module):
         else:
             layer_states = list(zip(hx[0], hx[1], strict=True))
         mask = None if lengths is None else lengths_to_mask(lengths.to(x.device), x.shape[0])
-        h_n, c_n = [], []
+        h_n, c_n, gates = [], [], []
         for layer, (h0, c0) in enumerate(layer_states):
             layer_input = x
             if layer > 0 and self.dropout > 0:
@@ -438,7 +462,12 @@ class LSTM(nn.Module):
             # packed input falls back to per-step autograd ops, far slower to train), so
             # on CPU padded batches with lengths run the masked time loop of lstmkit.fused.
             masked_on_cpu = lengths is not None and not x.is_cuda
-            if self.layer_variants[layer].changes_recurrence or masked_on_cpu:
+            if return_gates:
+                output, h, c, traces = self._variant_layer(
+                    layer, layer_input, h0, c0, lengths, mask, return_gates=True
+                )
+                gates.append(traces)
+            elif self.layer_variants[layer].changes_recurrence or masked_on_cpu:
                 output, h, c = self._variant_layer(layer, layer_input, h0, c0, lengths, mask)
             else:
                 output, h, c = self._fused_layer(layer, layer_input, h0, c0, lengths)
@@ -447,8 +476,8 @@ class LSTM(nn.Module):
             h_n.append(h)
             c_n.append(c)
         if isinstance(hx[0], Tensor):
-            return x, (torch.cat(h_n), torch.cat(c_n))
-        return x, (h_n, c_n)
+            return x, (torch.cat(h_n), torch.cat(c_n)), gates
+        return x, (h_n, c_n), gates
 
     def _fused_layer(
         self, layer: int, x: Tensor, h0: Tensor, c0: Tensor, lengths: Tensor | None
@@ -480,8 +509,10 @@ class LSTM(nn.Module):
         c0: Tensor,
         lengths: Tensor | None,
         mask: Tensor | None,
-    ) -> tuple[Tensor, Tensor, Tensor]:
-        """One variant layer: each direction through the layer function."""
+        return_gates: bool = False,
+    ) -> tuple[Tensor, Tensor, Tensor] | tuple[Tensor, Tensor, Tensor, LayerGates]:
+        """One variant layer: each direction through the layer function (the reference loop,
+        recording each direction's gates, with ``return_gates``)."""
         results = [
             run_direction(
                 x,
@@ -493,13 +524,14 @@ class LSTM(nn.Module):
                 lengths=lengths,
                 mask=mask,
                 training=self.training,
+                return_gates=return_gates,
             )
             for direction, suffix in enumerate(self._suffixes(layer))
         ]
-        outputs, hs, cs = zip(*results, strict=True)
+        outputs, hs, cs, *traces = zip(*results, strict=True)
         # A single direction's output needs no concatenation (which would copy it).
         output = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=-1)
-        return output, torch.stack(hs), torch.stack(cs)
+        return output, torch.stack(hs), torch.stack(cs), *(list(t) for t in traces)
 
     def _initial_state(self, hx: State | None, batch_size: int, like: Tensor) -> State:
         """Zeros when ``hx`` is None, else ``hx`` checked against the expected shapes."""
@@ -551,6 +583,11 @@ def _per_layer_hidden_sizes(
 def _map_state(fn: Callable[[Tensor], Tensor], state: State) -> State:
     """Apply ``fn`` to every tensor of a state, keeping its form."""
     return tuple(fn(part) if isinstance(part, Tensor) else [fn(t) for t in part] for part in state)
+
+
+def _map_gates(fn: Callable[[Tensor], Tensor], gates: list[LayerGates]) -> list[LayerGates]:
+    """Apply ``fn`` to every tensor of every layer-direction's trace."""
+    return [[trace.map(fn) for trace in layer] for layer in gates]
 
 
 def _state_ranks(state: State) -> tuple[int, int]:

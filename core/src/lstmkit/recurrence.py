@@ -8,12 +8,15 @@ that runs the time loop (signature and semantics of
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from lstmkit.direction import DirectionWeights
 from lstmkit.fused import lstm_layer
+from lstmkit.gate_trace import GateTrace
 from lstmkit.lengths import reverse_within_lengths
 from lstmkit.reference import LayerNormParams, reference_lstm_layer
 from lstmkit.variants import LayerVariants
@@ -45,7 +48,7 @@ def exporting() -> bool:
 
 def reference_with_input_norm(
     gates_x: Tensor, *args: Tensor, ln_x: LayerNormParams | None = None, **kwargs
-) -> tuple[Tensor, Tensor, Tensor]:
+) -> tuple[Tensor, Tensor, Tensor] | tuple[Tensor, Tensor, Tensor, GateTrace]:
     """:func:`reference_lstm_layer` on ``N_x(gates_x)`` (``ln_x`` as in ``lstm_layer``)."""
     if ln_x is not None:
         gates_x = F.layer_norm(gates_x, (gates_x.shape[-1],), *ln_x)
@@ -104,7 +107,8 @@ def run_direction(
     lengths: Tensor | None,
     mask: Tensor | None,
     training: bool,
-) -> tuple[Tensor, Tensor, Tensor]:
+    return_gates: bool = False,
+) -> tuple[Tensor, Tensor, Tensor] | tuple[Tensor, Tensor, Tensor, GateTrace]:
     """Run one direction of one layer over a padded batch.
 
     Args:
@@ -117,9 +121,12 @@ def run_direction(
         lengths: ``(B,)`` true lengths, or None when every sequence has ``T`` steps.
         mask: ``(T, B)``, 1 at real steps and 0 at padding (from ``lengths``).
         training: sample recurrent dropout and zoneout (else zoneout's expectation).
+        return_gates: run the reference loop and also return its
+            :class:`~lstmkit.gate_trace.GateTrace` (``(T, B, H)`` fields, in input order).
 
     Returns:
-        ``(out, h_n, c_n)``: ``(T, B, P)`` (zero at padding), ``(B, P)``, ``(B, H)``.
+        ``(out, h_n, c_n)``: ``(T, B, P)`` (zero at padding), ``(B, P)``, ``(B, H)``; then
+        the trace with ``return_gates``.
     """
     if reverse:
         x = reverse_within_lengths(x, lengths)
@@ -135,7 +142,11 @@ def run_direction(
         else:
             zoneout_h = zoneout_c = torch.tensor(variants.zoneout, dtype=x.dtype, device=x.device)
     gates_x, ln_x = input_term(x, weights)
-    out, h_n, c_n = recurrence()(
+    # The fused kernels keep no gates; the reference loop records them.
+    layer_function = (
+        partial(reference_with_input_norm, return_gates=True) if return_gates else recurrence()
+    )
+    out, h_n, c_n, *trace = layer_function(
         gates_x,
         weights.weight_hh,
         h0,
@@ -152,4 +163,5 @@ def run_direction(
     )
     if reverse:
         out = reverse_within_lengths(out, lengths)
-    return out, h_n, c_n
+        trace = [t.map(lambda v: reverse_within_lengths(v, lengths)) for t in trace]
+    return (out, h_n, c_n, *trace)

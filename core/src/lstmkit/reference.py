@@ -22,7 +22,9 @@ The recurrence, for one layer and one direction, at step ``t``::
 one GEMM (``x W_ih^T + b_ih + b_hh``, layer-normalised on the input part when layer
 norm is on). ``N_h`` and ``N_c`` are layer norms with gain and bias (Ba et al. 2016)
 or the identity. Where ``mask[t, b] == 0`` (padding) the state is carried through
-unchanged and the output is zero.
+unchanged and the output is zero. With ``return_gates`` the loop also records
+``sigma(i), sigma(f), tanh(g), sigma(o)`` and ``c_t`` of every step (a
+:class:`~lstmkit.gate_trace.GateTrace`, zero at padding).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from lstmkit.gate_trace import GateTrace
 
 LayerNormParams = tuple[Tensor, Tensor]
 
@@ -48,7 +52,8 @@ def reference_lstm_layer(
     zoneout_h: Tensor | None = None,
     zoneout_c: Tensor | None = None,
     mask: Tensor | None = None,
-) -> tuple[Tensor, Tensor, Tensor]:
+    return_gates: bool = False,
+) -> tuple[Tensor, Tensor, Tensor] | tuple[Tensor, Tensor, Tensor, GateTrace]:
     """Run the LSTM recurrence over a whole sequence.
 
     Args:
@@ -65,13 +70,17 @@ def reference_lstm_layer(
             in training, or a 0-dim tensor holding the zoneout probability in evaluation.
         zoneout_c: the same for the cell state, ``(T, B, H)`` or 0-dim.
         mask: ``(T, B)``: 1 for real steps, 0 for padding.
+        return_gates: also return the :class:`~lstmkit.gate_trace.GateTrace` of the run,
+            each field ``(T, B, H)``.
 
     Returns:
-        ``(out, h_n, c_n)`` with shapes ``(T, B, P)``, ``(B, P)``, ``(B, H)``.
+        ``(out, h_n, c_n)`` with shapes ``(T, B, P)``, ``(B, P)``, ``(B, H)``, then the
+        trace with ``return_gates``.
     """
     hidden = c0.shape[-1]
     h, c = h0, c0
     outputs = []
+    steps = []
     for t in range(gates_x.shape[0]):
         h_in = h if rd_mask is None else h * rd_mask
         gh = h_in @ w_hh.t()
@@ -81,11 +90,13 @@ def reference_lstm_layer(
         if peephole is not None:
             i = i + peephole[0] * c
             f = f + peephole[1] * c
-        c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        i, f, g = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g)
+        c_new = f * c + i * g
         if peephole is not None:
             o = o + peephole[2] * c_new
+        o = torch.sigmoid(o)
         c_out = c_new if ln_c is None else F.layer_norm(c_new, (hidden,), ln_c[0], ln_c[1])
-        h_new = torch.sigmoid(o) * torch.tanh(c_out)
+        h_new = o * torch.tanh(c_out)
         if w_hr is not None:
             h_new = h_new @ w_hr.t()
         if zoneout_c is not None:
@@ -100,8 +111,14 @@ def reference_lstm_layer(
             c_new = m * c_new + (1 - m) * c
             outputs.append(h_new * m)
         else:
+            m = None
             outputs.append(h_new)
+        if return_gates:
+            steps.append([v if m is None else v * m for v in (i, f, g, o, c_new)])
         h, c = h_new, c_new
+    if return_gates:
+        trace = GateTrace(*(torch.stack(values) for values in zip(*steps, strict=True)))
+        return torch.stack(outputs), h, c, trace
     return torch.stack(outputs), h, c
 
 
