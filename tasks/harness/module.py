@@ -5,14 +5,18 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Timer
 
+from tasks.harness.errors import ConfigError
 from tasks.harness.optim import build_optimizer, build_scheduler
 from tasks.harness.plain import to_plain
+
+if TYPE_CHECKING:
+    from tasks.harness.export import ExportGraph
 
 CHECKPOINT_KEY = "lstmkit"
 """Checkpoint entry holding the module class path, the run config and the output vocabularies."""
@@ -88,6 +92,16 @@ class TaskModule(pl.LightningModule, ABC):
         ``options`` dict of ``conf/predict.yaml`` (task-specific knobs such as beam size).
         Raise ``ValueError`` naming the input for unusable inputs.
         """
+
+    def export_graphs(self) -> list[ExportGraph]:
+        """The modules ``scripts/export.py`` writes, each with example inputs and dynamic axes
+        (:class:`tasks.harness.export.ExportGraph`). Default: the task cannot be exported."""
+        raise ConfigError(f"{type(self).__name__} defines no export graphs")
+
+    def export_manifest(self) -> dict[str, Any]:
+        """Manifest fields a caller of the exported graphs needs besides their inputs and
+        outputs: vocabulary or labels, feature settings, special token ids."""
+        return {}
 
     def log_metrics(self, stage: str, metrics: Mapping[str, Any], batch_size: int) -> None:
         """Log ``metrics`` as ``<stage>/<name>``: per step and epoch in training, per epoch

@@ -17,7 +17,7 @@ from lstmkit.direction import (
     reset_direction,
 )
 from lstmkit.lengths import lengths_to_mask, pack, unpack
-from lstmkit.recurrence import run_direction
+from lstmkit.recurrence import is_exporting, run_direction
 from lstmkit.validation import (
     check_constructor_args,
     check_input,
@@ -352,7 +352,11 @@ class LSTM(nn.Module):
         if lengths is not None:
             lengths = torch.as_tensor(lengths)
             check_lengths(lengths, batch_size, total_length)
-        if not self._fused_stack or (lengths is not None and not input.is_cuda):
+        # While exporting, a plain stack with lengths stays on the packed fused op: it becomes
+        # one LSTM node with sequence lengths (ONNX ``sequence_lens``) of any length, where
+        # the masked loop would be unrolled over the example's steps.
+        masked_on_cpu = lengths is not None and not input.is_cuda and not is_exporting()
+        if not self._fused_stack or masked_on_cpu:
             x = input.transpose(0, 1) if self.batch_first else input
             output, state = self._forward_layers(x, hx, lengths)
             return (output.transpose(0, 1) if self.batch_first else output), state
@@ -437,7 +441,7 @@ class LSTM(nn.Module):
             # torch's CPU kernels have no fast packed path (oneDNN takes padded input only;
             # packed input falls back to per-step autograd ops, far slower to train), so
             # on CPU padded batches with lengths run the masked time loop of lstmkit.fused.
-            masked_on_cpu = lengths is not None and not x.is_cuda
+            masked_on_cpu = lengths is not None and not x.is_cuda and not is_exporting()
             if self.layer_variants[layer].changes_recurrence or masked_on_cpu:
                 output, h, c = self._variant_layer(layer, layer_input, h0, c0, lengths, mask)
             else:

@@ -19,6 +19,16 @@ from lstmkit.reference import LayerNormParams, reference_lstm_layer
 from lstmkit.variants import LayerVariants
 
 
+def is_exporting() -> bool:
+    """True while TorchScript traces or scripts, ``torch.export`` runs or ONNX exports."""
+    return (
+        torch.jit.is_tracing()
+        or torch.jit.is_scripting()
+        or torch.onnx.is_in_onnx_export()
+        or torch.compiler.is_exporting()
+    )
+
+
 def recurrence():
     """The layer function: the fused fast path, or the reference loop while exporting.
 
@@ -26,13 +36,7 @@ def recurrence():
     which the reference loop is made of; the fused path is a custom autograd Function.
     Both take ``ln_x``, the input-term layer norm (see :func:`lstmkit.fused.lstm_layer`).
     """
-    exporting = (
-        torch.jit.is_tracing()
-        or torch.jit.is_scripting()
-        or torch.onnx.is_in_onnx_export()
-        or torch.compiler.is_exporting()
-    )
-    return reference_with_input_norm if exporting else lstm_layer
+    return reference_with_input_norm if is_exporting() else lstm_layer
 
 
 def reference_with_input_norm(
