@@ -56,6 +56,8 @@ def main() -> None:
     module = load_module(find_checkpoint(args.ckpt))
     graphs = module.export_graphs()
     task = module.run_config.get("task", {}).get("name", type(module).__name__)
+    modality = module.export_manifest().get("modality")
+    task += f" ({modality})" if modality else ""
     print(f"{task}: {args.threads} thread(s), median of {args.repeats} calls, ms per call")
     print(f"{'graph':<14}{'batch':>6}{'pytorch':>10}{'onnxrt':>10}{'torchscr':>10}{'ort x':>8}")
     with tempfile.TemporaryDirectory() as folder:

@@ -20,11 +20,9 @@ Layout of ``<output>/``: ``<graph>.onnx`` or ``<graph>.pt`` per graph and ``mani
 
 from __future__ import annotations
 
-import io
 import json
 import warnings
 from collections.abc import Mapping, Sequence
-from contextlib import redirect_stderr
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,7 +68,7 @@ def export_graph(graph: ExportGraph, path: Path, fmt: str) -> None:
     args = tuple(graph.inputs.values())
     # The exporters warn about every Python int/bool they freeze (the graphs' shape
     # arithmetic is meant to be traced); the parity tests are the check that matters.
-    with warnings.catch_warnings(), redirect_stderr(io.StringIO()):
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if fmt == "onnx":
             torch.onnx.export(

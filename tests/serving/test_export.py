@@ -159,7 +159,8 @@ def test_export_script_writes_graphs_and_manifest(tiny_checkpoint, tmp_path) -> 
 
 def test_export_script_rejects_an_unknown_format(tiny_checkpoint, tmp_path) -> None:
     main: Callable = importlib.import_module("scripts.export").main
-    argv = ["export.py", f"ckpt={tiny_checkpoint('langid_text')}", "format=tflite"]
+    checkpoint = tiny_checkpoint("langid_text")
+    argv = ["export.py", f"ckpt={checkpoint}", "format=tflite", f"paths.root_dir={tmp_path}"]
     with pytest.MonkeyPatch.context() as patch, pytest.raises(SystemExit, match="tflite"):
         patch.setattr(sys, "argv", argv)
         main()
