@@ -31,6 +31,7 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
+from lstmkit import LSTM
 from tasks.harness.checkpoint import find_checkpoint, load_module, run_dir_of
 from tasks.harness.errors import ConfigError, InputError
 
@@ -63,8 +64,28 @@ class ExportGraph:
         return [axes.get(i, example[i] if i < len(example) else "?") for i in range(rank)]
 
 
+def check_exportable(graph: ExportGraph) -> None:
+    """Refuse LSTM layers whose step is not the plain one (layer norm, peepholes, zoneout,
+    recurrent dropout): they trace their time loop step by step, so the graph would only
+    take the example's length.
+
+    Raises:
+        ConfigError: naming the graph, the layers' variants and the way out.
+    """
+    for name, layer in graph.module.named_modules():
+        variants = getattr(layer, "layer_variants", [])
+        if isinstance(layer, LSTM) and any(v.changes_recurrence for v in variants):
+            raise ConfigError(
+                f"cannot export {graph.name}: its LSTM {name or '(root)'} has layers with "
+                "layer_norm, peephole, zoneout or recurrent_dropout, whose time loop is traced "
+                "step by step and would fix the graph to the example's length; export a model "
+                "trained without these lstm options"
+            )
+
+
 def export_graph(graph: ExportGraph, path: Path, fmt: str) -> None:
     """Write ``graph`` to ``path`` as ``fmt`` (``onnx`` or ``torchscript``)."""
+    check_exportable(graph)
     args = tuple(graph.inputs.values())
     # The exporters warn about every Python int/bool they freeze (the graphs' shape
     # arithmetic is meant to be traced); the parity tests are the check that matters.

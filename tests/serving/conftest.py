@@ -11,14 +11,15 @@ from tests.serving.tiny_models import build_tiny, save_checkpoint
 
 
 @pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
-    """``tiny_checkpoint(name) -> .ckpt``, built once per name."""
-    built: dict[str, Path] = {}
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """``tiny_checkpoint(name, *overrides) -> .ckpt``, built once per name and overrides."""
+    built: dict[tuple[str, ...], Path] = {}
 
-    def make(name: str) -> Path:
-        if name not in built:
+    def make(name: str, *overrides: str) -> Path:
+        key = (name, *overrides)
+        if key not in built:
             path = tmp_path_factory.mktemp(name) / "run" / "checkpoints" / "last.ckpt"
-            built[name] = save_checkpoint(build_tiny(name), path)
-        return built[name]
+            built[key] = save_checkpoint(build_tiny(name, *overrides), path)
+        return built[key]
 
     return make

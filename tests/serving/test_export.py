@@ -16,6 +16,7 @@ from lstmkit.beam_search import beam_search
 from tasks.audio.features import LogMel
 from tasks.batching import pad_sequences
 from tasks.harness.checkpoint import load_module
+from tasks.harness.errors import ConfigError
 from tasks.harness.export import export_module
 from tasks.harness.exported import ExportedModel
 from tasks.langid.audio_frontend import utterance_features
@@ -43,8 +44,10 @@ def padded(batch: list[torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_speech_export_transcribes_like_predict(tiny_checkpoint, tmp_path, fmt) -> None:
-    module = load_module(tiny_checkpoint("speech"))
+@pytest.mark.parametrize("encoder", ["blstm", "conv_blstm", "pblstm", "uni_lstm"])
+def test_speech_export_transcribes_like_predict(tiny_checkpoint, tmp_path, encoder, fmt) -> None:
+    overrides = ["encoder.conv_channels=4"] if encoder == "conv_blstm" else []
+    module = load_module(tiny_checkpoint("speech", f"encoder={encoder}", *overrides))
     model = exported(module, tmp_path, fmt)
     manifest = model.manifest
     assert manifest["vocabulary"] == module.tokens and manifest["blank"] == 0
@@ -53,8 +56,9 @@ def test_speech_export_transcribes_like_predict(tiny_checkpoint, tmp_path, fmt) 
         "dtype": "float32",
         "shape": ["batch", "samples"],
     }
-    # other batch sizes and lengths than the example the graph was exported with
-    for batch in (waves(0.9, 0.4, 1.3), waves(0.7)):
+    # other batch sizes and lengths than the example, of 131, 51 and 91 frames: each remainder
+    # of the frame stacking (3) and of the pyramid's pairing
+    for batch in (waves(0.9, 0.4, 1.3), waves(0.5), waves(0.9)):
         log_probs, frame_lengths = model.run("model", **padded(batch))
         with torch.inference_mode():
             expected = module.batch_log_probs(batch)
@@ -155,6 +159,15 @@ def test_export_script_writes_graphs_and_manifest(tiny_checkpoint, tmp_path) -> 
     ]
     step_inputs = [x["name"] for x in manifest["graphs"]["decoder_step"]["inputs"]]
     assert step_inputs == ["tokens", "h", "c", "memory", "keys"]
+
+
+def test_lstm_variants_are_refused_rather_than_fixed_to_one_length(
+    tiny_checkpoint, tmp_path
+) -> None:
+    module = load_module(tiny_checkpoint("speech", "+encoder.lstm_options.layer_norm=true"))
+    with pytest.raises(ConfigError, match=r"cannot export model: its LSTM encoder\.blocks\.0"):
+        export_module(module.export_graphs(), {}, tmp_path, "onnx")
+    assert not list(tmp_path.iterdir())
 
 
 def test_export_script_rejects_an_unknown_format(tiny_checkpoint, tmp_path) -> None:

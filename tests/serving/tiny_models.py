@@ -84,11 +84,12 @@ def artifacts(name: str, cfg: Any) -> dict[str, Any]:
     return {"vocabulary": vocabulary.to_list(), "image_size": 32}
 
 
-def build_tiny(name: str) -> TaskModule:
-    """An untrained module of ``name`` (a key of :data:`OVERRIDES`), seeded, in eval mode."""
+def build_tiny(name: str, *overrides: str) -> TaskModule:
+    """An untrained module of ``name`` (a key of :data:`OVERRIDES`, then ``overrides``),
+    seeded, in eval mode."""
     register_resolvers()
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        cfg = compose("train", overrides=OVERRIDES[name])
+        cfg = compose("train", overrides=[*OVERRIDES[name], *overrides])
     module_path = cfg.task.module
     module_name, _, class_name = module_path.rpartition(".")
     cls = getattr(__import__(module_name, fromlist=[class_name]), class_name)
