@@ -10,8 +10,8 @@ checkpoint's task reads (:func:`demo_input`):
 - ``image`` (captioning): an uploaded image -> the caption and its attention map (PNG).
 
 ``POST /predict`` takes the text (form field ``text``) or the file (``file``) and answers the
-task's predict record as JSON (an error record for unusable input), with the attention map
-inlined as a PNG data URL. Needs the ``demo`` extra (``pip install -e '.[demo]'``).
+task's predict record as JSON (an error record for unusable input), with the figures predict
+wrote (the attention map) inlined as PNG data URLs under ``figures``. Needs the ``demo`` extra (``pip install -e '.[demo]'``).
 """
 
 from __future__ import annotations
@@ -78,14 +78,21 @@ class DemoPredictor:
         record["input"] = shown
         if record.get("error"):
             record["error"] = record["error"].replace(item, shown)
-        attention_map = record.pop("attention_map", None)
-        if attention_map is not None:
-            png = Path(attention_map)
-            record["attention_png"] = "data:image/png;base64," + base64.b64encode(
-                png.read_bytes()
-            ).decode("ascii")
-            png.unlink(missing_ok=True)
+        record["figures"] = inline_figures(record)
         return record
+
+
+def inline_figures(record: dict[str, Any]) -> dict[str, str]:
+    """Move every field of ``record`` that names a PNG file written by predict (the captioning
+    ``attention_map``, or any other figure a task adds) into ``{field: PNG data URL}``, and
+    delete the file: the page shows them and nothing is left behind."""
+    figures = {}
+    for field, value in list(record.items()):
+        if isinstance(value, str) and value.endswith(".png") and Path(value).is_file():
+            png = Path(record.pop(field))
+            figures[field] = "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode()
+            png.unlink()
+    return figures
 
 
 def render_page(module: TaskModule, title: str) -> str:

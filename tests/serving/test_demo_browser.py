@@ -129,10 +129,16 @@ def test_demo_page_answers_in_the_browser(tiny_checkpoint, browser, tmp_path, na
             assert len(rows) == 3
         else:
             assert result.find_element(By.CSS_SELECTOR, ".caption").text
-            attention = result.find_element(By.CSS_SELECTOR, "img.attention")
+            attention = result.find_element(By.CSS_SELECTOR, "img.attention_map")
             assert attention.get_attribute("src").startswith("data:image/png;base64,")
             assert browser.execute_script("return arguments[0].naturalWidth", attention) > 100
         if name == "speech":
+            # an unusable upload: the error names it, and the page keeps working
+            broken = tmp_path / "inputs" / "broken.wav"
+            broken.write_bytes(b"RIFF not really audio")
+            browser.find_element(By.ID, "file").send_keys(str(broken))
+            error = result_of(browser, "error").find_element(By.CSS_SELECTOR, ".error").text
+            assert "broken.wav" in error and "not a readable audio file" in error
             # the microphone path: MediaRecorder -> decoded -> WAV upload -> transcript
             browser.execute_script("document.getElementById('result').dataset.kind = ''")
             browser.find_element(By.ID, "record").click()
