@@ -97,10 +97,10 @@ def inline_figures(record: dict[str, Any]) -> dict[str, str]:
 
 def render_page(module: TaskModule, title: str) -> str:
     """The page with the task's settings filled in."""
-    settings = {"input": demo_input(module), "title": title}
+    settings = json.dumps({"input": demo_input(module)})
     return (
         PAGE.read_text(encoding="utf-8")
-        .replace("/*SETTINGS*/null", json.dumps(settings))
+        .replace("/*SETTINGS*/null", settings)
         .replace("<!--TITLE-->", html.escape(title))
     )
 
@@ -109,6 +109,7 @@ def build_app(module: TaskModule, title: str, options: dict[str, Any] | None = N
     """The Starlette app: ``GET /`` (the page), ``POST /predict`` (one item -> JSON)."""
     try:
         from starlette.applications import Starlette
+        from starlette.concurrency import run_in_threadpool
         from starlette.requests import Request
         from starlette.responses import HTMLResponse, JSONResponse
         from starlette.routing import Route
@@ -127,9 +128,10 @@ def build_app(module: TaskModule, title: str, options: dict[str, Any] | None = N
         upload = form.get("file")
         if hasattr(upload, "read"):
             data = await upload.read()  # type: ignore[union-attr]
-            record = predictor.predict_file(upload.filename or "upload", data)  # type: ignore[union-attr]
+            name = upload.filename or "upload"  # type: ignore[union-attr]
+            record = await run_in_threadpool(predictor.predict_file, name, data)
         elif isinstance(form.get("text"), str):
-            record = predictor.predict_text(str(form["text"]))
+            record = await run_in_threadpool(predictor.predict_text, str(form["text"]))
         else:
             return JSONResponse({"error": "send a form field 'text' or 'file'"}, status_code=400)
         return JSONResponse(record, status_code=422 if "error" in record else 200)

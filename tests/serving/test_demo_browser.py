@@ -80,8 +80,9 @@ def browser(tmp_path_factory: pytest.TempPathFactory):
 
 
 def result_of(browser, kind: str):
-    """The result box once the page has shown a result of ``kind`` (or an error)."""
-    WebDriverWait(browser, 20).until(
+    """The result box once the page has shown a result of ``kind`` (or an error). The bound is
+    generous: the first LSTM call of a fresh machine builds lstmkit's C++ kernels."""
+    WebDriverWait(browser, 180).until(
         lambda d: d.find_element(By.ID, "result").get_attribute("data-kind") in (kind, "error")
     )
     result = browser.find_element(By.ID, "result")
