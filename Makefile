@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 
-.PHONY: run test lint format bench venv clean-venv
+.PHONY: run test lint format bench venv clean-venv browser
 
 venv: $(STAMP)
 
@@ -13,14 +13,24 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml core/pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e ./core -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e ./core -e '.[dev,demo]'
 	touch $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/python scripts/train.py $(ARGS)
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest $(ARGS)
+
+# The demo's browser test drives Debian's Chromium; install it where missing (as root, e.g. CI).
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	  else \
+	    echo "the demo's browser test needs: apt-get install chromium chromium-driver"; \
+	  fi; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -10,11 +10,14 @@ Shapes: ``B`` batch, ``S`` samples, ``T`` frames, ``F`` mel bins.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterable
 
 import torch
 import torchaudio
 from torch import Tensor, nn
+
+from lstmkit.recurrence import is_exporting
 
 
 @functools.lru_cache(maxsize=16)
@@ -83,6 +86,17 @@ class LogMel(nn.Module):
             center=True,
         )
 
+        # The exportable formulation (see power_mel_by_conv): the windowed DFT as conv
+        # kernels, cos rows then sin rows, (2 * n_freqs, 1, n_fft); derived, not saved.
+        window = self.mel.spectrogram.window
+        n_fft = self.mel.spectrogram.n_fft
+        left = (n_fft - window.numel()) // 2
+        window = nn.functional.pad(window, (left, n_fft - window.numel() - left))
+        k = torch.arange(n_fft // 2 + 1, dtype=torch.float64)[:, None]
+        angle = 2 * math.pi * k * torch.arange(n_fft, dtype=torch.float64) / n_fft
+        basis = torch.cat([angle.cos(), angle.sin()]) * window.double()
+        self.register_buffer("dft_basis", basis.float()[:, None], persistent=False)
+
     def num_frames(self, lengths: Tensor) -> Tensor:
         """Number of valid frames for waveforms of ``lengths`` samples."""
         return lengths // self.hop_length + 1
@@ -92,10 +106,38 @@ class LogMel(nn.Module):
             lengths = torch.full((waves.shape[0],), waves.shape[-1], dtype=torch.long)
         if self.training and self.dither > 0:
             waves = waves + self.dither * torch.randn_like(waves)
-        feats = self.mel(waves.float()).clamp_min(self.log_floor).log().transpose(1, 2)
+        if is_exporting():
+            power_mel = self.power_mel_by_conv(waves.float(), lengths)
+        else:
+            power_mel = self.mel(waves.float())
+        feats = power_mel.clamp_min(self.log_floor).log().transpose(1, 2)
         frame_lengths = self.num_frames(lengths.to(feats.device))
         valid = torch.arange(feats.shape[1], device=feats.device) < frame_lengths[:, None]
         return feats * valid[..., None], frame_lengths
+
+    def power_mel_by_conv(self, waves: Tensor, lengths: Tensor) -> Tensor:
+        """The mel power spectrogram ``(B, F, T)`` of ``self.mel`` from plain tensor ops, so it
+        exports to ONNX (whose STFT takes no complex output) and traces.
+
+        Each waveform is reflect-padded by ``n_fft // 2`` at both of its own ends (index
+        ``j`` of the padded signal reads ``|j - p|`` mirrored about ``L - 1``), so a padded
+        batch gives every utterance the frames it gets alone. Then
+        ``|X_k(t)|^2 = (sum_n w_n x_{tH+n} cos(2 pi k n / N))^2 + (... sin ...)^2``: one
+        strided convolution with the cos and sin kernels, and the mel filterbank on top.
+        """
+        n_fft = self.dft_basis.shape[-1]
+        pad = n_fft // 2
+        position = torch.arange(waves.shape[1] + 2 * pad, device=waves.device) - pad
+        last = (lengths.to(waves.device) - 1)[:, None]
+        index = position.abs()[None, :]
+        index = torch.where(index > last, 2 * last - index, index)
+        index = index.clamp(0, waves.shape[1] - 1)
+        frames = nn.functional.conv1d(
+            waves.gather(1, index)[:, None], self.dft_basis, stride=self.hop_length
+        )
+        real, imag = frames.chunk(2, dim=1)
+        power = real * real + imag * imag  # (B, n_freqs, T)
+        return torch.matmul(power.transpose(1, 2), self.mel.mel_scale.fb).transpose(1, 2)
 
 
 def cmvn_stats(features: Iterable[Tensor], chunk_frames: int = 65536) -> tuple[Tensor, Tensor]:

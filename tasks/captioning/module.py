@@ -16,7 +16,9 @@ from tasks.captioning.attention_maps import save_attention_figure
 from tasks.captioning.images import image_to_tensor, load_image
 from tasks.captioning.metrics import caption_scores
 from tasks.captioning.model import Captioner
-from tasks.captioning.tokenization import BOS, EOS, decode_caption, tokenize
+from tasks.captioning.step_graphs import DecoderStepGraph, EncoderGraph
+from tasks.captioning.tokenization import BOS, EOS, PAD, decode_caption, tokenize
+from tasks.harness.export import ExportGraph
 from tasks.harness.gate_plots import GateView, draw_tokens, recorded_layers
 from tasks.harness.module import TaskModule
 from tasks.text.vocabulary import Vocabulary
@@ -66,6 +68,48 @@ class CaptioningModule(TaskModule):
         return {
             "captioner.decoder.output.": list(self.vocab.itos),
             "captioner.decoder.embedding.": list(self.vocab.itos),
+        }
+
+    def export_graphs(self) -> list[ExportGraph]:
+        """``encoder`` (images -> memory, keys, initial state) and ``decoder_step`` (one
+        attention-LSTM step) for a search loop of the caller's (:mod:`step_graphs`)."""
+        generator = torch.Generator().manual_seed(0)
+        images = torch.rand(2, 3, self.image_size, self.image_size, generator=generator)
+        encoder = EncoderGraph(self.captioner).eval()
+        with torch.no_grad():
+            memory, keys, h, c = encoder(images)
+        batch = {0: "batch"}
+        step_inputs = {"tokens": torch.tensor([BOS, BOS]), "h": h, "c": c, "memory": memory}
+        step_inputs["keys"] = keys
+        step_outputs = ["log_probs", "h_next", "c_next", "attention"]
+        return [
+            ExportGraph(
+                "encoder",
+                encoder,
+                {"images": images},
+                ["memory", "keys", "h0", "c0"],
+                dict.fromkeys(["images", "memory", "keys", "h0", "c0"], batch),
+            ),
+            ExportGraph(
+                "decoder_step",
+                DecoderStepGraph(self.captioner).eval(),
+                step_inputs,
+                step_outputs,
+                dict.fromkeys([*step_inputs, *step_outputs], batch),
+            ),
+        ]
+
+    def export_manifest(self) -> dict[str, Any]:
+        return {
+            "vocabulary": list(self.vocab.itos),
+            "bos": BOS,
+            "eos": EOS,
+            "pad": PAD,
+            "image_size": self.image_size,
+            "pixels": "RGB in [0, 1], resized to image_size x image_size (ImageNet "
+            "normalisation is inside the encoder graph)",
+            "attention_grid": list(self.grid),
+            "decoding": dict(self.decoding),
         }
 
     # ----------------------------------------------------------------- training

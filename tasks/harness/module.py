@@ -11,10 +11,12 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Timer
 
+from tasks.harness.errors import ConfigError
 from tasks.harness.optim import build_optimizer, build_scheduler
 from tasks.harness.plain import to_plain
 
 if TYPE_CHECKING:
+    from tasks.harness.export import ExportGraph
     from tasks.harness.gate_plots import GateView
 
 CHECKPOINT_KEY = "lstmkit"
@@ -97,6 +99,16 @@ class TaskModule(pl.LightningModule, ABC):
         (``predict ... gates=true``). ``record`` is what :meth:`predict_items` yielded for it.
         Tasks run the model again under :func:`lstmkit.record_gates`."""
         raise NotImplementedError(f"{type(self).__name__} cannot draw gate figures (gates=true)")
+
+    def export_graphs(self) -> list[ExportGraph]:
+        """The modules ``scripts/export.py`` writes, each with example inputs and dynamic axes
+        (:class:`tasks.harness.export.ExportGraph`). Default: the task cannot be exported."""
+        raise ConfigError(f"{type(self).__name__} defines no export graphs")
+
+    def export_manifest(self) -> dict[str, Any]:
+        """Manifest fields a caller of the exported graphs needs besides their inputs and
+        outputs: vocabulary or labels, feature settings, special token ids."""
+        return {}
 
     def log_metrics(self, stage: str, metrics: Mapping[str, Any], batch_size: int) -> None:
         """Log ``metrics`` as ``<stage>/<name>``: per step and epoch in training, per epoch

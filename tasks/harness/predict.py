@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 from typing import IO
@@ -80,9 +80,48 @@ def expand_inputs(
     return [line for p in files for line in read_text_lines(p)]
 
 
-def chunks(items: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def error_record(item: str, error: Exception) -> dict[str, str]:
+    """The record of an input that could not be used: ``{input, error, reason}``.
+
+    ``reason`` is the error's own short cause where it has one (``missing``, ``empty``,
+    ``corrupt``... of :class:`tasks.audio.io.AudioDecodeError`), else ``unreadable``.
+    """
+    return {
+        "input": item,
+        "error": str(error),
+        "reason": str(getattr(error, "reason", "unreadable")),
+    }
+
+
+def size_order(items: list[str], kind: str) -> list[int]:
+    """Indices of ``items`` by file size, so that a batch holds files of similar length and
+    little padding (sizes track durations); text items and missing files keep their place."""
+    if kind != "file":
+        return list(range(len(items)))
+
+    def size(index: int) -> int:
+        path = Path(items[index])
+        return path.stat().st_size if path.is_file() else 0
+
+    return sorted(range(len(items)), key=size)
+
+
+def predict_chunk(module: TaskModule, chunk: list[str], options: dict) -> list[dict]:
+    """``module.predict_items`` on ``chunk``; when it rejects the chunk (``ValueError``, the
+    task's "unusable input" signal) each item runs alone, so one bad input costs one
+    error record and its neighbours still get their predictions."""
+    try:
+        return list(module.predict_items(chunk, options))
+    except ValueError:
+        if len(chunk) == 1:
+            raise
+    records = []
+    for item in chunk:
+        try:
+            records += module.predict_items([item], options)
+        except ValueError as error:
+            records.append(error_record(item, error))
+    return records
 
 
 def write_records(
@@ -92,31 +131,48 @@ def write_records(
     batch_size: int,
     out: IO[str],
     extras: Callable[[dict], dict] | None = None,
-) -> int:
-    """Run ``module.predict_items`` over ``items`` in chunks; one JSON line per record.
+) -> tuple[int, list[dict]]:
+    """Predict ``items`` in chunks of ``batch_size`` (files grouped by size) and write one
+    JSON line per record in input order; returns the number of records and the error records.
 
-    ``extras(record)``, when given, adds fields to each record (e.g. the gate figure's path).
+    ``extras(record)``, when given, adds fields to each predicted record (e.g. the gate
+    figure's path).
     """
-    count = 0
+    order = size_order(items, module.input_kind)
+    done: dict[int, dict] = {}
+    written, errors = 0, []
     progress = tqdm(
         total=len(items), desc="predict", unit="item", file=sys.stderr, disable=len(items) < 2
     )
     with torch.inference_mode(), progress:
-        for chunk in chunks(items, batch_size):
+        for start in range(0, len(order), batch_size):
+            indices = order[start : start + batch_size]
+            chunk = [items[i] for i in indices]
             try:
-                for record in module.predict_items(chunk, options):
-                    if extras is not None:
-                        record = {**record, **extras(record)}
-                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
-                    count += 1
-            except ValueError as error:  # the task's "unusable input" signal
-                raise InputError(str(error)) from error
+                records = predict_chunk(module, chunk, options)
+            except ValueError as error:
+                records = [error_record(chunk[0], error)]
+            done.update(zip(indices, records, strict=True))
+            while written in done:
+                record = done.pop(written)
+                if "error" in record:
+                    errors.append(record)
+                elif extras is not None:
+                    record = {**record, **extras(record)}
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                written += 1
+            out.flush()
             progress.update(len(chunk))
-    return count
+    return written, errors
 
 
 def predict(cfg: DictConfig) -> int:
-    """Predict ``cfg.input`` / ``cfg.text`` with ``cfg.ckpt``; returns the number of records."""
+    """Predict ``cfg.input`` / ``cfg.text`` with ``cfg.ckpt``; returns the number of records.
+
+    Raises:
+        InputError: after writing every record, when any input gave an error record (so the
+            exit status says that inputs failed).
+    """
     if cfg.ckpt is None:
         raise InputError("pass ckpt=<checkpoint file, run directory or 'last'>")
     module = load_module(find_checkpoint(cfg.ckpt, cfg.paths.runs_dir)).to(cfg.device)
@@ -129,4 +185,11 @@ def predict(cfg: DictConfig) -> int:
     if cfg.gates:
         gates = GateFigureWriter(module, Path(cfg.gates_dir), cfg.gates_layer, cfg.gates_units)
     with open(output, "w", encoding="utf-8") if output else nullcontext(sys.stdout) as out:
-        return write_records(module, items, options, cfg.batch_size, out, gates)
+        count, failed = write_records(module, items, options, cfg.batch_size, out, gates)
+    if failed:
+        where = f" in {output}" if output else ""
+        raise InputError(
+            f"{failed[0]['error']} ({len(failed)} of {count} inputs could not be used; "
+            f"see their error records{where}, the other {count - len(failed)} were predicted)"
+        )
+    return count

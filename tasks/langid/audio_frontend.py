@@ -88,3 +88,26 @@ class AudioFrontEnd(nn.Module):
     def forward(self, feats: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         x = self.specaugment(self.cmvn(feats, lengths), lengths)
         return self.subsampling(x, lengths)
+
+
+class WaveformLanguageIdentifier(nn.Module):
+    """Waveforms ``(B, S)``, ``lengths (B,)`` in samples -> logits ``(B, n_labels)``: the
+    log-mels of :func:`utterance_features` (each waveform framed at its own end) computed in
+    the graph, then ``identifier`` (a :class:`tasks.langid.model.LanguageIdentifier` over
+    log-mels). The exported spoken model; callers cut clips to ``max_seconds`` first.
+    """
+
+    def __init__(self, identifier: nn.Module, features: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.log_mel = LogMel(
+            features["sample_rate"],
+            features["n_mels"],
+            features["n_fft"],
+            features["win_length"],
+            features["hop_length"],
+        )
+        self.identifier = identifier
+
+    def forward(self, waves: Tensor, lengths: Tensor) -> Tensor:
+        feats, frames = self.log_mel(waves, lengths)
+        return self.identifier(feats, frames)

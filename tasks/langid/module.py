@@ -14,6 +14,7 @@ from torchmetrics.classification import MulticlassConfusionMatrix
 
 from lstmkit import record_gates
 from tasks.audio.io import load_audio
+from tasks.harness.export import ExportGraph
 from tasks.harness.gate_plots import GateView, draw_spectrogram, draw_tokens, recorded_layers
 from tasks.harness.module import TaskModule
 from tasks.langid.model import LanguageIdentifier, TextFrontEnd
@@ -100,6 +101,47 @@ class LangIDModule(TaskModule):
                 self.hparams["artifacts"]["vocabulary"]["itos"]
             )
         return vocabularies
+
+    def export_graphs(self) -> list[ExportGraph]:
+        """``model``: symbol ids ``(B, T)`` (text) or waveforms ``(B, S)`` (spoken, log-mels
+        computed in the graph) with their ``lengths (B,)`` -> ``logits (B, n_labels)``."""
+        generator = torch.Generator().manual_seed(0)
+        if self.modality == "text":
+            size = len(self.hparams["artifacts"]["vocabulary"]["itos"])
+            inputs = torch.randint(2, size, (2, 12), generator=generator)
+            lengths, steps, module = torch.tensor([12, 7]), "symbols", self.model
+        else:
+            from tasks.langid.audio_frontend import WaveformLanguageIdentifier
+
+            features = self.hparams["artifacts"]["features"]
+            rate = features["sample_rate"]
+            inputs = 0.1 * torch.randn(2, rate, generator=generator)
+            lengths, steps = torch.tensor([rate, rate * 3 // 4]), "samples"
+            module = WaveformLanguageIdentifier(self.model, features).eval()
+        name = "ids" if self.modality == "text" else "waves"
+        return [
+            ExportGraph(
+                "model",
+                module,
+                {name: inputs, "lengths": lengths},
+                ["logits"],
+                {name: {0: "batch", 1: steps}, "lengths": {0: "batch"}, "logits": {0: "batch"}},
+            )
+        ]
+
+    def export_manifest(self) -> dict[str, Any]:
+        artifacts = self.hparams["artifacts"]
+        fields: dict[str, Any] = {"modality": self.modality, "labels": list(self.labels)}
+        if self.modality == "text":
+            fields.update(
+                vocabulary=Vocabulary.from_list(artifacts["vocabulary"]).to_list(),
+                unit=artifacts["unit"],
+                max_units=artifacts["max_units"],
+                padding_id=0,
+            )
+        else:
+            fields["features"] = dict(artifacts["features"])
+        return fields
 
     def forward(self, inputs: Tensor, lengths: Tensor) -> Tensor:
         """Logits ``(B, n_labels)``."""

@@ -30,9 +30,12 @@ from torch import Tensor
 from torchmetrics.text import CharErrorRate, WordErrorRate
 
 from lstmkit import record_gates
-from tasks.audio.io import load_audio
+from tasks.audio.io import AudioDecodeError, load_audio
+from tasks.batching import pad_sequences
+from tasks.harness.export import ExportGraph
 from tasks.harness.gate_plots import GateView, draw_spectrogram, recorded_layers
 from tasks.harness.module import TaskModule
+from tasks.harness.predict import error_record
 from tasks.speech.alignment import ctc_forced_align, word_timings
 from tasks.speech.ctc_decoding import (
     CTCPrefixBeamSearch,
@@ -155,6 +158,39 @@ class SpeechModule(TaskModule):
     def output_vocabularies(self) -> dict[str, list[str]]:
         return {"recognizer.head.": self.tokens}
 
+    def export_graphs(self) -> list[ExportGraph]:
+        """``model``: waveforms ``(B, S)`` and ``lengths (B,)`` in samples -> CTC log-probs
+        ``(B, T', V)`` and ``frame_lengths (B,)``: front-end, encoder and head in one graph;
+        decoding (:meth:`transcript_record`) stays with the caller."""
+        generator = torch.Generator().manual_seed(0)
+        waves = 0.1 * torch.randn(2, self.sample_rate, generator=generator)
+        lengths = torch.tensor([self.sample_rate, self.sample_rate * 3 // 4])
+        batch = {0: "batch"}
+        return [
+            ExportGraph(
+                "model",
+                self.recognizer,
+                {"waves": waves, "lengths": lengths},
+                ["log_probs", "frame_lengths"],
+                {
+                    "waves": {0: "batch", 1: "samples"},
+                    "lengths": batch,
+                    "log_probs": {0: "batch", 1: "frames"},
+                    "frame_lengths": batch,
+                },
+            )
+        ]
+
+    def export_manifest(self) -> dict[str, Any]:
+        return {
+            "vocabulary": self.tokens,
+            "blank": 0,
+            "sample_rate": self.sample_rate,
+            "features": dict(self.hparams["artifacts"]["features"]),
+            "frame_seconds": self.recognizer.output_frame_seconds,
+            "decoding": dict(self.decoding),
+        }
+
     def forward(self, batch: Mapping[str, Any]) -> tuple[Tensor, Tensor]:
         """A batch of log-mel ``features (B, T, F)`` or ``waveforms (B, S)`` with their
         ``*_lengths (B,)`` -> log-probs ``(B, T', V)``, ``lengths' (B,)``."""
@@ -234,17 +270,48 @@ class SpeechModule(TaskModule):
 
     def predict_items(self, inputs: list[str], options: Mapping[str, Any]) -> Iterator[dict]:
         """Transcribe audio files: ``{input, text, words: [{word, start, end}], score,
-        duration}``; ``score`` is the decoder's log-score (CTC log-prob + LM terms).
+        duration}``; ``score`` is the decoder's log-score (CTC log-prob + LM terms). A file
+        that cannot be used gives an error record (:func:`tasks.harness.predict.error_record`).
 
-        Options: ``beam_size``, ``lm_weight``, ``word_bonus``, ``char_lm_weight`` (override
-        ``model.decoding``),
-        ``streaming`` (feed ``chunk_seconds`` pieces through the carried encoder state).
+        The readable files run as one padded batch through the encoder (``lengths=`` keeps
+        each one's result its own). Options: ``beam_size``, ``lm_weight``, ``word_bonus``,
+        ``char_lm_weight`` (override ``model.decoding``), ``streaming`` (feed
+        ``chunk_seconds`` pieces through the carried encoder state, one file at a time).
         """
         search = self.beam_search(options)
-        for path in inputs:
-            wave, _ = load_audio(path, self.sample_rate, float(options.get("min_seconds", 0.05)))
-            log_probs = self.transcribe_log_probs(wave.to(self.device), options)
-            yield self._record(path, log_probs, search, wave.numel() / self.sample_rate)
+        records: list[dict | None] = [None] * len(inputs)
+        waves: dict[int, Tensor] = {}
+        for i, path in enumerate(inputs):
+            try:
+                wave, _ = load_audio(
+                    path, self.sample_rate, float(options.get("min_seconds", 0.05))
+                )
+                waves[i] = wave
+            except AudioDecodeError as error:
+                records[i] = error_record(path, error)
+        if options.get("streaming", False):
+            log_probs = [
+                self.transcribe_log_probs(waves[i].to(self.device), options) for i in waves
+            ]
+        else:
+            log_probs = self.batch_log_probs(list(waves.values())) if waves else []
+        for (i, wave), frames in zip(waves.items(), log_probs, strict=True):
+            duration = wave.numel() / self.sample_rate
+            records[i] = self.transcript_record(inputs[i], frames, search, duration)
+        yield from records  # type: ignore[misc]
+
+    def batch_log_probs(self, waves: list[Tensor]) -> list[Tensor]:
+        """Waveforms ``(S_b,)`` -> CTC log-probs ``(T'_b, V)`` each, in one padded batch.
+
+        Log-mels are computed per waveform (so each is framed at its own end, exactly as
+        alone), then padded, normalised and encoded with their lengths.
+        """
+        log_mel = self.recognizer.frontend.log_mel
+        feats = [log_mel(wave[None].to(self.device))[0][0] for wave in waves]
+        padded, lengths = pad_sequences(feats, 0.0)
+        lengths = lengths.to(self.device)
+        log_probs, out_lengths = self({"features": padded, "features_lengths": lengths})
+        return [frames[:n] for frames, n in zip(log_probs, out_lengths.tolist(), strict=True)]
 
     def gate_view(self, record: Mapping[str, Any]) -> GateView:
         """The encoder's gates on the whole utterance ``record["input"]``, under its log-mel
@@ -279,13 +346,15 @@ class SpeechModule(TaskModule):
         log_probs, _ = self.recognizer(wave[None], torch.tensor([wave.numel()], device=wave.device))
         return log_probs[0]
 
-    def _record(
+    def transcript_record(
         self,
         path: str,
         log_probs: Tensor,
         search: CTCPrefixBeamSearch | None,
         duration: float,
     ) -> dict[str, Any]:
+        """Decode one utterance's log-probs ``(T', V)`` (from this model or its export) into
+        the predict record: text, word timings, score, duration."""
         log_probs = log_probs.float().cpu()
         if search is None:
             labels = greedy_decode(log_probs[None], torch.tensor([len(log_probs)]))[0]

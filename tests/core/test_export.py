@@ -84,3 +84,48 @@ def test_onnx_export_matches_onnxruntime(name):
         torch.testing.assert_close(
             torch.from_numpy(actual), reference.detach(), rtol=1e-5, atol=1e-5
         )
+
+
+class WithLengths(torch.nn.Module):
+    """``(x, lengths) -> output``: the padded-batch call the task encoders make."""
+
+    def __init__(self, lstm: lstmkit.LSTM) -> None:
+        super().__init__()
+        self.lstm = lstm
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.lstm(x, lengths=lengths)[0]
+
+
+def padded_batches():
+    generator = torch.Generator().manual_seed(1)
+    for batch, steps in ((3, 7), (2, 11), (5, 4)):
+        lengths = torch.randint(1, steps + 1, (batch,), generator=generator)
+        lengths[0] = steps
+        yield torch.randn(batch, steps, 4, generator=generator), lengths
+
+
+def test_lengths_export_keeps_batch_and_length_dynamic():
+    module = WithLengths(make("plain"))
+    example = (torch.randn(3, 7, 4), torch.tensor([7, 3, 5]))
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(module, example, check_trace=False)
+        torch.onnx.export(
+            module,
+            example,
+            buffer,
+            dynamo=False,
+            opset_version=17,
+            input_names=["x", "lengths"],
+            output_names=["output"],
+            dynamic_axes={"x": {0: "B", 1: "T"}, "lengths": {0: "B"}, "output": {0: "B", 1: "T"}},
+        )
+    session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+    for x, lengths in padded_batches():
+        expected = module(x, lengths)
+        assert all(not expected[b, n:].any() for b, n in enumerate(lengths.tolist()))
+        (ours,) = session.run(None, {"x": x.numpy(), "lengths": lengths.numpy()})
+        torch.testing.assert_close(torch.from_numpy(ours), expected, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(traced(x, lengths), expected, rtol=1e-5, atol=1e-5)

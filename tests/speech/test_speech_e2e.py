@@ -132,5 +132,6 @@ def test_predict_names_a_bad_file(tmp_path: Path) -> None:
             "features": {"sample_rate": 16000, "n_mels": 80},
         },
     ).eval()
-    with pytest.raises(ValueError, match=r"broken\.wav"):
-        list(module.predict_items([str(bad)], {}))
+    (record,) = module.predict_items([str(bad)], {})
+    assert record["input"] == str(bad) and record["reason"] == "corrupt"
+    assert "broken.wav" in record["error"] and "text" not in record

@@ -127,11 +127,7 @@ class LSTMCell(nn.Module):
             hx = (zeros, zeros)
         elif not batched:
             hx = (hx[0].unsqueeze(0), hx[1].unsqueeze(0))
-        if (
-            return_gates
-            or self.variants.changes_recurrence
-            or torch._C._is_any_autocast_enabled()
-        ):
+        if return_gates or self.variants.changes_recurrence or torch._C._is_any_autocast_enabled():
             _, h, c, *trace = run_direction(
                 input.unsqueeze(0),
                 direction_weights(self, ""),

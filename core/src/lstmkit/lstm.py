@@ -18,7 +18,7 @@ from lstmkit.direction import (
 )
 from lstmkit.gate_trace import LayerGates
 from lstmkit.lengths import lengths_to_mask, pack, unpack
-from lstmkit.recurrence import run_direction
+from lstmkit.recurrence import is_exporting, run_direction
 from lstmkit.validation import (
     check_constructor_args,
     check_input,
@@ -370,7 +370,11 @@ class LSTM(nn.Module):
         if lengths is not None:
             lengths = torch.as_tensor(lengths)
             check_lengths(lengths, batch_size, total_length)
-        if return_gates or not self._fused_stack or (lengths is not None and not input.is_cuda):
+        # While exporting, a plain stack with lengths stays on the packed fused op: it becomes
+        # one LSTM node with sequence lengths (ONNX ``sequence_lens``) of any length, where
+        # the masked loop would be unrolled over the example's steps.
+        masked_on_cpu = lengths is not None and not input.is_cuda and not is_exporting()
+        if return_gates or not self._fused_stack or masked_on_cpu:
             x = input.transpose(0, 1) if self.batch_first else input
             output, state, gates = self._forward_layers(x, hx, lengths, return_gates)
             if self.batch_first:
@@ -461,7 +465,7 @@ class LSTM(nn.Module):
             # torch's CPU kernels have no fast packed path (oneDNN takes padded input only;
             # packed input falls back to per-step autograd ops, far slower to train), so
             # on CPU padded batches with lengths run the masked time loop of lstmkit.fused.
-            masked_on_cpu = lengths is not None and not x.is_cuda
+            masked_on_cpu = lengths is not None and not x.is_cuda and not is_exporting()
             if return_gates:
                 output, h, c, traces = self._variant_layer(
                     layer, layer_input, h0, c0, lengths, mask, return_gates=True

@@ -26,6 +26,16 @@ from lstmkit.variants import LayerVariants
 ONEDNN_MIN_MACS = 2**27
 
 
+def is_exporting() -> bool:
+    """True while TorchScript traces or scripts, ``torch.export`` runs or ONNX exports."""
+    return (
+        torch.jit.is_tracing()
+        or torch.jit.is_scripting()
+        or torch.onnx.is_in_onnx_export()
+        or torch.compiler.is_exporting()
+    )
+
+
 def recurrence():
     """The layer function: the fused fast path, or the reference loop while exporting.
 
@@ -33,17 +43,7 @@ def recurrence():
     which the reference loop is made of; the fused path is a custom autograd Function.
     Both take ``ln_x``, the input-term layer norm (see :func:`lstmkit.fused.lstm_layer`).
     """
-    return reference_with_input_norm if exporting() else lstm_layer
-
-
-def exporting() -> bool:
-    """True while tracing, scripting or exporting, which need plain tensor operations."""
-    return (
-        torch.jit.is_tracing()
-        or torch.jit.is_scripting()
-        or torch.onnx.is_in_onnx_export()
-        or torch.compiler.is_exporting()
-    )
+    return reference_with_input_norm if is_exporting() else lstm_layer
 
 
 def reference_with_input_norm(
@@ -88,7 +88,7 @@ def input_gemm(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         and rows * weight.numel() >= ONEDNN_MIN_MACS
         and torch.backends.mkldnn.is_available()
         and not torch._C._is_any_autocast_enabled()
-        and not exporting()
+        and not is_exporting()
     ):
         packed = torch.ops.mkldnn._reorder_linear_weight(weight, rows)
         out = torch.ops.mkldnn._linear_pointwise(x.reshape(rows, -1), packed, bias, "none", [], "")
