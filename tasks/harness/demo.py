@@ -11,7 +11,9 @@ checkpoint's task reads (:func:`demo_input`):
 
 ``POST /predict`` takes the text (form field ``text``) or the file (``file``) and answers the
 task's predict record as JSON (an error record for unusable input), with the figures predict
-wrote (the attention map) inlined as PNG data URLs under ``figures``. Needs the ``demo`` extra (``pip install -e '.[demo]'``).
+wrote (the attention map) and, where the task draws them, the LSTM gate figure
+(``gate_figure``, as ``predict ... gates=true`` draws it) inlined as PNG data URLs under
+``figures``. Needs the ``demo`` extra (``pip install -e '.[demo]'``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from omegaconf import DictConfig
 
 from tasks.harness.checkpoint import find_checkpoint, load_module
 from tasks.harness.errors import ConfigError, InputError
+from tasks.harness.gate_plots import GateFigureWriter
 from tasks.harness.module import TaskModule
 from tasks.harness.plain import to_plain
 from tasks.harness.predict import predict_chunk
@@ -48,12 +51,18 @@ def demo_input(module: TaskModule) -> str:
 
 class DemoPredictor:
     """Runs ``module``'s predict on one uploaded item at a time (a lock keeps requests
-    from running the model concurrently); attention maps go to a private folder."""
+    from running the model concurrently); attention maps and gate figures go to a private
+    folder. ``gates``: ``(layer, units)`` of the gate figure, or None for none."""
 
-    def __init__(self, module: TaskModule, options: dict[str, Any]) -> None:
+    def __init__(
+        self, module: TaskModule, options: dict[str, Any], gates: tuple[int, int] | None
+    ) -> None:
         self.module = module
         self.folder = Path(tempfile.mkdtemp(prefix="lstmkit-demo-"))
         self.options = {"attention_maps": True, "attention_dir": str(self.folder), **options}
+        self.gates = None
+        if gates is not None and draws_gates(module):
+            self.gates = GateFigureWriter(module, self.folder, *gates)
         self.lock = threading.Lock()
         self.count = 0
 
@@ -75,11 +84,20 @@ class DemoPredictor:
     def _predict(self, item: str, shown: str) -> dict[str, Any]:
         with self.lock, torch.inference_mode():
             (record,) = predict_chunk(self.module, [item], self.options)
+            if self.gates is not None and "error" not in record:
+                written = self.gates(record)["gates"]
+                Path(written["traces"]).unlink()
+                record["gate_figure"] = written["figure"]
         record["input"] = shown
         if record.get("error"):
             record["error"] = record["error"].replace(item, shown)
         record["figures"] = inline_figures(record)
         return record
+
+
+def draws_gates(module: TaskModule) -> bool:
+    """Whether the task implements :meth:`TaskModule.gate_view`."""
+    return type(module).gate_view is not TaskModule.gate_view
 
 
 def inline_figures(record: dict[str, Any]) -> dict[str, str]:
@@ -105,8 +123,14 @@ def render_page(module: TaskModule, title: str) -> str:
     )
 
 
-def build_app(module: TaskModule, title: str, options: dict[str, Any] | None = None) -> Any:
-    """The Starlette app: ``GET /`` (the page), ``POST /predict`` (one item -> JSON)."""
+def build_app(
+    module: TaskModule,
+    title: str,
+    options: dict[str, Any] | None = None,
+    gates: tuple[int, int] | None = (-1, 16),
+) -> Any:
+    """The Starlette app: ``GET /`` (the page), ``POST /predict`` (one item -> JSON).
+    ``gates``: ``(layer, units)`` of the gate figure (see :class:`DemoPredictor`)."""
     try:
         from starlette.applications import Starlette
         from starlette.concurrency import run_in_threadpool
@@ -117,7 +141,7 @@ def build_app(module: TaskModule, title: str, options: dict[str, Any] | None = N
         raise ConfigError(
             f"the demo needs the demo extra: pip install -e '.[demo]' ({error})"
         ) from error
-    predictor = DemoPredictor(module, options or {})
+    predictor = DemoPredictor(module, options or {}, gates)
     page = render_page(module, title)
 
     async def index(request: Request) -> HTMLResponse:
@@ -149,7 +173,10 @@ def serve(cfg: DictConfig) -> None:
     module = load_module(checkpoint).to(cfg.device)
     task = module.run_config.get("task", {}).get("name", type(module).__name__)
     app = build_app(
-        module, f"lstmkit {task}: {checkpoint.parent.parent.name}", to_plain(cfg.options, "options")
+        module,
+        f"lstmkit {task}: {checkpoint.parent.parent.name}",
+        to_plain(cfg.options, "options"),
+        (int(cfg.gates_layer), int(cfg.gates_units)) if cfg.gates else None,
     )
     import uvicorn
 

@@ -133,6 +133,10 @@ def test_demo_page_answers_in_the_browser(tiny_checkpoint, browser, tmp_path, na
             attention = result.find_element(By.CSS_SELECTOR, "img.attention_map")
             assert attention.get_attribute("src").startswith("data:image/png;base64,")
             assert browser.execute_script("return arguments[0].naturalWidth", attention) > 100
+        # every task draws its LSTM gates under the input
+        gates = result.find_element(By.CSS_SELECTOR, "img.gate_figure")
+        assert gates.get_attribute("src").startswith("data:image/png;base64,")
+        assert browser.execute_script("return arguments[0].naturalWidth", gates) > 100
         if name == "speech":
             # an unusable upload: the error names it, and the page keeps working
             broken = tmp_path / "inputs" / "broken.wav"
