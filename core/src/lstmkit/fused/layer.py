@@ -42,7 +42,8 @@ def lstm_layer(
 
     Gradients flow to ``gates_x``, ``w_hh``, ``h0``, ``c0``, the layer-norm gains and biases,
     ``peephole`` and ``w_hr``; masks and zoneout samples are constants. On CPU the time loops
-    run in C++ (:mod:`lstmkit.fused.extension`), elsewhere in PyTorch.
+    run in C++, on CUDA in Triton kernels, elsewhere in PyTorch
+    (:mod:`lstmkit.fused.extension`).
     """
     dtype = gates_x.dtype
     rd_mask, zoneout_h, zoneout_c, mask = (
