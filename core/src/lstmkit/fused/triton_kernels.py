@@ -43,7 +43,9 @@ from lstmkit.fused import python_kernels
 from lstmkit.fused.python_kernels import LAYER_NORM_EPS
 
 INTERPRETED = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
-DTYPES = (torch.float32, torch.bfloat16, torch.float16)
+# Float64 only under the interpreter, where it lets the tests check the kernels' algebra to
+# 1e-10; compiled, it keeps the PyTorch loops.
+DTYPES = (torch.float32, torch.bfloat16, torch.float16) + ((torch.float64,) if INTERPRETED else ())
 BLOCK_B = 16  # tl.dot needs at least 16 rows
 BLOCK_K = 32
 # Zoneout modes: off, one probability for every step (evaluation), per-step samples.
@@ -55,22 +57,22 @@ def _matmul_tile(
     a_ptr, a_stride, rows, row_ok, scale_ptr, HAS_SCALE: tl.constexpr,
     w_ptr, w_stride_n, w_stride_k, cols, col_ok, depth,
     BLOCK_B: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
-    DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr,
+    DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr, ACC: tl.constexpr,
 ):  # fmt: skip
     """``(A * s)[rows, :depth] @ W[:depth, cols]`` with ``W[k, n]`` at
     ``w_ptr + n * w_stride_n + k * w_stride_k``; ``s`` (same layout as ``A``) optional."""
-    acc = tl.zeros((BLOCK_B, BLOCK_N), dtype=tl.float32)
+    acc = tl.zeros((BLOCK_B, BLOCK_N), dtype=ACC)
     for k0 in range(0, depth, BLOCK_K):
         ks = k0 + tl.arange(0, BLOCK_K)
         k_ok = ks < depth
         a_mask = row_ok[:, None] & k_ok[None, :]
         a_offsets = rows[:, None] * a_stride + ks[None, :]
-        a = tl.load(a_ptr + a_offsets, mask=a_mask, other=0.0).to(tl.float32)
+        a = tl.load(a_ptr + a_offsets, mask=a_mask, other=0.0).to(ACC)
         if HAS_SCALE:
-            a *= tl.load(scale_ptr + a_offsets, mask=a_mask, other=0.0).to(tl.float32)
+            a *= tl.load(scale_ptr + a_offsets, mask=a_mask, other=0.0).to(ACC)
         w_offsets = cols[None, :] * w_stride_n + ks[:, None] * w_stride_k
         w = tl.load(w_ptr + w_offsets, mask=k_ok[:, None] & col_ok[None, :], other=0.0)
-        acc += tl.dot(a.to(DOT_DTYPE), w.to(DOT_DTYPE), input_precision=PRECISION)
+        acc += tl.dot(a.to(DOT_DTYPE), w.to(DOT_DTYPE), input_precision=PRECISION, out_dtype=ACC)
     return acc
 
 
@@ -101,30 +103,30 @@ def _tanh(x):
 
 
 @triton.jit
-def _zoneout(z_ptr, offsets, tile_mask, MODE: tl.constexpr):
+def _zoneout(z_ptr, offsets, tile_mask, MODE: tl.constexpr, ACC: tl.constexpr):
     """The zoneout weight of the previous state at ``offsets`` of a ``(T, B, N)`` tensor."""
     if MODE == 2:
-        z = tl.load(z_ptr + offsets, mask=tile_mask, other=0.0).to(tl.float32)
+        z = tl.load(z_ptr + offsets, mask=tile_mask, other=0.0).to(ACC)
     else:
-        z = tl.load(z_ptr).to(tl.float32)
+        z = tl.load(z_ptr).to(ACC)
     return z
 
 
 @triton.jit
 def _finish_h(
     h_new, t, rows, row_ok, cols, col_ok, batch, width, hs_ptr, out_ptr, zh_ptr, mask_ptr,
-    ZH: tl.constexpr, MASK: tl.constexpr,
+    ZH: tl.constexpr, MASK: tl.constexpr, ACC: tl.constexpr,
 ):  # fmt: skip
     """h_t = lerp(h'_t, h_{t-1}, z^h_t), carried through padding; stores out_t and h_t."""
     tile_mask = row_ok[:, None] & col_ok[None, :]
     offsets = rows[:, None] * width + cols[None, :]
     step = t * batch * width
-    h_prev = tl.load(hs_ptr + step + offsets, mask=tile_mask, other=0.0).to(tl.float32)
+    h_prev = tl.load(hs_ptr + step + offsets, mask=tile_mask, other=0.0).to(ACC)
     if ZH != 0:
-        h_new += _zoneout(zh_ptr, step + offsets, tile_mask, ZH) * (h_prev - h_new)
+        h_new += _zoneout(zh_ptr, step + offsets, tile_mask, ZH, ACC) * (h_prev - h_new)
     y = h_new
     if MASK:
-        m = tl.load(mask_ptr + t * batch + rows, mask=row_ok, other=0.0).to(tl.float32)[:, None]
+        m = tl.load(mask_ptr + t * batch + rows, mask=row_ok, other=0.0).to(ACC)[:, None]
         h_new = h_prev + m * (h_new - h_prev)
         y = h_new * m
     tl.store(out_ptr + step + offsets, y.to(out_ptr.dtype.element_ty), mask=tile_mask)
@@ -144,7 +146,7 @@ def _forward_kernel(
     RD: tl.constexpr, ZH: tl.constexpr, ZC: tl.constexpr, MASK: tl.constexpr,
     STORE_CELL: tl.constexpr,
     BLOCK_B: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_K: tl.constexpr,
-    DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr,
+    DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr, ACC: tl.constexpr,
 ):  # fmt: skip
     rows = tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)
     row_ok = rows < batch
@@ -155,15 +157,15 @@ def _forward_kernel(
         gx_step = t * batch * four_h
         # 1. N_h: r = W_hh h_in into xhat_h[t] and its per-row mean and variance.
         if LN_H:
-            mean = tl.zeros((BLOCK_B,), dtype=tl.float32)
-            m2 = tl.zeros((BLOCK_B,), dtype=tl.float32)
+            mean = tl.zeros((BLOCK_B,), dtype=ACC)
+            m2 = tl.zeros((BLOCK_B,), dtype=ACC)
             for n0 in range(0, 4 * hidden, BLOCK_H):
                 cols = n0 + tl.arange(0, BLOCK_H)
                 col_ok = cols < four_h
                 r = _matmul_tile(
                     h_prev_ptr, width, rows, row_ok, rd_ptr, RD,
                     w_hh_ptr, width, 1, cols, col_ok, width,
-                    BLOCK_B, BLOCK_H, BLOCK_K, DOT_DTYPE, PRECISION,
+                    BLOCK_B, BLOCK_H, BLOCK_K, DOT_DTYPE, PRECISION, ACC,
                 )  # fmt: skip
                 tile_mask = row_ok[:, None] & col_ok[None, :]
                 tl.store(
@@ -171,7 +173,7 @@ def _forward_kernel(
                     r.to(xhat_h_ptr.dtype.element_ty),
                     mask=tile_mask,
                 )
-                tile_count = tl.minimum(four_h - n0, BLOCK_H).to(tl.float32)
+                tile_count = tl.minimum(four_h - n0, BLOCK_H).to(ACC)
                 mean, m2 = _combine_stats(n0 * 1.0, mean, m2, r, tile_mask, tile_count)
             rstd_h = 1.0 / tl.sqrt(m2 / four_h + eps)
             mean_h = mean
@@ -181,8 +183,8 @@ def _forward_kernel(
             tl.debug_barrier()
         # 2. Gates and c'_t, tile by tile over the hidden units.
         if LN_C:
-            mean_c = tl.zeros((BLOCK_B,), dtype=tl.float32)
-            m2_c = tl.zeros((BLOCK_B,), dtype=tl.float32)
+            mean_c = tl.zeros((BLOCK_B,), dtype=ACC)
+            m2_c = tl.zeros((BLOCK_B,), dtype=ACC)
         for j0 in range(0, hidden, BLOCK_H):
             cols = j0 + tl.arange(0, BLOCK_H)
             col_ok = cols < hidden
@@ -190,21 +192,21 @@ def _forward_kernel(
             h_offsets = rows[:, None] * hidden + cols[None, :]
             g_offsets = gx_step + rows[:, None] * four_h + cols[None, :]
             # a_t = gx_t + N_h(W_hh h_in), one (BLOCK_B, BLOCK_H) tile per gate
-            a_i = tl.load(gx_ptr + g_offsets, mask=tile_mask, other=0.0).to(tl.float32)
-            a_f = tl.load(gx_ptr + g_offsets + hidden, mask=tile_mask, other=0.0).to(tl.float32)
-            a_g = tl.load(gx_ptr + g_offsets + 2 * hidden, mask=tile_mask, other=0.0).to(tl.float32)
-            a_o = tl.load(gx_ptr + g_offsets + 3 * hidden, mask=tile_mask, other=0.0).to(tl.float32)
+            a_i = tl.load(gx_ptr + g_offsets, mask=tile_mask, other=0.0).to(ACC)
+            a_f = tl.load(gx_ptr + g_offsets + hidden, mask=tile_mask, other=0.0).to(ACC)
+            a_g = tl.load(gx_ptr + g_offsets + 2 * hidden, mask=tile_mask, other=0.0).to(ACC)
+            a_o = tl.load(gx_ptr + g_offsets + 3 * hidden, mask=tile_mask, other=0.0).to(ACC)
             if LN_H:
                 for gate in tl.static_range(4):
                     offsets = g_offsets + gate * hidden
-                    r = tl.load(xhat_h_ptr + offsets, mask=tile_mask, other=0.0).to(tl.float32)
+                    r = tl.load(xhat_h_ptr + offsets, mask=tile_mask, other=0.0).to(ACC)
                     xh = (r - mean_h[:, None]) * rstd_h[:, None]
                     tl.store(
                         xhat_h_ptr + offsets, xh.to(xhat_h_ptr.dtype.element_ty), mask=tile_mask
                     )
                     gain = tl.load(ln_h_gain_ptr + gate * hidden + cols, mask=col_ok, other=0.0)
                     bias = tl.load(ln_h_bias_ptr + gate * hidden + cols, mask=col_ok, other=0.0)
-                    term = xh * gain.to(tl.float32)[None, :] + bias.to(tl.float32)[None, :]
+                    term = xh * gain.to(ACC)[None, :] + bias.to(ACC)[None, :]
                     if gate == 0:
                         a_i += term
                     elif gate == 1:
@@ -216,27 +218,27 @@ def _forward_kernel(
             else:
                 a_i += _matmul_tile(
                     h_prev_ptr, width, rows, row_ok, rd_ptr, RD, w_hh_ptr, width, 1,
-                    cols, col_ok, width, BLOCK_B, BLOCK_H, BLOCK_K, DOT_DTYPE, PRECISION,
+                    cols, col_ok, width, BLOCK_B, BLOCK_H, BLOCK_K, DOT_DTYPE, PRECISION, ACC,
                 )  # fmt: skip
                 a_f += _matmul_tile(
                     h_prev_ptr, width, rows, row_ok, rd_ptr, RD, w_hh_ptr, width, 1,
-                    cols + hidden, col_ok, width, BLOCK_B, BLOCK_H, BLOCK_K, DOT_DTYPE, PRECISION,
+                    cols + hidden, col_ok, width, BLOCK_B, BLOCK_H, BLOCK_K, DOT_DTYPE, PRECISION, ACC,
                 )  # fmt: skip
                 a_g += _matmul_tile(
                     h_prev_ptr, width, rows, row_ok, rd_ptr, RD, w_hh_ptr, width, 1,
                     cols + 2 * hidden, col_ok, width, BLOCK_B, BLOCK_H, BLOCK_K, DOT_DTYPE,
-                    PRECISION,
+                    PRECISION, ACC,
                 )  # fmt: skip
                 a_o += _matmul_tile(
                     h_prev_ptr, width, rows, row_ok, rd_ptr, RD, w_hh_ptr, width, 1,
                     cols + 3 * hidden, col_ok, width, BLOCK_B, BLOCK_H, BLOCK_K, DOT_DTYPE,
-                    PRECISION,
+                    PRECISION, ACC,
                 )  # fmt: skip
             c_step = t * batch * hidden
-            c = tl.load(cs_ptr + c_step + h_offsets, mask=tile_mask, other=0.0).to(tl.float32)
+            c = tl.load(cs_ptr + c_step + h_offsets, mask=tile_mask, other=0.0).to(ACC)
             if PEEPHOLE:
-                p_i = tl.load(peephole_ptr + cols, mask=col_ok, other=0.0).to(tl.float32)
-                p_f = tl.load(peephole_ptr + hidden + cols, mask=col_ok, other=0.0).to(tl.float32)
+                p_i = tl.load(peephole_ptr + cols, mask=col_ok, other=0.0).to(ACC)
+                p_f = tl.load(peephole_ptr + hidden + cols, mask=col_ok, other=0.0).to(ACC)
                 a_i += p_i[None, :] * c
                 a_f += p_f[None, :] * c
             s_i = _sigmoid(a_i)
@@ -252,7 +254,7 @@ def _forward_kernel(
                 )
             if PEEPHOLE:
                 p_o = tl.load(peephole_ptr + 2 * hidden + cols, mask=col_ok, other=0.0)
-                a_o += p_o.to(tl.float32)[None, :] * c_new
+                a_o += p_o.to(ACC)[None, :] * c_new
             s_o = _sigmoid(a_o)
             dtype = gates_ptr.dtype.element_ty
             tl.store(gates_ptr + g_offsets, s_i.to(dtype), mask=tile_mask)
@@ -265,7 +267,7 @@ def _forward_kernel(
                     c_new.to(xhat_c_ptr.dtype.element_ty),
                     mask=tile_mask,
                 )
-                tile_count = tl.minimum(hidden - j0, BLOCK_H).to(tl.float32)
+                tile_count = tl.minimum(hidden - j0, BLOCK_H).to(ACC)
                 mean_c, m2_c = _combine_stats(j0 * 1.0, mean_c, m2_c, c_new, tile_mask, tile_count)
             else:
                 # h'_t = o * tanh(c'_t)
@@ -284,13 +286,13 @@ def _forward_kernel(
                 else:
                     _finish_h(
                         s_o * tanh_c, t, rows, row_ok, cols, col_ok, batch, width, hs_ptr,
-                        out_ptr, zh_ptr, mask_ptr, ZH, MASK,
+                        out_ptr, zh_ptr, mask_ptr, ZH, MASK, ACC,
                     )  # fmt: skip
             # c_t = lerp(c'_t, c_{t-1}, z^c_t), carried through padding
             if ZC != 0:
-                c_new += _zoneout(zc_ptr, c_step + h_offsets, tile_mask, ZC) * (c - c_new)
+                c_new += _zoneout(zc_ptr, c_step + h_offsets, tile_mask, ZC, ACC) * (c - c_new)
             if MASK:
-                m = tl.load(mask_ptr + t * batch + rows, mask=row_ok, other=0.0).to(tl.float32)
+                m = tl.load(mask_ptr + t * batch + rows, mask=row_ok, other=0.0).to(ACC)
                 c_new = c + m[:, None] * (c_new - c)
             tl.store(
                 cs_ptr + c_step + batch * hidden + h_offsets,
@@ -309,17 +311,17 @@ def _forward_kernel(
                 col_ok = cols < hidden
                 tile_mask = row_ok[:, None] & col_ok[None, :]
                 h_offsets = t * batch * hidden + rows[:, None] * hidden + cols[None, :]
-                c_new = tl.load(xhat_c_ptr + h_offsets, mask=tile_mask, other=0.0).to(tl.float32)
+                c_new = tl.load(xhat_c_ptr + h_offsets, mask=tile_mask, other=0.0).to(ACC)
                 xc = (c_new - mean_c[:, None]) * rstd_c[:, None]
                 tl.store(xhat_c_ptr + h_offsets, xc.to(xhat_c_ptr.dtype.element_ty), mask=tile_mask)
-                gain = tl.load(ln_c_gain_ptr + cols, mask=col_ok, other=0.0).to(tl.float32)
-                bias = tl.load(ln_c_bias_ptr + cols, mask=col_ok, other=0.0).to(tl.float32)
+                gain = tl.load(ln_c_gain_ptr + cols, mask=col_ok, other=0.0).to(ACC)
+                bias = tl.load(ln_c_bias_ptr + cols, mask=col_ok, other=0.0).to(ACC)
                 tanh_c = _tanh(xc * gain[None, :] + bias[None, :])
                 tl.store(
                     tanh_c_ptr + h_offsets, tanh_c.to(tanh_c_ptr.dtype.element_ty), mask=tile_mask
                 )
                 o_offsets = t * batch * four_h + rows[:, None] * four_h + 3 * hidden + cols[None, :]
-                s_o = tl.load(gates_ptr + o_offsets, mask=tile_mask, other=0.0).to(tl.float32)
+                s_o = tl.load(gates_ptr + o_offsets, mask=tile_mask, other=0.0).to(ACC)
                 if PROJ:
                     tl.store(
                         proj_in_ptr + h_offsets,
@@ -329,7 +331,7 @@ def _forward_kernel(
                 else:
                     _finish_h(
                         s_o * tanh_c, t, rows, row_ok, cols, col_ok, batch, width, hs_ptr,
-                        out_ptr, zh_ptr, mask_ptr, ZH, MASK,
+                        out_ptr, zh_ptr, mask_ptr, ZH, MASK, ACC,
                     )  # fmt: skip
         # 4. LSTMP: h'_t = W_hr (o * tanh(N_c(c'_t))).
         if PROJ:
@@ -340,11 +342,11 @@ def _forward_kernel(
                 h_new = _matmul_tile(
                     proj_in_ptr + t * batch * hidden, hidden, rows, row_ok, rd_ptr, False,
                     w_hr_ptr, hidden, 1, cols, col_ok, hidden,
-                    BLOCK_B, BLOCK_P, BLOCK_K, DOT_DTYPE, PRECISION,
+                    BLOCK_B, BLOCK_P, BLOCK_K, DOT_DTYPE, PRECISION, ACC,
                 )  # fmt: skip
                 _finish_h(
                     h_new, t, rows, row_ok, cols, col_ok, batch, width, hs_ptr, out_ptr,
-                    zh_ptr, mask_ptr, ZH, MASK,
+                    zh_ptr, mask_ptr, ZH, MASK, ACC,
                 )  # fmt: skip
         tl.debug_barrier()
         t += 1
@@ -361,7 +363,7 @@ def _backward_kernel(
     LN_H: tl.constexpr, LN_C: tl.constexpr, PEEPHOLE: tl.constexpr, PROJ: tl.constexpr,
     RD: tl.constexpr, ZH: tl.constexpr, ZC: tl.constexpr, MASK: tl.constexpr,
     BLOCK_B: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_K: tl.constexpr,
-    DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr,
+    DOT_DTYPE: tl.constexpr, PRECISION: tl.constexpr, ACC: tl.constexpr,
 ):  # fmt: skip
     """``dh_ptr`` ``(B, P)`` and ``dc_ptr`` ``(B, H)`` (float32) hold dL/dh_T, dL/dc_T on
     entry and dL/dh_0, dL/dc_0 on exit; ``dh_prev_ptr`` ``(B, P)`` (float32) is scratch and
@@ -373,16 +375,16 @@ def _backward_kernel(
     t = steps - 1
     while t >= 0:
         if MASK:
-            m = tl.load(mask_ptr + t * batch + rows, mask=row_ok, other=0.0).to(tl.float32)[:, None]
+            m = tl.load(mask_ptr + t * batch + rows, mask=row_ok, other=0.0).to(ACC)[:, None]
         # 1. dh += dy_t; padding carries it to h_{t-1}, zoneout splits it.
         for p0 in range(0, width, BLOCK_P):
             cols = p0 + tl.arange(0, BLOCK_P)
             tile_mask = row_ok[:, None] & (cols < width)[None, :]
             offsets = rows[:, None] * width + cols[None, :]
             step_offsets = t * batch * width + offsets
-            dy = tl.load(grad_out_ptr + step_offsets, mask=tile_mask, other=0.0).to(tl.float32)
+            dy = tl.load(grad_out_ptr + step_offsets, mask=tile_mask, other=0.0).to(ACC)
             dh = tl.load(dh_ptr + offsets, mask=tile_mask, other=0.0)
-            dh_prev = tl.zeros((BLOCK_B, BLOCK_P), dtype=tl.float32)
+            dh_prev = tl.zeros((BLOCK_B, BLOCK_P), dtype=ACC)
             if MASK:
                 dh += dy * m
                 dh_prev = dh * (1.0 - m)
@@ -390,7 +392,7 @@ def _backward_kernel(
             else:
                 dh += dy
             if ZH != 0:
-                z = _zoneout(zh_ptr, step_offsets, tile_mask, ZH)
+                z = _zoneout(zh_ptr, step_offsets, tile_mask, ZH, ACC)
                 dh_prev += dh * z
                 dh *= 1.0 - z
             tl.store(dh_prev_ptr + offsets, dh_prev, mask=tile_mask)
@@ -409,7 +411,7 @@ def _backward_kernel(
                 d_cell_h = _matmul_tile(
                     dh_ptr, width, rows, row_ok, rd_ptr, False,
                     w_hr_ptr, 1, hidden, cols, col_ok, width,
-                    BLOCK_B, BLOCK_H, BLOCK_K, DOT_DTYPE, PRECISION,
+                    BLOCK_B, BLOCK_H, BLOCK_K, DOT_DTYPE, PRECISION, ACC,
                 )  # fmt: skip
                 tl.store(
                     dh_cell_ptr + rows[:, None] * hidden + cols[None, :],
@@ -419,8 +421,8 @@ def _backward_kernel(
             tl.debug_barrier()
         # 2. N_c: the means of dN_c * gain and of dN_c * gain * xhat_c over the H units.
         if LN_C:
-            sum_d = tl.zeros((BLOCK_B,), dtype=tl.float32)
-            sum_dx = tl.zeros((BLOCK_B,), dtype=tl.float32)
+            sum_d = tl.zeros((BLOCK_B,), dtype=ACC)
+            sum_dx = tl.zeros((BLOCK_B,), dtype=ACC)
             for j0 in range(0, hidden, BLOCK_H):
                 cols = j0 + tl.arange(0, BLOCK_H)
                 col_ok = cols < hidden
@@ -430,26 +432,26 @@ def _backward_kernel(
                 dh = tl.load(
                     dh_cell_ptr + rows[:, None] * hidden + cols[None, :], mask=tile_mask, other=0.0
                 )
-                s_o = tl.load(gates_ptr + o_offsets, mask=tile_mask, other=0.0).to(tl.float32)
-                tc = tl.load(tanh_c_ptr + offsets, mask=tile_mask, other=0.0).to(tl.float32)
+                s_o = tl.load(gates_ptr + o_offsets, mask=tile_mask, other=0.0).to(ACC)
+                tc = tl.load(tanh_c_ptr + offsets, mask=tile_mask, other=0.0).to(ACC)
                 d_norm = dh * s_o * (1.0 - tc * tc)
                 tl.store(
                     d_cell_norm_ptr + offsets,
                     d_norm.to(d_cell_norm_ptr.dtype.element_ty),
                     mask=tile_mask,
                 )
-                gain = tl.load(ln_c_gain_ptr + cols, mask=col_ok, other=0.0).to(tl.float32)
-                xc = tl.load(xhat_c_ptr + offsets, mask=tile_mask, other=0.0).to(tl.float32)
+                gain = tl.load(ln_c_gain_ptr + cols, mask=col_ok, other=0.0).to(ACC)
+                xc = tl.load(xhat_c_ptr + offsets, mask=tile_mask, other=0.0).to(ACC)
                 d_xhat = d_norm * gain[None, :]
                 sum_d += tl.sum(d_xhat, axis=1)
                 sum_dx += tl.sum(d_xhat * xc, axis=1)
             mean_d_c = sum_d / hidden
             mean_dx_c = sum_dx / hidden
-            rstd_c = tl.load(rstd_c_ptr + t * batch + rows, mask=row_ok, other=0.0).to(tl.float32)
+            rstd_c = tl.load(rstd_c_ptr + t * batch + rows, mask=row_ok, other=0.0).to(ACC)
         # 3. Gate gradients and dc_{t-1}.
         if LN_H:
-            sum_d_h = tl.zeros((BLOCK_B,), dtype=tl.float32)
-            sum_dx_h = tl.zeros((BLOCK_B,), dtype=tl.float32)
+            sum_d_h = tl.zeros((BLOCK_B,), dtype=ACC)
+            sum_dx_h = tl.zeros((BLOCK_B,), dtype=ACC)
         for j0 in range(0, hidden, BLOCK_H):
             cols = j0 + tl.arange(0, BLOCK_H)
             col_ok = cols < hidden
@@ -458,44 +460,40 @@ def _backward_kernel(
             step_offsets = t * batch * hidden + offsets
             g_offsets = t * batch * four_h + rows[:, None] * four_h + cols[None, :]
             dh = tl.load(dh_cell_ptr + offsets, mask=tile_mask, other=0.0)
-            s_i = tl.load(gates_ptr + g_offsets, mask=tile_mask, other=0.0).to(tl.float32)
-            s_f = tl.load(gates_ptr + g_offsets + hidden, mask=tile_mask, other=0.0).to(tl.float32)
-            t_g = tl.load(gates_ptr + g_offsets + 2 * hidden, mask=tile_mask, other=0.0).to(
-                tl.float32
-            )
-            s_o = tl.load(gates_ptr + g_offsets + 3 * hidden, mask=tile_mask, other=0.0).to(
-                tl.float32
-            )
-            tc = tl.load(tanh_c_ptr + step_offsets, mask=tile_mask, other=0.0).to(tl.float32)
+            s_i = tl.load(gates_ptr + g_offsets, mask=tile_mask, other=0.0).to(ACC)
+            s_f = tl.load(gates_ptr + g_offsets + hidden, mask=tile_mask, other=0.0).to(ACC)
+            t_g = tl.load(gates_ptr + g_offsets + 2 * hidden, mask=tile_mask, other=0.0).to(ACC)
+            s_o = tl.load(gates_ptr + g_offsets + 3 * hidden, mask=tile_mask, other=0.0).to(ACC)
+            tc = tl.load(tanh_c_ptr + step_offsets, mask=tile_mask, other=0.0).to(ACC)
             d_norm = dh * s_o * (1.0 - tc * tc)
             if LN_C:  # dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
-                gain = tl.load(ln_c_gain_ptr + cols, mask=col_ok, other=0.0).to(tl.float32)
-                xc = tl.load(xhat_c_ptr + step_offsets, mask=tile_mask, other=0.0).to(tl.float32)
+                gain = tl.load(ln_c_gain_ptr + cols, mask=col_ok, other=0.0).to(ACC)
+                xc = tl.load(xhat_c_ptr + step_offsets, mask=tile_mask, other=0.0).to(ACC)
                 d_norm = rstd_c[:, None] * (
                     d_norm * gain[None, :] - mean_d_c[:, None] - xc * mean_dx_c[:, None]
                 )
             dc = tl.load(dc_ptr + offsets, mask=tile_mask, other=0.0)
-            dc_prev = tl.zeros((BLOCK_B, BLOCK_H), dtype=tl.float32)
+            dc_prev = tl.zeros((BLOCK_B, BLOCK_H), dtype=ACC)
             if MASK:
                 dc_prev = dc * (1.0 - m)
                 dc *= m
             if ZC != 0:
-                z = _zoneout(zc_ptr, step_offsets, tile_mask, ZC)
+                z = _zoneout(zc_ptr, step_offsets, tile_mask, ZC, ACC)
                 dc_prev += dc * z
                 dc *= 1.0 - z
             d_cell = dc + d_norm
             d_o = dh * tc * s_o * (1.0 - s_o)
             if PEEPHOLE:
                 p_o = tl.load(peephole_ptr + 2 * hidden + cols, mask=col_ok, other=0.0)
-                d_cell += d_o * p_o.to(tl.float32)[None, :]
-            c_prev = tl.load(cs_ptr + step_offsets, mask=tile_mask, other=0.0).to(tl.float32)
+                d_cell += d_o * p_o.to(ACC)[None, :]
+            c_prev = tl.load(cs_ptr + step_offsets, mask=tile_mask, other=0.0).to(ACC)
             d_i = d_cell * t_g * s_i * (1.0 - s_i)
             d_f = d_cell * c_prev * s_f * (1.0 - s_f)
             d_g = d_cell * s_i * (1.0 - t_g * t_g)
             dc_prev += d_cell * s_f
             if PEEPHOLE:
-                p_i = tl.load(peephole_ptr + cols, mask=col_ok, other=0.0).to(tl.float32)
-                p_f = tl.load(peephole_ptr + hidden + cols, mask=col_ok, other=0.0).to(tl.float32)
+                p_i = tl.load(peephole_ptr + cols, mask=col_ok, other=0.0).to(ACC)
+                p_f = tl.load(peephole_ptr + hidden + cols, mask=col_ok, other=0.0).to(ACC)
                 dc_prev += d_i * p_i[None, :] + d_f * p_f[None, :]
             tl.store(dc_ptr + offsets, dc_prev, mask=tile_mask)
             dtype = d_gates_ptr.dtype.element_ty
@@ -515,23 +513,23 @@ def _backward_kernel(
                         d_a = d_o
                     gain = tl.load(ln_h_gain_ptr + gate * hidden + cols, mask=col_ok, other=0.0)
                     xh = tl.load(xhat_h_ptr + g_offsets + gate * hidden, mask=tile_mask, other=0.0)
-                    d_xhat = d_a.to(dtype).to(tl.float32) * gain.to(tl.float32)[None, :]
+                    d_xhat = d_a.to(dtype).to(ACC) * gain.to(ACC)[None, :]
                     sum_d_h += tl.sum(d_xhat, axis=1)
-                    sum_dx_h += tl.sum(d_xhat * xh.to(tl.float32), axis=1)
+                    sum_dx_h += tl.sum(d_xhat * xh.to(ACC), axis=1)
         tl.debug_barrier()
         # 4. N_h: d(W_hh h_in) from the gate gradients.
         if LN_H:
             mean_d_h = sum_d_h / four_h
             mean_dx_h = sum_dx_h / four_h
-            rstd_h = tl.load(rstd_h_ptr + t * batch + rows, mask=row_ok, other=0.0).to(tl.float32)
+            rstd_h = tl.load(rstd_h_ptr + t * batch + rows, mask=row_ok, other=0.0).to(ACC)
             for n0 in range(0, 4 * hidden, BLOCK_H):
                 cols = n0 + tl.arange(0, BLOCK_H)
                 col_ok = cols < four_h
                 tile_mask = row_ok[:, None] & col_ok[None, :]
                 g_offsets = t * batch * four_h + rows[:, None] * four_h + cols[None, :]
-                d_a = tl.load(d_gates_ptr + g_offsets, mask=tile_mask, other=0.0).to(tl.float32)
-                gain = tl.load(ln_h_gain_ptr + cols, mask=col_ok, other=0.0).to(tl.float32)
-                xh = tl.load(xhat_h_ptr + g_offsets, mask=tile_mask, other=0.0).to(tl.float32)
+                d_a = tl.load(d_gates_ptr + g_offsets, mask=tile_mask, other=0.0).to(ACC)
+                gain = tl.load(ln_h_gain_ptr + cols, mask=col_ok, other=0.0).to(ACC)
+                xh = tl.load(xhat_h_ptr + g_offsets, mask=tile_mask, other=0.0).to(ACC)
                 d_r = rstd_h[:, None] * (
                     d_a * gain[None, :] - mean_d_h[:, None] - xh * mean_dx_h[:, None]
                 )
@@ -550,10 +548,10 @@ def _backward_kernel(
             dh_in = _matmul_tile(
                 d_recurrent_ptr + t * batch * four_h, four_h, rows, row_ok, rd_ptr, False,
                 w_hh_ptr, 1, width, cols, col_ok, 4 * hidden,
-                BLOCK_B, BLOCK_P, BLOCK_K, DOT_DTYPE, PRECISION,
+                BLOCK_B, BLOCK_P, BLOCK_K, DOT_DTYPE, PRECISION, ACC,
             )  # fmt: skip
             if RD:
-                dh_in *= tl.load(rd_ptr + offsets, mask=tile_mask, other=0.0).to(tl.float32)
+                dh_in *= tl.load(rd_ptr + offsets, mask=tile_mask, other=0.0).to(ACC)
             dh_prev = tl.load(dh_prev_ptr + offsets, mask=tile_mask, other=0.0)
             tl.store(dh_ptr + offsets, dh_prev + dh_in, mask=tile_mask)
         tl.debug_barrier()
@@ -671,8 +669,9 @@ def backward_loop(
     d_recurrent = new(steps, batch, four_h) if ln_h_gain is not None else d_gates
     d_proj_out = new(steps, batch, width) if w_hr is not None else None
     d_cell_norm = new(steps, batch, hidden) if ln_c_gain is not None else None
-    dh = grad_h_n.to(torch.float32, copy=True)
-    dc = grad_c_n.to(torch.float32, copy=True)
+    accumulate = torch.promote_types(gates.dtype, torch.float32)
+    dh = grad_h_n.to(accumulate, copy=True)
+    dc = grad_c_n.to(accumulate, copy=True)
     dh_prev = torch.empty_like(dh)
     dh_cell = dh.new_empty(batch, hidden) if w_hr is not None else dh
     xhat_h_, rstd_h_, xhat_c_, rstd_c_, ln_h_gain_, ln_c_gain_, *params = _or_placeholder(
@@ -742,18 +741,20 @@ def _variant_flags(
 
 
 def _blocks(hidden: int, width: int, dtype: torch.dtype) -> dict:
-    """Tile sizes and the GEMM operand type and precision."""
+    """Tile sizes, the GEMM operand type and precision, and the arithmetic type."""
 
     def block(size: int) -> int:
         return min(64, max(16, triton.next_power_of_2(size)))
 
+    accumulate = tl.float64 if dtype == torch.float64 else tl.float32
     if INTERPRETED:
-        dot_dtype, precision = tl.float32, "ieee"
+        dot_dtype, precision = accumulate, "ieee"
     else:
         dot_dtype = {torch.float32: tl.float32, torch.bfloat16: tl.bfloat16}.get(dtype, tl.float16)
         # float32 GEMMs follow torch's TF32 switch, as the PyTorch loops' matmuls do.
         precision = "tf32" if torch.backends.cuda.matmul.allow_tf32 else "ieee"
     return {
+        "ACC": accumulate,
         "BLOCK_B": BLOCK_B,
         "BLOCK_H": block(hidden),
         "BLOCK_P": block(width),
