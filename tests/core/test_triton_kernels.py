@@ -1,23 +1,17 @@
 """The Triton time loops (lstmkit.fused.triton_kernels) against the reference and PyTorch loops.
 
-``triton.jit`` decides when a kernel is *defined* whether it is compiled or interpreted, so
-``TRITON_INTERPRET=1`` must be in the environment before ``lstmkit.fused.triton_kernels`` is
-first imported. This module sets it at import, i.e. during collection, before any test runs
-(the dispatch only imports the kernels on first use). Without CUDA the kernels therefore run
-under the interpreter on CPU tensors (tiny shapes: the interpreter is slow); with CUDA the
-variable is left alone and the same tests run the compiled kernels on the GPU, plus the
-GPU-only tests at the end.
+Without CUDA the kernels run under Triton's interpreter on CPU tensors (tests/conftest.py
+sets ``TRITON_INTERPRET=1`` before anything imports triton), at tiny shapes: the interpreter
+is slow. With CUDA the same tests run the compiled kernels on the GPU, plus the GPU-only
+tests at the end.
 """
 
 from __future__ import annotations
 
-import os
+import sys
 
 import pytest
 import torch
-
-if not torch.cuda.is_available():
-    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 import lstmkit.fused
 from lstmkit import LSTM
@@ -58,7 +52,7 @@ def triton_backend(monkeypatch: pytest.MonkeyPatch):
 
 
 def test_kernels_are_interpreted_without_cuda() -> None:
-    """Guards the set-up above: compiled kernels cannot read CPU tensors."""
+    """Guards the set-up in tests/conftest.py: compiled kernels cannot read CPU tensors."""
     assert triton_kernels.INTERPRETED is (DEVICE.type == "cpu")
 
 
@@ -229,8 +223,8 @@ def test_missing_triton_falls_back_or_raises(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(extension, "_triton_error", None)
     monkeypatch.setattr(extension, "_backend", "auto")
     monkeypatch.delattr(lstmkit.fused, "triton_kernels", raising=False)
-    monkeypatch.delitem(__import__("sys").modules, "lstmkit.fused.triton_kernels")
-    monkeypatch.setitem(__import__("sys").modules, "triton", None)
+    monkeypatch.delitem(sys.modules, "lstmkit.fused.triton_kernels")
+    monkeypatch.setitem(sys.modules, "triton", None)
     with pytest.warns(RuntimeWarning, match="Triton LSTM kernels unavailable"):
         assert extension.kernels_for(torch.device("cuda")) is python_kernels
     monkeypatch.setattr(extension, "_backend", "triton")

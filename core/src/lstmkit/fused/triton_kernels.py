@@ -22,12 +22,16 @@ carries ``dh``, ``dc`` in float32. Layer-norm statistics are float32 and combine
 Chan's parallel variance formula. The input term's layer norm ``N_x`` and the reductions of
 the small parameters' gradients run outside the loop, with the PyTorch loops' code.
 
-Float64 inputs (no Triton tensor-core path) run on :mod:`lstmkit.fused.python_kernels`.
+Float64 inputs run on :mod:`lstmkit.fused.python_kernels` (see :data:`DTYPES`).
 
-With ``TRITON_INTERPRET=1`` in the environment *before this module is imported* (``triton.jit``
-decides at decoration time) the kernels run on CPU tensors, which is how the tests check
-them without a GPU. The interpreter's ``tl.dot`` mishandles bfloat16 operands, so there the
-GEMM operands are widened to float32 (exact for bfloat16 values).
+With ``TRITON_INTERPRET=1`` in the environment *before triton is first imported* (``triton.jit``
+decides at decoration time, also for triton's own library) the kernels run on CPU tensors,
+which is how the tests check them without a GPU. Two limits of the interpreter shape the
+code: every assignment inside a kernel becomes a tensor and ``range()`` cannot take a tensor
+bound (numpy >= 2.4), so the time loops are ``while`` loops and the tile loops' bounds are
+``constexpr`` widths written out in the ``range()`` call; and its ``tl.dot`` mishandles
+bfloat16 operands, so there the GEMM operands are widened to float32 (exact for bfloat16
+values).
 """
 
 from __future__ import annotations
@@ -700,8 +704,8 @@ def _check_device(x: Tensor) -> None:
     if x.device.type != "cuda" and not INTERPRETED:
         raise RuntimeError(
             f"lstmkit: the Triton LSTM kernels need CUDA tensors, got {x.device.type}; "
-            "for CPU tensors set TRITON_INTERPRET=1 before lstmkit.fused.triton_kernels is "
-            "imported (or LSTMKIT_FUSED_BACKEND=auto)"
+            "for CPU tensors set TRITON_INTERPRET=1 before triton is imported "
+            "(or use LSTMKIT_FUSED_BACKEND=auto)"
         )
 
 
