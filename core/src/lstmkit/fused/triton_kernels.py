@@ -57,6 +57,26 @@ ZONEOUT_OFF, ZONEOUT_SCALAR, ZONEOUT_STEPS = 0, 1, 2
 
 
 @triton.jit
+def _columns(start, BLOCK: tl.constexpr, size, row_ok):
+    """Columns ``start .. start + BLOCK`` of a row block: indices, in-range flags, tile mask."""
+    cols = start + tl.arange(0, BLOCK)
+    col_ok = cols < size
+    return cols, col_ok, row_ok[:, None] & col_ok[None, :]
+
+
+@triton.jit
+def _load(pointers, mask, ACC: tl.constexpr):
+    """Masked load (0 outside ``mask``) widened to the arithmetic type."""
+    return tl.load(pointers, mask=mask, other=0.0).to(ACC)
+
+
+@triton.jit
+def _store(pointers, value, mask):
+    """Masked store, rounded to the buffer's type."""
+    tl.store(pointers, value.to(pointers.dtype.element_ty), mask=mask)
+
+
+@triton.jit
 def _matmul_tile(
     a_ptr, a_stride, rows, row_ok, scale_ptr, HAS_SCALE: tl.constexpr,
     w_ptr, w_stride_n, w_stride_k, cols, col_ok, depth,
@@ -71,9 +91,9 @@ def _matmul_tile(
         k_ok = ks < depth
         a_mask = row_ok[:, None] & k_ok[None, :]
         a_offsets = rows[:, None] * a_stride + ks[None, :]
-        a = tl.load(a_ptr + a_offsets, mask=a_mask, other=0.0).to(ACC)
+        a = _load(a_ptr + a_offsets, a_mask, ACC)
         if HAS_SCALE:
-            a *= tl.load(scale_ptr + a_offsets, mask=a_mask, other=0.0).to(ACC)
+            a *= _load(scale_ptr + a_offsets, a_mask, ACC)
         w_offsets = cols[None, :] * w_stride_n + ks[:, None] * w_stride_k
         w = tl.load(w_ptr + w_offsets, mask=k_ok[:, None] & col_ok[None, :], other=0.0)
         acc += tl.dot(a.to(DOT_DTYPE), w.to(DOT_DTYPE), input_precision=PRECISION, out_dtype=ACC)
@@ -109,11 +129,7 @@ def _tanh(x):
 @triton.jit
 def _zoneout(z_ptr, offsets, tile_mask, MODE: tl.constexpr, ACC: tl.constexpr):
     """The zoneout weight of the previous state at ``offsets`` of a ``(T, B, N)`` tensor."""
-    if MODE == 2:
-        z = tl.load(z_ptr + offsets, mask=tile_mask, other=0.0).to(ACC)
-    else:
-        z = tl.load(z_ptr).to(ACC)
-    return z
+    return _load(z_ptr + offsets, tile_mask, ACC) if MODE == 2 else tl.load(z_ptr).to(ACC)
 
 
 @triton.jit
@@ -125,18 +141,36 @@ def _finish_h(
     tile_mask = row_ok[:, None] & col_ok[None, :]
     offsets = rows[:, None] * width + cols[None, :]
     step = t * batch * width
-    h_prev = tl.load(hs_ptr + step + offsets, mask=tile_mask, other=0.0).to(ACC)
+    h_prev = _load(hs_ptr + step + offsets, tile_mask, ACC)
     if ZH != 0:
         h_new += _zoneout(zh_ptr, step + offsets, tile_mask, ZH, ACC) * (h_prev - h_new)
     y = h_new
     if MASK:
-        m = tl.load(mask_ptr + t * batch + rows, mask=row_ok, other=0.0).to(ACC)[:, None]
+        m = _load(mask_ptr + t * batch + rows, row_ok, ACC)[:, None]
         h_new = h_prev + m * (h_new - h_prev)
         y = h_new * m
-    tl.store(out_ptr + step + offsets, y.to(out_ptr.dtype.element_ty), mask=tile_mask)
-    tl.store(
-        hs_ptr + step + batch * width + offsets, h_new.to(hs_ptr.dtype.element_ty), mask=tile_mask
-    )
+    _store(out_ptr + step + offsets, y, tile_mask)
+    _store(hs_ptr + step + batch * width + offsets, h_new, tile_mask)
+
+
+@triton.jit
+def _hidden_tile(
+    tanh_c, s_o, t, rows, row_ok, cols, col_ok, batch, hidden, width,
+    tanh_c_ptr, proj_in_ptr, hs_ptr, out_ptr, zh_ptr, mask_ptr,
+    PROJ: tl.constexpr, ZH: tl.constexpr, MASK: tl.constexpr, ACC: tl.constexpr,
+):  # fmt: skip
+    """Stores ``tanh(N_c(c'_t))`` and h'_t = o * tanh(N_c(c'_t)): as the projection's input
+    (LSTMP), else finished as h_t."""
+    tile_mask = row_ok[:, None] & col_ok[None, :]
+    offsets = t * batch * hidden + rows[:, None] * hidden + cols[None, :]
+    _store(tanh_c_ptr + offsets, tanh_c, tile_mask)
+    if PROJ:
+        _store(proj_in_ptr + offsets, s_o * tanh_c, tile_mask)
+    else:
+        _finish_h(
+            s_o * tanh_c, t, rows, row_ok, cols, col_ok, batch, width, hs_ptr, out_ptr,
+            zh_ptr, mask_ptr, ZH, MASK, ACC,
+        )  # fmt: skip
 
 
 @triton.jit
@@ -164,85 +198,57 @@ def _forward_kernel(
             mean = tl.zeros((BLOCK_B,), dtype=ACC)
             m2 = tl.zeros((BLOCK_B,), dtype=ACC)
             for n0 in range(0, 4 * hidden, BLOCK_H):
-                cols = n0 + tl.arange(0, BLOCK_H)
-                col_ok = cols < four_h
+                cols, col_ok, tile_mask = _columns(n0, BLOCK_H, four_h, row_ok)
                 r = _matmul_tile(
                     h_prev_ptr, width, rows, row_ok, rd_ptr, RD,
                     w_hh_ptr, width, 1, cols, col_ok, width,
                     BLOCK_B, BLOCK_H, BLOCK_K, DOT_DTYPE, PRECISION, ACC,
                 )  # fmt: skip
-                tile_mask = row_ok[:, None] & col_ok[None, :]
-                tl.store(
-                    xhat_h_ptr + gx_step + rows[:, None] * four_h + cols[None, :],
-                    r.to(xhat_h_ptr.dtype.element_ty),
-                    mask=tile_mask,
-                )
+                _store(xhat_h_ptr + gx_step + rows[:, None] * four_h + cols[None, :], r, tile_mask)
                 tile_count = tl.minimum(four_h - n0, BLOCK_H).to(ACC)
                 mean, m2 = _combine_stats(n0 * 1.0, mean, m2, r, tile_mask, tile_count)
             rstd_h = 1.0 / tl.sqrt(m2 / four_h + eps)
             mean_h = mean
-            tl.store(
-                rstd_h_ptr + t * batch + rows, rstd_h.to(rstd_h_ptr.dtype.element_ty), mask=row_ok
-            )
+            _store(rstd_h_ptr + t * batch + rows, rstd_h, row_ok)
             tl.debug_barrier()
         # 2. Gates and c'_t, tile by tile over the hidden units.
         if LN_C:
             mean_c = tl.zeros((BLOCK_B,), dtype=ACC)
             m2_c = tl.zeros((BLOCK_B,), dtype=ACC)
         for j0 in range(0, hidden, BLOCK_H):
-            cols = j0 + tl.arange(0, BLOCK_H)
-            col_ok = cols < hidden
-            tile_mask = row_ok[:, None] & col_ok[None, :]
+            cols, col_ok, tile_mask = _columns(j0, BLOCK_H, hidden, row_ok)
             h_offsets = rows[:, None] * hidden + cols[None, :]
             g_offsets = gx_step + rows[:, None] * four_h + cols[None, :]
             # a_t = gx_t + N_h(W_hh h_in), one (BLOCK_B, BLOCK_H) tile per gate
-            a_i = tl.load(gx_ptr + g_offsets, mask=tile_mask, other=0.0).to(ACC)
-            a_f = tl.load(gx_ptr + g_offsets + hidden, mask=tile_mask, other=0.0).to(ACC)
-            a_g = tl.load(gx_ptr + g_offsets + 2 * hidden, mask=tile_mask, other=0.0).to(ACC)
-            a_o = tl.load(gx_ptr + g_offsets + 3 * hidden, mask=tile_mask, other=0.0).to(ACC)
-            if LN_H:
-                for gate in tl.static_range(4):
-                    offsets = g_offsets + gate * hidden
-                    r = tl.load(xhat_h_ptr + offsets, mask=tile_mask, other=0.0).to(ACC)
+            for gate in tl.static_range(4):
+                offsets = g_offsets + gate * hidden
+                a = _load(gx_ptr + offsets, tile_mask, ACC)
+                if LN_H:
+                    r = _load(xhat_h_ptr + offsets, tile_mask, ACC)
                     xh = (r - mean_h[:, None]) * rstd_h[:, None]
-                    tl.store(
-                        xhat_h_ptr + offsets, xh.to(xhat_h_ptr.dtype.element_ty), mask=tile_mask
-                    )
-                    gain = tl.load(ln_h_gain_ptr + gate * hidden + cols, mask=col_ok, other=0.0)
-                    bias = tl.load(ln_h_bias_ptr + gate * hidden + cols, mask=col_ok, other=0.0)
-                    term = xh * gain.to(ACC)[None, :] + bias.to(ACC)[None, :]
-                    if gate == 0:
-                        a_i += term
-                    elif gate == 1:
-                        a_f += term
-                    elif gate == 2:
-                        a_g += term
-                    else:
-                        a_o += term
-            else:
-                a_i += _matmul_tile(
-                    h_prev_ptr, width, rows, row_ok, rd_ptr, RD, w_hh_ptr, width, 1,
-                    cols, col_ok, width, BLOCK_B, BLOCK_H, BLOCK_K, DOT_DTYPE, PRECISION, ACC,
-                )  # fmt: skip
-                a_f += _matmul_tile(
-                    h_prev_ptr, width, rows, row_ok, rd_ptr, RD, w_hh_ptr, width, 1,
-                    cols + hidden, col_ok, width, BLOCK_B, BLOCK_H, BLOCK_K, DOT_DTYPE, PRECISION, ACC,
-                )  # fmt: skip
-                a_g += _matmul_tile(
-                    h_prev_ptr, width, rows, row_ok, rd_ptr, RD, w_hh_ptr, width, 1,
-                    cols + 2 * hidden, col_ok, width, BLOCK_B, BLOCK_H, BLOCK_K, DOT_DTYPE,
-                    PRECISION, ACC,
-                )  # fmt: skip
-                a_o += _matmul_tile(
-                    h_prev_ptr, width, rows, row_ok, rd_ptr, RD, w_hh_ptr, width, 1,
-                    cols + 3 * hidden, col_ok, width, BLOCK_B, BLOCK_H, BLOCK_K, DOT_DTYPE,
-                    PRECISION, ACC,
-                )  # fmt: skip
+                    _store(xhat_h_ptr + offsets, xh, tile_mask)
+                    gain = _load(ln_h_gain_ptr + gate * hidden + cols, col_ok, ACC)
+                    bias = _load(ln_h_bias_ptr + gate * hidden + cols, col_ok, ACC)
+                    a += xh * gain[None, :] + bias[None, :]
+                else:
+                    a += _matmul_tile(
+                        h_prev_ptr, width, rows, row_ok, rd_ptr, RD, w_hh_ptr, width, 1,
+                        cols + gate * hidden, col_ok, width,
+                        BLOCK_B, BLOCK_H, BLOCK_K, DOT_DTYPE, PRECISION, ACC,
+                    )  # fmt: skip
+                if gate == 0:
+                    a_i = a
+                elif gate == 1:
+                    a_f = a
+                elif gate == 2:
+                    a_g = a
+                else:
+                    a_o = a
             c_step = t * batch * hidden
-            c = tl.load(cs_ptr + c_step + h_offsets, mask=tile_mask, other=0.0).to(ACC)
+            c = _load(cs_ptr + c_step + h_offsets, tile_mask, ACC)
             if PEEPHOLE:
-                p_i = tl.load(peephole_ptr + cols, mask=col_ok, other=0.0).to(ACC)
-                p_f = tl.load(peephole_ptr + hidden + cols, mask=col_ok, other=0.0).to(ACC)
+                p_i = _load(peephole_ptr + cols, col_ok, ACC)
+                p_f = _load(peephole_ptr + hidden + cols, col_ok, ACC)
                 a_i += p_i[None, :] * c
                 a_f += p_f[None, :] * c
             s_i = _sigmoid(a_i)
@@ -251,98 +257,58 @@ def _forward_kernel(
             # c'_t = f * c_{t-1} + i * g
             c_new = s_f * c + s_i * t_g
             if STORE_CELL:
-                tl.store(
-                    cell_ptr + c_step + h_offsets,
-                    c_new.to(cell_ptr.dtype.element_ty),
-                    mask=tile_mask,
-                )
+                _store(cell_ptr + c_step + h_offsets, c_new, tile_mask)
             if PEEPHOLE:
                 p_o = tl.load(peephole_ptr + 2 * hidden + cols, mask=col_ok, other=0.0)
                 a_o += p_o.to(ACC)[None, :] * c_new
             s_o = _sigmoid(a_o)
-            dtype = gates_ptr.dtype.element_ty
-            tl.store(gates_ptr + g_offsets, s_i.to(dtype), mask=tile_mask)
-            tl.store(gates_ptr + g_offsets + hidden, s_f.to(dtype), mask=tile_mask)
-            tl.store(gates_ptr + g_offsets + 2 * hidden, t_g.to(dtype), mask=tile_mask)
-            tl.store(gates_ptr + g_offsets + 3 * hidden, s_o.to(dtype), mask=tile_mask)
+            _store(gates_ptr + g_offsets, s_i, tile_mask)
+            _store(gates_ptr + g_offsets + hidden, s_f, tile_mask)
+            _store(gates_ptr + g_offsets + 2 * hidden, t_g, tile_mask)
+            _store(gates_ptr + g_offsets + 3 * hidden, s_o, tile_mask)
             if LN_C:
-                tl.store(
-                    xhat_c_ptr + c_step + h_offsets,
-                    c_new.to(xhat_c_ptr.dtype.element_ty),
-                    mask=tile_mask,
-                )
+                _store(xhat_c_ptr + c_step + h_offsets, c_new, tile_mask)
                 tile_count = tl.minimum(hidden - j0, BLOCK_H).to(ACC)
                 mean_c, m2_c = _combine_stats(j0 * 1.0, mean_c, m2_c, c_new, tile_mask, tile_count)
             else:
-                # h'_t = o * tanh(c'_t)
-                tanh_c = _tanh(c_new)
-                tl.store(
-                    tanh_c_ptr + c_step + h_offsets,
-                    tanh_c.to(tanh_c_ptr.dtype.element_ty),
-                    mask=tile_mask,
-                )
-                if PROJ:
-                    tl.store(
-                        proj_in_ptr + c_step + h_offsets,
-                        (s_o * tanh_c).to(proj_in_ptr.dtype.element_ty),
-                        mask=tile_mask,
-                    )
-                else:
-                    _finish_h(
-                        s_o * tanh_c, t, rows, row_ok, cols, col_ok, batch, width, hs_ptr,
-                        out_ptr, zh_ptr, mask_ptr, ZH, MASK, ACC,
-                    )  # fmt: skip
+                _hidden_tile(
+                    _tanh(c_new), s_o, t, rows, row_ok, cols, col_ok, batch, hidden, width,
+                    tanh_c_ptr, proj_in_ptr, hs_ptr, out_ptr, zh_ptr, mask_ptr,
+                    PROJ, ZH, MASK, ACC,
+                )  # fmt: skip
             # c_t = lerp(c'_t, c_{t-1}, z^c_t), carried through padding
             if ZC != 0:
                 c_new += _zoneout(zc_ptr, c_step + h_offsets, tile_mask, ZC, ACC) * (c - c_new)
             if MASK:
-                m = tl.load(mask_ptr + t * batch + rows, mask=row_ok, other=0.0).to(ACC)
+                m = _load(mask_ptr + t * batch + rows, row_ok, ACC)
                 c_new = c + m[:, None] * (c_new - c)
-            tl.store(
-                cs_ptr + c_step + batch * hidden + h_offsets,
-                c_new.to(cs_ptr.dtype.element_ty),
-                mask=tile_mask,
-            )
+            _store(cs_ptr + c_step + batch * hidden + h_offsets, c_new, tile_mask)
         # 3. N_c: h'_t = o * tanh(N_c(c'_t)) once c'_t's statistics are complete.
         if LN_C:
             rstd_c = 1.0 / tl.sqrt(m2_c / hidden + eps)
-            tl.store(
-                rstd_c_ptr + t * batch + rows, rstd_c.to(rstd_c_ptr.dtype.element_ty), mask=row_ok
-            )
+            _store(rstd_c_ptr + t * batch + rows, rstd_c, row_ok)
             tl.debug_barrier()
             for j0 in range(0, hidden, BLOCK_H):
-                cols = j0 + tl.arange(0, BLOCK_H)
-                col_ok = cols < hidden
-                tile_mask = row_ok[:, None] & col_ok[None, :]
+                cols, col_ok, tile_mask = _columns(j0, BLOCK_H, hidden, row_ok)
                 h_offsets = t * batch * hidden + rows[:, None] * hidden + cols[None, :]
-                c_new = tl.load(xhat_c_ptr + h_offsets, mask=tile_mask, other=0.0).to(ACC)
+                c_new = _load(xhat_c_ptr + h_offsets, tile_mask, ACC)
                 xc = (c_new - mean_c[:, None]) * rstd_c[:, None]
-                tl.store(xhat_c_ptr + h_offsets, xc.to(xhat_c_ptr.dtype.element_ty), mask=tile_mask)
-                gain = tl.load(ln_c_gain_ptr + cols, mask=col_ok, other=0.0).to(ACC)
-                bias = tl.load(ln_c_bias_ptr + cols, mask=col_ok, other=0.0).to(ACC)
-                tanh_c = _tanh(xc * gain[None, :] + bias[None, :])
-                tl.store(
-                    tanh_c_ptr + h_offsets, tanh_c.to(tanh_c_ptr.dtype.element_ty), mask=tile_mask
-                )
+                _store(xhat_c_ptr + h_offsets, xc, tile_mask)
+                gain = _load(ln_c_gain_ptr + cols, col_ok, ACC)
+                bias = _load(ln_c_bias_ptr + cols, col_ok, ACC)
                 o_offsets = t * batch * four_h + rows[:, None] * four_h + 3 * hidden + cols[None, :]
-                s_o = tl.load(gates_ptr + o_offsets, mask=tile_mask, other=0.0).to(ACC)
-                if PROJ:
-                    tl.store(
-                        proj_in_ptr + h_offsets,
-                        (s_o * tanh_c).to(proj_in_ptr.dtype.element_ty),
-                        mask=tile_mask,
-                    )
-                else:
-                    _finish_h(
-                        s_o * tanh_c, t, rows, row_ok, cols, col_ok, batch, width, hs_ptr,
-                        out_ptr, zh_ptr, mask_ptr, ZH, MASK, ACC,
-                    )  # fmt: skip
+                s_o = _load(gates_ptr + o_offsets, tile_mask, ACC)
+                _hidden_tile(
+                    _tanh(xc * gain[None, :] + bias[None, :]), s_o,
+                    t, rows, row_ok, cols, col_ok, batch, hidden, width,
+                    tanh_c_ptr, proj_in_ptr, hs_ptr, out_ptr, zh_ptr, mask_ptr,
+                    PROJ, ZH, MASK, ACC,
+                )  # fmt: skip
         # 4. LSTMP: h'_t = W_hr (o * tanh(N_c(c'_t))).
         if PROJ:
             tl.debug_barrier()
             for p0 in range(0, width, BLOCK_P):
-                cols = p0 + tl.arange(0, BLOCK_P)
-                col_ok = cols < width
+                cols, col_ok, tile_mask = _columns(p0, BLOCK_P, width, row_ok)
                 h_new = _matmul_tile(
                     proj_in_ptr + t * batch * hidden, hidden, rows, row_ok, rd_ptr, False,
                     w_hr_ptr, hidden, 1, cols, col_ok, hidden,
@@ -379,14 +345,13 @@ def _backward_kernel(
     t = steps - 1
     while t >= 0:
         if MASK:
-            m = tl.load(mask_ptr + t * batch + rows, mask=row_ok, other=0.0).to(ACC)[:, None]
+            m = _load(mask_ptr + t * batch + rows, row_ok, ACC)[:, None]
         # 1. dh += dy_t; padding carries it to h_{t-1}, zoneout splits it.
         for p0 in range(0, width, BLOCK_P):
-            cols = p0 + tl.arange(0, BLOCK_P)
-            tile_mask = row_ok[:, None] & (cols < width)[None, :]
+            cols, _, tile_mask = _columns(p0, BLOCK_P, width, row_ok)
             offsets = rows[:, None] * width + cols[None, :]
             step_offsets = t * batch * width + offsets
-            dy = tl.load(grad_out_ptr + step_offsets, mask=tile_mask, other=0.0).to(ACC)
+            dy = _load(grad_out_ptr + step_offsets, tile_mask, ACC)
             dh = tl.load(dh_ptr + offsets, mask=tile_mask, other=0.0)
             dh_prev = tl.zeros((BLOCK_B, BLOCK_P), dtype=ACC)
             if MASK:
@@ -402,16 +367,11 @@ def _backward_kernel(
             tl.store(dh_prev_ptr + offsets, dh_prev, mask=tile_mask)
             tl.store(dh_ptr + offsets, dh, mask=tile_mask)
             if PROJ:
-                tl.store(
-                    d_proj_out_ptr + step_offsets,
-                    dh.to(d_proj_out_ptr.dtype.element_ty),
-                    mask=tile_mask,
-                )
+                _store(d_proj_out_ptr + step_offsets, dh, tile_mask)
         tl.debug_barrier()
         if PROJ:  # dh'_t = dh_t W_hr
             for j0 in range(0, hidden, BLOCK_H):
-                cols = j0 + tl.arange(0, BLOCK_H)
-                col_ok = cols < hidden
+                cols, col_ok, tile_mask = _columns(j0, BLOCK_H, hidden, row_ok)
                 d_cell_h = _matmul_tile(
                     dh_ptr, width, rows, row_ok, rd_ptr, False,
                     w_hr_ptr, 1, hidden, cols, col_ok, width,
@@ -428,51 +388,43 @@ def _backward_kernel(
             sum_d = tl.zeros((BLOCK_B,), dtype=ACC)
             sum_dx = tl.zeros((BLOCK_B,), dtype=ACC)
             for j0 in range(0, hidden, BLOCK_H):
-                cols = j0 + tl.arange(0, BLOCK_H)
-                col_ok = cols < hidden
-                tile_mask = row_ok[:, None] & col_ok[None, :]
+                cols, col_ok, tile_mask = _columns(j0, BLOCK_H, hidden, row_ok)
                 offsets = t * batch * hidden + rows[:, None] * hidden + cols[None, :]
                 o_offsets = t * batch * four_h + rows[:, None] * four_h + 3 * hidden + cols[None, :]
                 dh = tl.load(
                     dh_cell_ptr + rows[:, None] * hidden + cols[None, :], mask=tile_mask, other=0.0
                 )
-                s_o = tl.load(gates_ptr + o_offsets, mask=tile_mask, other=0.0).to(ACC)
-                tc = tl.load(tanh_c_ptr + offsets, mask=tile_mask, other=0.0).to(ACC)
+                s_o = _load(gates_ptr + o_offsets, tile_mask, ACC)
+                tc = _load(tanh_c_ptr + offsets, tile_mask, ACC)
                 d_norm = dh * s_o * (1.0 - tc * tc)
-                tl.store(
-                    d_cell_norm_ptr + offsets,
-                    d_norm.to(d_cell_norm_ptr.dtype.element_ty),
-                    mask=tile_mask,
-                )
-                gain = tl.load(ln_c_gain_ptr + cols, mask=col_ok, other=0.0).to(ACC)
-                xc = tl.load(xhat_c_ptr + offsets, mask=tile_mask, other=0.0).to(ACC)
+                _store(d_cell_norm_ptr + offsets, d_norm, tile_mask)
+                gain = _load(ln_c_gain_ptr + cols, col_ok, ACC)
+                xc = _load(xhat_c_ptr + offsets, tile_mask, ACC)
                 d_xhat = d_norm * gain[None, :]
                 sum_d += tl.sum(d_xhat, axis=1)
                 sum_dx += tl.sum(d_xhat * xc, axis=1)
             mean_d_c = sum_d / hidden
             mean_dx_c = sum_dx / hidden
-            rstd_c = tl.load(rstd_c_ptr + t * batch + rows, mask=row_ok, other=0.0).to(ACC)
+            rstd_c = _load(rstd_c_ptr + t * batch + rows, row_ok, ACC)
         # 3. Gate gradients and dc_{t-1}.
         if LN_H:
             sum_d_h = tl.zeros((BLOCK_B,), dtype=ACC)
             sum_dx_h = tl.zeros((BLOCK_B,), dtype=ACC)
         for j0 in range(0, hidden, BLOCK_H):
-            cols = j0 + tl.arange(0, BLOCK_H)
-            col_ok = cols < hidden
-            tile_mask = row_ok[:, None] & col_ok[None, :]
+            cols, col_ok, tile_mask = _columns(j0, BLOCK_H, hidden, row_ok)
             offsets = rows[:, None] * hidden + cols[None, :]
             step_offsets = t * batch * hidden + offsets
             g_offsets = t * batch * four_h + rows[:, None] * four_h + cols[None, :]
             dh = tl.load(dh_cell_ptr + offsets, mask=tile_mask, other=0.0)
-            s_i = tl.load(gates_ptr + g_offsets, mask=tile_mask, other=0.0).to(ACC)
-            s_f = tl.load(gates_ptr + g_offsets + hidden, mask=tile_mask, other=0.0).to(ACC)
-            t_g = tl.load(gates_ptr + g_offsets + 2 * hidden, mask=tile_mask, other=0.0).to(ACC)
-            s_o = tl.load(gates_ptr + g_offsets + 3 * hidden, mask=tile_mask, other=0.0).to(ACC)
-            tc = tl.load(tanh_c_ptr + step_offsets, mask=tile_mask, other=0.0).to(ACC)
+            s_i = _load(gates_ptr + g_offsets, tile_mask, ACC)
+            s_f = _load(gates_ptr + g_offsets + hidden, tile_mask, ACC)
+            t_g = _load(gates_ptr + g_offsets + 2 * hidden, tile_mask, ACC)
+            s_o = _load(gates_ptr + g_offsets + 3 * hidden, tile_mask, ACC)
+            tc = _load(tanh_c_ptr + step_offsets, tile_mask, ACC)
             d_norm = dh * s_o * (1.0 - tc * tc)
             if LN_C:  # dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
-                gain = tl.load(ln_c_gain_ptr + cols, mask=col_ok, other=0.0).to(ACC)
-                xc = tl.load(xhat_c_ptr + step_offsets, mask=tile_mask, other=0.0).to(ACC)
+                gain = _load(ln_c_gain_ptr + cols, col_ok, ACC)
+                xc = _load(xhat_c_ptr + step_offsets, tile_mask, ACC)
                 d_norm = rstd_c[:, None] * (
                     d_norm * gain[None, :] - mean_d_c[:, None] - xc * mean_dx_c[:, None]
                 )
@@ -490,21 +442,20 @@ def _backward_kernel(
             if PEEPHOLE:
                 p_o = tl.load(peephole_ptr + 2 * hidden + cols, mask=col_ok, other=0.0)
                 d_cell += d_o * p_o.to(ACC)[None, :]
-            c_prev = tl.load(cs_ptr + step_offsets, mask=tile_mask, other=0.0).to(ACC)
+            c_prev = _load(cs_ptr + step_offsets, tile_mask, ACC)
             d_i = d_cell * t_g * s_i * (1.0 - s_i)
             d_f = d_cell * c_prev * s_f * (1.0 - s_f)
             d_g = d_cell * s_i * (1.0 - t_g * t_g)
             dc_prev += d_cell * s_f
             if PEEPHOLE:
-                p_i = tl.load(peephole_ptr + cols, mask=col_ok, other=0.0).to(ACC)
-                p_f = tl.load(peephole_ptr + hidden + cols, mask=col_ok, other=0.0).to(ACC)
+                p_i = _load(peephole_ptr + cols, col_ok, ACC)
+                p_f = _load(peephole_ptr + hidden + cols, col_ok, ACC)
                 dc_prev += d_i * p_i[None, :] + d_f * p_f[None, :]
             tl.store(dc_ptr + offsets, dc_prev, mask=tile_mask)
-            dtype = d_gates_ptr.dtype.element_ty
-            tl.store(d_gates_ptr + g_offsets, d_i.to(dtype), mask=tile_mask)
-            tl.store(d_gates_ptr + g_offsets + hidden, d_f.to(dtype), mask=tile_mask)
-            tl.store(d_gates_ptr + g_offsets + 2 * hidden, d_g.to(dtype), mask=tile_mask)
-            tl.store(d_gates_ptr + g_offsets + 3 * hidden, d_o.to(dtype), mask=tile_mask)
+            _store(d_gates_ptr + g_offsets, d_i, tile_mask)
+            _store(d_gates_ptr + g_offsets + hidden, d_f, tile_mask)
+            _store(d_gates_ptr + g_offsets + 2 * hidden, d_g, tile_mask)
+            _store(d_gates_ptr + g_offsets + 3 * hidden, d_o, tile_mask)
             if LN_H:
                 for gate in tl.static_range(4):
                     if gate == 0:
@@ -517,7 +468,7 @@ def _backward_kernel(
                         d_a = d_o
                     gain = tl.load(ln_h_gain_ptr + gate * hidden + cols, mask=col_ok, other=0.0)
                     xh = tl.load(xhat_h_ptr + g_offsets + gate * hidden, mask=tile_mask, other=0.0)
-                    d_xhat = d_a.to(dtype).to(ACC) * gain.to(ACC)[None, :]
+                    d_xhat = d_a.to(d_gates_ptr.dtype.element_ty).to(ACC) * gain.to(ACC)[None, :]
                     sum_d_h += tl.sum(d_xhat, axis=1)
                     sum_dx_h += tl.sum(d_xhat * xh.to(ACC), axis=1)
         tl.debug_barrier()
@@ -525,29 +476,21 @@ def _backward_kernel(
         if LN_H:
             mean_d_h = sum_d_h / four_h
             mean_dx_h = sum_dx_h / four_h
-            rstd_h = tl.load(rstd_h_ptr + t * batch + rows, mask=row_ok, other=0.0).to(ACC)
+            rstd_h = _load(rstd_h_ptr + t * batch + rows, row_ok, ACC)
             for n0 in range(0, 4 * hidden, BLOCK_H):
-                cols = n0 + tl.arange(0, BLOCK_H)
-                col_ok = cols < four_h
-                tile_mask = row_ok[:, None] & col_ok[None, :]
+                cols, col_ok, tile_mask = _columns(n0, BLOCK_H, four_h, row_ok)
                 g_offsets = t * batch * four_h + rows[:, None] * four_h + cols[None, :]
-                d_a = tl.load(d_gates_ptr + g_offsets, mask=tile_mask, other=0.0).to(ACC)
-                gain = tl.load(ln_h_gain_ptr + cols, mask=col_ok, other=0.0).to(ACC)
-                xh = tl.load(xhat_h_ptr + g_offsets, mask=tile_mask, other=0.0).to(ACC)
+                d_a = _load(d_gates_ptr + g_offsets, tile_mask, ACC)
+                gain = _load(ln_h_gain_ptr + cols, col_ok, ACC)
+                xh = _load(xhat_h_ptr + g_offsets, tile_mask, ACC)
                 d_r = rstd_h[:, None] * (
                     d_a * gain[None, :] - mean_d_h[:, None] - xh * mean_dx_h[:, None]
                 )
-                tl.store(
-                    d_recurrent_ptr + g_offsets,
-                    d_r.to(d_recurrent_ptr.dtype.element_ty),
-                    mask=tile_mask,
-                )
+                _store(d_recurrent_ptr + g_offsets, d_r, tile_mask)
             tl.debug_barrier()
         # 5. dh_{t-1} = (d(W_hh h_in) W_hh) * r + what padding and zoneout carried.
         for p0 in range(0, width, BLOCK_P):
-            cols = p0 + tl.arange(0, BLOCK_P)
-            col_ok = cols < width
-            tile_mask = row_ok[:, None] & col_ok[None, :]
+            cols, col_ok, tile_mask = _columns(p0, BLOCK_P, width, row_ok)
             offsets = rows[:, None] * width + cols[None, :]
             dh_in = _matmul_tile(
                 d_recurrent_ptr + t * batch * four_h, four_h, rows, row_ok, rd_ptr, False,
@@ -555,7 +498,7 @@ def _backward_kernel(
                 BLOCK_B, BLOCK_P, BLOCK_K, DOT_DTYPE, PRECISION, ACC,
             )  # fmt: skip
             if RD:
-                dh_in *= tl.load(rd_ptr + offsets, mask=tile_mask, other=0.0).to(ACC)
+                dh_in *= _load(rd_ptr + offsets, tile_mask, ACC)
             dh_prev = tl.load(dh_prev_ptr + offsets, mask=tile_mask, other=0.0)
             tl.store(dh_ptr + offsets, dh_prev + dh_in, mask=tile_mask)
         tl.debug_barrier()
