@@ -205,6 +205,14 @@ def _float(x: torch.Tensor | None) -> torch.Tensor | None:
     return None if x is None else x.float()
 
 
+def test_buffers_beyond_int32_offsets_are_left_to_the_pytorch_loops() -> None:
+    def gates(steps: int, batch: int, four_h: int) -> torch.Tensor:
+        return torch.empty(steps, batch, four_h, device="meta")
+
+    assert triton_kernels._supported(gates(500, 64, 2048), 512)
+    assert not triton_kernels._supported(gates(2100, 512, 2048), 512)  # 2.2e9 elements
+
+
 def test_auto_backend_uses_triton_on_cuda_and_cpp_on_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     cpp_kernels = object()
     monkeypatch.setattr(extension, "load_extension", lambda strict=False: cpp_kernels)

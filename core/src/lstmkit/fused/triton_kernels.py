@@ -22,7 +22,8 @@ carries ``dh``, ``dc`` in float32. Layer-norm statistics are float32 and combine
 Chan's parallel variance formula. The input term's layer norm ``N_x`` and the reductions of
 the small parameters' gradients run outside the loop, with the PyTorch loops' code.
 
-Float64 inputs run on :mod:`lstmkit.fused.python_kernels` (see :data:`DTYPES`).
+Float64 inputs (see :data:`DTYPES`) and buffers of 2^31 or more elements run on
+:mod:`lstmkit.fused.python_kernels`.
 
 With ``TRITON_INTERPRET=1`` in the environment *before triton is first imported* (``triton.jit``
 decides at decoration time, also for triton's own library) the kernels run on CPU tensors,
@@ -526,7 +527,7 @@ def forward_loop(
 ) -> list[Tensor | None]:
     """:func:`lstmkit.fused.python_kernels.forward_loop` in one kernel launch (every step's
     buffers are kept, whatever ``keep``)."""
-    if gates_x.dtype not in DTYPES:
+    if not _supported(gates_x, h0.shape[-1]):
         return python_kernels.forward_loop(
             gates_x, w_hh, h0, c0, ln_x_gain, ln_x_bias, ln_h_gain, ln_h_bias, ln_c_gain,
             ln_c_bias, peephole, w_hr, rd_mask, zoneout_h, zoneout_c, mask, keep,
@@ -560,8 +561,8 @@ def forward_loop(
         ln_c_gain, ln_c_bias, peephole, w_hr, rd_mask, zoneout_h, zoneout_c, mask,
     )  # fmt: skip
     cell_, proj_in_, xhat_h_, rstd_h_, xhat_c_, rstd_c_, *params = pointers
-    _forward_kernel[_grid(batch)](
-        gates_x, w_hh, hs, cs, out, gates, cell_, tanh_c, proj_in_,
+    _launch(
+        _forward_kernel, batch, gates_x, w_hh, hs, cs, out, gates, cell_, tanh_c, proj_in_,
         xhat_h_, rstd_h_, xhat_c_, rstd_c_, *params,
         steps, batch, LAYER_NORM_EPS, hidden, width,
         **_variant_flags(ln_h_gain, ln_c_gain, peephole, w_hr, rd_mask, zoneout_h, zoneout_c, mask),
@@ -602,7 +603,7 @@ def backward_loop(
 ) -> list[Tensor | None]:
     """:func:`lstmkit.fused.python_kernels.backward_loop` in one kernel launch (plus the
     reductions of the small parameters' gradients)."""
-    if gates.dtype not in DTYPES:
+    if not _supported(gates, hs.shape[-1]):
         return python_kernels.backward_loop(
             grad_out, grad_h_n, grad_c_n, input_term, hs, cs, gates, cell, tanh_c, xhat_h,
             rstd_h, xhat_c, rstd_c, mean_x, rstd_x, w_hh, ln_x_gain, ln_h_gain, ln_c_gain,
@@ -626,8 +627,8 @@ def backward_loop(
         zoneout_h, zoneout_c, mask, d_proj_out, d_cell_norm,
     )  # fmt: skip
     peephole_, w_hr_, rd_mask_, zoneout_h_, zoneout_c_, mask_, d_proj_out_, d_cell_norm_ = params
-    _backward_kernel[_grid(batch)](
-        grad_out, hs, cs, gates, tanh_c, xhat_h_, rstd_h_, xhat_c_, rstd_c_, w_hh,
+    _launch(
+        _backward_kernel, batch, grad_out, hs, cs, gates, tanh_c, xhat_h_, rstd_h_, xhat_c_, rstd_c_, w_hh,
         ln_h_gain_, ln_c_gain_, peephole_, w_hr_, rd_mask_, zoneout_h_, zoneout_c_, mask_,
         d_gates, d_recurrent, d_proj_out_, d_cell_norm_, dh, dc, dh_prev, dh_cell,
         steps, batch, hidden, width,
@@ -641,6 +642,14 @@ def backward_loop(
             peephole, cs, cell,
         )
     ]  # fmt: skip
+
+
+def _supported(gates: Tensor, width: int) -> bool:
+    """Whether the kernels take ``(T, B, 4H)`` gates of this dtype: float64 is left to the
+    PyTorch loops (see :data:`DTYPES`), and so are buffers too large for the kernels' int32
+    offsets."""
+    steps, batch, four_h = gates.shape
+    return gates.dtype in DTYPES and (steps + 1) * batch * max(four_h, width) < 2**31
 
 
 def _check_device(x: Tensor) -> None:
@@ -711,5 +720,6 @@ def _blocks(hidden: int, width: int, dtype: torch.dtype) -> dict:
     }
 
 
-def _grid(batch: int) -> tuple[int]:
-    return (triton.cdiv(batch, BLOCK_B),)
+def _launch(kernel: triton.JITFunction, batch: int, *args: object, **constants: object) -> None:
+    """Runs ``kernel`` with one program per ``BLOCK_B`` rows of the batch."""
+    kernel[(triton.cdiv(batch, BLOCK_B),)](*args, **constants)
