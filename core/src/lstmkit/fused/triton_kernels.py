@@ -16,10 +16,11 @@ own global-memory writes and reads)::
     then zoneout and padding of h             5. dh_{t-1} = d(W_hh h_in) W_hh (* r)
 
 The per-step GEMMs are ``tl.dot`` over ``BLOCK_K``-wide slices with the weights read from
-global memory (L2-resident after the first step). Arithmetic is float32 whatever the storage
-dtype; the buffers keep the input's dtype (as in the PyTorch loops) and the backward pass
-carries ``dh``, ``dc`` in float32. Layer-norm statistics are float32 and combine tiles with
-Chan's parallel variance formula. The input term's layer norm ``N_x`` and the reductions of
+global memory (L2-resident after the first step). Arithmetic (``ACC``) is float32 whatever
+the storage dtype (float64 for the interpreter's float64 inputs); the buffers keep the
+input's dtype (as in the PyTorch loops) and the backward pass carries ``dh``, ``dc`` in
+``ACC``. Layer-norm statistics are ``ACC`` too and combine tiles with Chan's parallel
+variance formula. The input term's layer norm ``N_x`` and the reductions of
 the small parameters' gradients run outside the loop, with the PyTorch loops' code.
 
 Float64 inputs (see :data:`DTYPES`) and buffers of 2^31 or more elements run on
