@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from lstmkit.bench import CASES, main
+from lstmkit.bench import CASES, Clock, bench_shape, cases_for, main
+from lstmkit.fused import extension, python_kernels
 
 
 def test_quick_benchmark_writes_json_and_markdown(tmp_path: Path) -> None:
@@ -50,3 +51,48 @@ def test_unknown_case_is_rejected(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit):
         main(["--quick", "--cases", "layer_nrom"])
     assert "layer_nrom" in capsys.readouterr().err
+
+
+def test_cuda_cases_pair_every_variant_with_the_pytorch_loop() -> None:
+    assert cases_for(torch.device("cpu")) == CASES
+    cuda_cases = cases_for(torch.device("cuda"))
+    variants = [c for c in CASES if c.options and not c.name.startswith("reference loop")]
+    assert [c.name for c in variants] == [
+        "layer_norm", "peephole", "recurrent_dropout", "zoneout", "proj+zoneout",
+    ]  # fmt: skip
+    for case in variants:
+        twin = cuda_cases[cuda_cases.index(case) + 1]
+        assert twin.name == f"{case.name} (PyTorch loop)"
+        assert (twin.options, twin.baseline, twin.proj) == (case.options, case.baseline, case.proj)
+        assert twin.backend == "python" and case.backend is None
+    assert len(cuda_cases) == len(CASES) + len(variants)
+
+
+def test_pytorch_loop_case_runs_on_the_pytorch_loops(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The twin switches the fused backend for its own runs only."""
+    calls = []
+    forward_loop = python_kernels.forward_loop
+    monkeypatch.setattr(
+        python_kernels, "forward_loop", lambda *a: calls.append(1) or forward_loop(*a)
+    )
+    monkeypatch.setattr(extension, "_backend", "auto")
+    twin = next(c for c in cases_for(torch.device("cuda")) if c.name == "zoneout (PyTorch loop)")
+    clock = Clock("wall", torch.device("cpu"))
+    rows = bench_shape((2, 3, 4, 8), (CASES[0], twin), clock, repeats=1, warmup=0)
+    assert [row.case for row in rows] == ["nn.LSTM", "zoneout (PyTorch loop)"]
+    assert len(calls) == 2  # evaluation and training forward passes
+    assert extension.get_backend() == "auto"
+
+
+def test_dtypes_option_times_each_dtype(tmp_path: Path) -> None:
+    threads = torch.get_num_threads()
+    try:
+        arguments = ["--quick", "--threads", "1", "--out-dir", str(tmp_path)]
+        result = main([*arguments, "--cases", "reference loop", "--dtypes", "float32", "bfloat16"])
+    finally:
+        torch.set_num_threads(threads)
+    assert [(row["dtype"], row["case"]) for row in result["rows"]] == [
+        ("float32", "nn.LSTM"), ("float32", "reference loop"),
+        ("bfloat16", "nn.LSTM"), ("bfloat16", "reference loop"),
+    ]  # fmt: skip
+    assert set(result["matmul_gflops_by_dtype"]) == {"float32", "bfloat16"}

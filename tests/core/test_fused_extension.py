@@ -50,9 +50,12 @@ def test_failed_build_raises_with_cpp_backend(monkeypatch: pytest.MonkeyPatch) -
 
 
 @pytest.mark.usefixtures("fresh_loader")
-def test_non_cpu_devices_use_the_pytorch_loops(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_non_cpu_devices_never_build_the_cpp_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CUDA gets the Triton kernels (see test_triton_kernels), other devices the PyTorch
+    loops."""
     monkeypatch.setattr(extension, "_build", lambda: pytest.fail("built for a GPU tensor"))
-    assert extension.kernels_for(torch.device("cuda")) is python_kernels
+    monkeypatch.setattr(extension, "_backend", "auto")
+    assert extension.kernels_for(torch.device("cuda")) is extension.load_triton_kernels()
     assert extension.kernels_for(torch.device("meta")) is python_kernels
 
 

@@ -1,17 +1,20 @@
 """Benchmark of lstmkit against torch.nn.LSTM: ``python -m lstmkit.bench``.
 
-For each shape ``(B, T, I, H)`` every case runs side by side in one process, interleaved
-round by round so that load changes hit all cases alike; each time is the median over the
-rounds. Cases: ``nn.LSTM``, ``lstmkit.LSTM`` plain and with each variant, and the naive
-autograd loop (:func:`lstmkit.reference.reference_lstm_layer`, the input GEMM done once
-outside the loop). Two measurements per case:
+For each shape ``(B, T, I, H)`` and dtype every case runs side by side in one process,
+interleaved round by round so that load changes hit all cases alike; each time is the median
+over the rounds. Cases: ``nn.LSTM``, ``lstmkit.LSTM`` plain and with each variant, and the
+naive autograd loop (:func:`lstmkit.reference.reference_lstm_layer`, the input GEMM done once
+outside the loop). On CUDA each variant also runs on the PyTorch time loops
+(``LSTMKIT_FUSED_BACKEND=python``, cases ``"<variant> (PyTorch loop)"``) beside the default
+Triton kernels, in float32 and bfloat16 (parameters and input), at :data:`GPU_SHAPES`. Two
+measurements per case:
 
 * forward: evaluation mode under ``torch.no_grad()`` (inference);
 * forward+backward: training mode (dropout/zoneout masks sampled), ``out.sum().backward()``.
 
 Throughput counts the GEMM work of one layer, ``2 T B 4H (I + P)`` FLOPs forward (plus
 ``2 T B P H`` for a projection) and three times that for forward+backward; it is compared
-with a 2048x2048 matmul measured in the same run. Results are printed and written to
+with a 2048x2048 matmul of the same dtype measured in the same run. Results are printed and written to
 ``<out_dir>/bench_core.json`` and ``<out_dir>/bench_core.md``.
 """
 
@@ -23,28 +26,33 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
+from lstmkit.fused.extension import get_backend, set_backend
 from lstmkit.lstm import LSTM
 from lstmkit.reference import reference_lstm_layer
 
 SHAPES = ((32, 100, 256, 256), (16, 200, 128, 128), (64, 50, 512, 512), (8, 100, 80, 320))
+GPU_SHAPES = ((32, 100, 256, 256), (64, 500, 512, 512))
 QUICK_SHAPES = ((4, 10, 16, 32),)
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 @dataclass(frozen=True)
 class Case:
-    """One benchmarked configuration; ``baseline`` names the row its ratio is taken to."""
+    """One benchmarked configuration; ``baseline`` names the row its ratio is taken to and
+    ``backend``, where set, the fused time-loop backend it runs on."""
 
     name: str
     options: dict
     baseline: str = "nn.LSTM"
     proj: bool = False
+    backend: str | None = None
 
 
 CASES = (
@@ -61,6 +69,18 @@ CASES = (
 )
 
 
+def cases_for(device: torch.device) -> tuple[Case, ...]:
+    """:data:`CASES`; on CUDA each variant is followed by its twin on the PyTorch loops."""
+    if device.type != "cuda":
+        return CASES
+    cases = []
+    for case in CASES:
+        cases.append(case)
+        if case.options and not case.name.startswith("reference loop"):
+            cases.append(replace(case, name=f"{case.name} (PyTorch loop)", backend="python"))
+    return tuple(cases)
+
+
 @dataclass
 class Row:
     """Measured times of one case at one shape."""
@@ -69,6 +89,7 @@ class Row:
     steps: int
     input_size: int
     hidden_size: int
+    dtype: str
     case: str
     baseline: str
     forward_ms: float
@@ -80,21 +101,31 @@ class Row:
     train_peak_fraction: float = float("nan")
 
 
-def build_case(case: Case, shape: tuple[int, ...], device: torch.device) -> Callable:
+def build_case(
+    case: Case, shape: tuple[int, ...], device: torch.device, dtype: torch.dtype = torch.float32
+) -> Callable:
     """A function ``run(train: bool) -> Tensor`` computing the case's output for ``x``."""
     batch, steps, input_size, hidden = shape
     proj_size = hidden // 2 if case.proj else 0
-    x = torch.randn(steps, batch, input_size, device=device)
+    x = torch.randn(steps, batch, input_size, device=device, dtype=dtype)
+    factory = {"device": device, "dtype": dtype}
     if case.name.startswith("nn.LSTM"):
-        module: nn.Module = nn.LSTM(input_size, hidden, proj_size=proj_size, device=device)
+        module: nn.Module = nn.LSTM(input_size, hidden, proj_size=proj_size, **factory)
     else:
-        module = LSTM(input_size, hidden, proj_size=proj_size, device=device, **case.options)
+        module = LSTM(input_size, hidden, proj_size=proj_size, **factory, **case.options)
     if case.name.startswith("reference loop"):
         return _reference_runner(module, x, layer_norm=bool(case.options.get("layer_norm")))
 
     def run(train: bool) -> Tensor:
         module.train(train)
-        return module(x)[0]
+        if case.backend is None:
+            return module(x)[0]
+        previous = get_backend()
+        set_backend(case.backend)
+        try:
+            return module(x)[0]
+        finally:
+            set_backend(previous)
 
     return run
 
@@ -105,8 +136,8 @@ def _reference_runner(module: LSTM, x: Tensor, layer_norm: bool) -> Callable:
     hidden = module.hidden_sizes[0]
     ln = {
         name: (
-            torch.ones(size, device=x.device, requires_grad=True),
-            torch.zeros(size, device=x.device, requires_grad=True),
+            torch.ones(size, device=x.device, dtype=x.dtype, requires_grad=True),
+            torch.zeros(size, device=x.device, dtype=x.dtype, requires_grad=True),
         )
         for name, size in (("ln_h", 4 * hidden), ("ln_c", hidden))
     }
@@ -134,10 +165,10 @@ def layer_flops(shape: tuple[int, ...], proj: bool) -> float:
     return float(flops + (2 * steps * batch * width * hidden if proj else 0))
 
 
-def matmul_gflops(clock: Clock, repeats: int) -> float:
-    """Throughput of a 2048x2048 float32 matmul: the machine's practical GEMM peak."""
-    a = torch.randn(2048, 2048, device=clock.device)
-    b = torch.randn(2048, 2048, device=clock.device)
+def matmul_gflops(clock: Clock, repeats: int, dtype: torch.dtype = torch.float32) -> float:
+    """Throughput of a 2048x2048 matmul: the machine's practical GEMM peak for ``dtype``."""
+    a = torch.randn(2048, 2048, device=clock.device, dtype=dtype)
+    b = torch.randn(2048, 2048, device=clock.device, dtype=dtype)
     seconds = _median_seconds(lambda: a @ b, clock, repeats)
     return 2 * 2048**3 / seconds / 1e9
 
@@ -174,24 +205,29 @@ class Clock:
         return time.perf_counter()
 
 
-def select_cases(names: list[str] | None) -> tuple[Case, ...]:
-    """The cases named (all when ``names`` is None) plus the baselines their ratios need,
-    in :data:`CASES` order."""
+def select_cases(names: list[str] | None, cases: tuple[Case, ...] = CASES) -> tuple[Case, ...]:
+    """The ``cases`` named (all when ``names`` is None) plus the baselines their ratios need,
+    in their order."""
     if names is None:
-        return CASES
-    by_name = {case.name: case for case in CASES}
+        return cases
+    by_name = {case.name: case for case in cases}
     unknown = [name for name in names if name not in by_name]
     if unknown:
         raise ValueError(f"--cases: unknown {unknown}; choose from {list(by_name)}")
     wanted = set(names) | {by_name[name].baseline for name in names}
-    return tuple(case for case in CASES if case.name in wanted)
+    return tuple(case for case in cases if case.name in wanted)
 
 
 def bench_shape(
-    shape: tuple[int, ...], cases: tuple[Case, ...], clock: Clock, repeats: int, warmup: int
+    shape: tuple[int, ...],
+    cases: tuple[Case, ...],
+    clock: Clock,
+    repeats: int,
+    warmup: int,
+    dtype: torch.dtype = torch.float32,
 ) -> list[Row]:
     """Time ``cases`` at ``shape``: ``repeats`` interleaved rounds after ``warmup``."""
-    runners = {case.name: build_case(case, shape, clock.device) for case in cases}
+    runners = {case.name: build_case(case, shape, clock.device, dtype) for case in cases}
 
     def forward(run: Callable) -> None:
         with torch.no_grad():
@@ -217,6 +253,7 @@ def bench_shape(
         rows.append(
             Row(
                 *shape,
+                dtype=str(dtype).removeprefix("torch."),
                 case=case.name,
                 baseline=case.baseline,
                 forward_ms=forward_s * 1e3,
@@ -260,19 +297,23 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def markdown_table(rows: list[Row], peak: float, machine: dict) -> str:
+def markdown_table(rows: list[Row], peaks: dict[str, float], machine: dict) -> str:
+    """The rows as a markdown table under a line describing the machine; ``peaks`` maps
+    dtype names to the 2048x2048 matmul's GFLOP/s."""
+    peak_text = ", ".join(f"{name} {gflops:.0f}" for name, gflops in peaks.items())
     lines = [
         f"Machine: {machine['cpu']} ({machine['threads']} threads, {machine['device']}"
         + (f", {machine['gpu']}" if "gpu" in machine else "")
         + f"), torch {machine['torch']}, {machine['date']}, {machine['clock']} time. "
-        f"2048x2048 matmul: {peak:.0f} GFLOP/s.",
+        f"2048x2048 matmul GFLOP/s: {peak_text}.",
         "",
-        "| B | T | I | H | case | forward ms | ratio | fwd+bwd ms | ratio | GFLOP/s | of peak |",
-        "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|",
+        "| B | T | I | H | dtype | case | forward ms | ratio | fwd+bwd ms | ratio | GFLOP/s "
+        "| of peak |",
+        "|---|---|---|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
-            f"| {r.batch} | {r.steps} | {r.input_size} | {r.hidden_size} | {r.case} "
+            f"| {r.batch} | {r.steps} | {r.input_size} | {r.hidden_size} | {r.dtype} | {r.case} "
             f"| {r.forward_ms:.1f} | {r.forward_ratio:.2f}x | {r.train_ms:.1f} "
             f"| {r.train_ratio:.2f}x | {r.train_gflops:.3g} | {r.train_peak_fraction:.0%} |"
         )
@@ -286,23 +327,26 @@ def run_benchmark(
     repeats: int,
     warmup: int,
     out_dir: Path,
+    dtypes: tuple[str, ...] = ("float32",),
 ) -> dict:
-    """Run ``cases`` at every shape, print the table, write JSON and markdown; returns the
-    JSON dict."""
+    """Run ``cases`` at every shape and dtype (names of :data:`DTYPES`), print the table,
+    write JSON and markdown; returns the JSON dict."""
     torch.manual_seed(0)
-    peak = matmul_gflops(clock, repeats)
+    peaks = {name: matmul_gflops(clock, repeats, DTYPES[name]) for name in dtypes}
     rows = []
     for shape in shapes:
-        shape_rows = bench_shape(shape, cases, clock, repeats, warmup)
-        for row in shape_rows:
-            row.train_peak_fraction = row.train_gflops / peak
-        rows.extend(shape_rows)
+        for name in dtypes:
+            shape_rows = bench_shape(shape, cases, clock, repeats, warmup, DTYPES[name])
+            for row in shape_rows:
+                row.train_peak_fraction = row.train_gflops / peaks[name]
+            rows.extend(shape_rows)
     machine = machine_description(clock)
-    table = markdown_table(rows, peak, machine)
+    table = markdown_table(rows, peaks, machine)
     print(table)
     result = {
         "machine": machine,
-        "matmul_gflops": peak,
+        "matmul_gflops": peaks[dtypes[0]],
+        "matmul_gflops_by_dtype": peaks,
         "repeats": repeats,
         "rows": [asdict(row) for row in rows],
     }
@@ -324,7 +368,15 @@ def parse_shape(text: str) -> tuple[int, ...]:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--shapes", type=parse_shape, nargs="+", help="BxTxIxH shapes")
+    parser.add_argument(
+        "--shapes", type=parse_shape, nargs="+", help="BxTxIxH shapes (default: by device)"
+    )
+    parser.add_argument(
+        "--dtypes",
+        nargs="+",
+        choices=list(DTYPES),
+        help="parameter and input dtypes (default: float32 on CPU, float32 and bfloat16 on CUDA)",
+    )
     parser.add_argument(
         "--cases", nargs="+", metavar="CASE", help="case names (default: all); baselines are added"
     )
@@ -342,13 +394,17 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error("--device cuda: no CUDA device is available")
     if args.threads:
         torch.set_num_threads(args.threads)
-    shapes = tuple(args.shapes or (QUICK_SHAPES if args.quick else SHAPES))
+    cuda = device.type == "cuda"
+    default_shapes = QUICK_SHAPES if args.quick else GPU_SHAPES if cuda else SHAPES
+    shapes = tuple(args.shapes or default_shapes)
+    dtypes = tuple(args.dtypes or (("float32", "bfloat16") if cuda else ("float32",)))
     repeats, warmup = (2, 1) if args.quick else (args.repeats, args.warmup)
     try:
-        cases = select_cases(args.cases)
+        cases = select_cases(args.cases, cases_for(device))
     except ValueError as error:
         parser.error(str(error))
-    return run_benchmark(shapes, cases, Clock(args.clock, device), repeats, warmup, args.out_dir)
+    clock = Clock(args.clock, device)
+    return run_benchmark(shapes, cases, clock, repeats, warmup, args.out_dir, dtypes)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Choice of time-loop kernels: the C++ extension on CPU, built lazily, or the PyTorch twin.
+"""Choice of time-loop kernels: the C++ extension on CPU, built lazily, the Triton kernels
+on CUDA, or the PyTorch twin.
 
 The extension ``lstmkit/csrc/lstm_layer.cpp`` is compiled with
 :func:`torch.utils.cpp_extension.load` on the first call that needs it (never at import),
@@ -7,9 +8,12 @@ into torch's extension cache (``$TORCH_EXTENSIONS_DIR``, default
 serialised by torch's lock file in that directory. When no compiler or ninja is available, or
 the build fails, a one-line warning names the reason and the PyTorch kernels are used.
 
-The backend is ``"auto"`` (C++ on CPU, PyTorch elsewhere), ``"cpp"`` (C++ on CPU, a build
+The backend is ``"auto"`` (C++ on CPU, Triton on CUDA when ``triton`` imports, PyTorch
+elsewhere), ``"cpp"`` (C++ on CPU, a build failure raises; PyTorch elsewhere), ``"triton"``
+(Triton on every device, which needs ``TRITON_INTERPRET=1`` for CPU tensors; an import
 failure raises) or ``"python"`` (PyTorch everywhere); it is read from the environment
-variable ``LSTMKIT_FUSED_BACKEND`` and can be changed with :func:`set_backend`.
+variable ``LSTMKIT_FUSED_BACKEND`` and can be changed with :func:`set_backend`. The Triton
+kernels module (:mod:`lstmkit.fused.triton_kernels`) is imported on first use only.
 """
 
 from __future__ import annotations
@@ -27,16 +31,19 @@ import torch
 from lstmkit.fused import python_kernels
 
 BACKEND_ENV = "LSTMKIT_FUSED_BACKEND"
-BACKENDS = ("auto", "cpp", "python")
+BACKENDS = ("auto", "cpp", "python", "triton")
 SOURCE = Path(__file__).resolve().parents[1] / "csrc" / "lstm_layer.cpp"
 
 _backend = os.environ.get(BACKEND_ENV, "auto")
 _extension: SimpleNamespace | None = None
 _build_error: str | None = None
+_triton_kernels: ModuleType | None = None
+_triton_error: str | None = None
 
 
 def set_backend(name: str) -> None:
-    """Select ``"auto"``, ``"cpp"`` or ``"python"`` time loops for later calls."""
+    """Select ``"auto"``, ``"cpp"``, ``"python"`` or ``"triton"`` time loops for later
+    calls."""
     global _backend
     if name not in BACKENDS:
         raise ValueError(f"{BACKEND_ENV} / set_backend: expected one of {BACKENDS}, got {name!r}")
@@ -44,7 +51,7 @@ def set_backend(name: str) -> None:
 
 
 def get_backend() -> str:
-    """The configured backend name (``"auto"``, ``"cpp"`` or ``"python"``)."""
+    """The configured backend name (one of :data:`BACKENDS`)."""
     if _backend not in BACKENDS:
         raise ValueError(f"{BACKEND_ENV}: expected one of {BACKENDS}, got {_backend!r}")
     return _backend
@@ -53,10 +60,41 @@ def get_backend() -> str:
 def kernels_for(device: torch.device) -> ModuleType | SimpleNamespace:
     """The kernels module that runs the time loops for tensors on ``device``."""
     backend = get_backend()
+    if backend == "triton":
+        return load_triton_kernels(strict=True)
+    if backend == "auto" and device.type == "cuda":
+        kernels = load_triton_kernels()
+        return python_kernels if kernels is None else kernels
     if backend == "python" or device.type != "cpu":
         return python_kernels
     extension = load_extension(strict=backend == "cpp")
     return python_kernels if extension is None else extension
+
+
+def load_triton_kernels(strict: bool = False) -> ModuleType | None:
+    """Import (first call only) :mod:`lstmkit.fused.triton_kernels`; ``None`` if ``triton``
+    cannot be imported, or ``RuntimeError`` with ``strict``."""
+    global _triton_kernels, _triton_error
+    if _triton_kernels is None and _triton_error is None:
+        try:
+            from lstmkit.fused import triton_kernels
+        except ImportError as error:  # a CPU-only torch build ships no triton
+            _triton_error = _one_line(error)
+            if not strict:
+                warnings.warn(
+                    f"lstmkit: Triton LSTM kernels unavailable ({_triton_error}); "
+                    "using the slower PyTorch kernels",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+        else:
+            _triton_kernels = triton_kernels
+    if _triton_kernels is None and strict:
+        raise RuntimeError(
+            f"{BACKEND_ENV}=triton: the Triton LSTM kernels are unavailable ({_triton_error}); "
+            "install triton or choose another backend"
+        )
+    return _triton_kernels
 
 
 def load_extension(strict: bool = False) -> SimpleNamespace | None:

@@ -42,7 +42,8 @@ def lstm_layer(
 
     Gradients flow to ``gates_x``, ``w_hh``, ``h0``, ``c0``, the layer-norm gains and biases,
     ``peephole`` and ``w_hr``; masks and zoneout samples are constants. On CPU the time loops
-    run in C++ (:mod:`lstmkit.fused.extension`), elsewhere in PyTorch.
+    run in C++, on CUDA in Triton kernels, elsewhere in PyTorch
+    (:mod:`lstmkit.fused.extension`).
 
     Mixed precision: the time loop runs with autocast off, in at least float32
     (:func:`loop_dtype`), so the states ``h`` and ``c`` carried from step to step, the

@@ -65,7 +65,7 @@ def forward_loop(
         new(steps + 1, batch, hidden),
     )
     gates, tanh_c = new(steps, batch, four_h), new(steps, batch, hidden)
-    cell = new(steps, batch, hidden) if _needs_cell(peephole, zoneout_c, mask) else None
+    cell = new(steps, batch, hidden) if needs_cell(peephole, zoneout_c, mask) else None
     proj_in = new(steps, batch, hidden) if w_hr is not None else None
     xhat_h, rstd_h = (
         (new(steps, batch, four_h), new(steps, batch)) if ln_h_gain is not None else (None, None)
@@ -75,9 +75,7 @@ def forward_loop(
     )
     mean_x = rstd_x = None
     if ln_x_gain is not None:
-        # gx = N_x(x W_ih^T) for all steps at once
-        xhat_x, mean_x, rstd_x = _normalise(gates_x)
-        gates_x = torch.addcmul(ln_x_bias, xhat_x, ln_x_gain)
+        gates_x, mean_x, rstd_x = normalise_input_term(gates_x, ln_x_gain, ln_x_bias)
     hs[0], cs[0] = h0, c0
     w_hh_t = w_hh.t()
     for t in range(steps):
@@ -224,6 +222,34 @@ def backward_loop(
         if rd_mask is not None:
             dh_in = dh_in * rd_mask
         dh, dc = _accumulate(dh_prev, dh_in), dc_prev
+    return finish_backward(
+        d_gates, d_recurrent, d_proj_out, dh, dc, input_term, mean_x, rstd_x, ln_x_gain,
+        ln_h_gain, xhat_h, d_cell_norm, xhat_c, peephole, cs, cell,
+    )  # fmt: skip
+
+
+def finish_backward(
+    d_gates: Tensor,
+    d_recurrent: Tensor,
+    d_proj_out: Tensor | None,
+    d_h0: Tensor,
+    d_c0: Tensor,
+    input_term: Tensor | None,
+    mean_x: Tensor | None,
+    rstd_x: Tensor | None,
+    ln_x_gain: Tensor | None,
+    ln_h_gain: Tensor | None,
+    xhat_h: Tensor | None,
+    d_cell_norm: Tensor | None,
+    xhat_c: Tensor | None,
+    peephole: Tensor | None,
+    cs: Tensor,
+    cell: Tensor | None,
+) -> list[Tensor | None]:
+    """The part of :func:`backward_loop` after the time loop, shared by every kernels
+    module: ``N_x``'s backward over all steps at once and the small parameters' gradients
+    summed over ``(t, b)``; returns ``backward_loop``'s list. ``d_cell_norm`` ``(T, B, H)``
+    is the gradient of ``N_c(c'_t)`` (``N_c`` only)."""
     d_input, d_ln_x_gain = d_gates, None
     if ln_x_gain is not None:
         xhat_x = (input_term - mean_x.unsqueeze(-1)) * rstd_x.unsqueeze(-1)
@@ -237,8 +263,8 @@ def backward_loop(
         d_input,
         d_recurrent,
         d_proj_out,
-        dh,
-        dc,
+        d_h0,
+        d_c0,
         _sum_rows(d_gates) if normalised else None,
         d_ln_x_gain,
         _sum_rows(d_gates * xhat_h) if ln_h_gain is not None else None,
@@ -247,7 +273,16 @@ def backward_loop(
     ]
 
 
-def _needs_cell(peephole: Tensor | None, zoneout_c: Tensor | None, mask: Tensor | None) -> bool:
+def normalise_input_term(
+    gates_x: Tensor, gain: Tensor, bias: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``(N_x(gates_x), mean_x, rstd_x)``: the input term's layer norm for all steps at once,
+    ``(T, B, 4H)``, and its statistics ``(T, B)``."""
+    xhat_x, mean_x, rstd_x = _normalise(gates_x)
+    return torch.addcmul(bias, xhat_x, gain), mean_x, rstd_x
+
+
+def needs_cell(peephole: Tensor | None, zoneout_c: Tensor | None, mask: Tensor | None) -> bool:
     """The output peephole's gradient needs ``c'_t``, which ``cs[1:]`` only holds without
     cell zoneout and padding."""
     return peephole is not None and (zoneout_c is not None or mask is not None)
