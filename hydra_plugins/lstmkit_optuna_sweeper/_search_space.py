@@ -6,9 +6,10 @@
 ``choice(a, b, c)``                        ``CategoricalDistribution([a, b, c])``
 ``range(start, stop, step)`` (ints)        ``IntDistribution(start, last, step)``; ``stop``
                                            is excluded, as in Hydra's basic sweeper
+``tag(log, range(start, stop))``           ``IntDistribution(start, last, log=True)``
 ``range(...)`` with a float                ``FloatDistribution(start, last, step)``
-``interval(low, high)``                    ``FloatDistribution(low, high)`` (both ints:
-                                           ``IntDistribution``)
+``interval(low, high)``                    ``FloatDistribution(low, high)`` (Hydra reads
+                                           the bounds as floats: use ``range`` for ints)
 ``tag(log, interval(low, high))``          the same with ``log=True``
 anything else (``key=value``)              a fixed override passed to every trial
 =========================================  ===============================================
@@ -45,14 +46,14 @@ def distribution(override: Override) -> BaseDistribution:
         values = list(override.sweep_iterator())
         if not values:
             raise ValueError(f"hydra.sweeper.params.{key}: {sweep} holds no value")
-        if all(isinstance(v, int) for v in (*values, sweep.step)):
-            return IntDistribution(values[0], values[-1], step=int(sweep.step))
+        if "log" in sweep.tags and sweep.step != 1:
+            raise ValueError(f"hydra.sweeper.params.{key}: a log range needs step 1")
+        if "log" in sweep.tags or all(isinstance(v, int) for v in (*values, sweep.step)):
+            step = None if "log" in sweep.tags else int(sweep.step)
+            return IntDistribution(values[0], values[-1], step=step or 1, log=step is None)
         return FloatDistribution(float(values[0]), float(values[-1]), step=float(sweep.step))
     if isinstance(sweep, IntervalSweep):
-        log = "log" in sweep.tags
-        if isinstance(sweep.start, int) and isinstance(sweep.end, int):
-            return IntDistribution(sweep.start, sweep.end, log=log)
-        return FloatDistribution(float(sweep.start), float(sweep.end), log=log)
+        return FloatDistribution(float(sweep.start), float(sweep.end), log="log" in sweep.tags)
     raise ValueError(f"hydra.sweeper.params.{key}: {sweep} is not choice, range or interval")
 
 
