@@ -17,6 +17,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
+from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from hydra_plugins.lstmkit_optuna_sweeper._search_space import search_space, trial_overrides
 from hydra_plugins.lstmkit_optuna_sweeper.study import (
@@ -26,8 +27,9 @@ from hydra_plugins.lstmkit_optuna_sweeper.study import (
     open_study,
     requeue_unfinished,
 )
+from tasks.harness.optuna_pruning import pruned_trial_ends_quietly_off_rank_zero
 from tasks.harness.resolvers import register_resolvers
-from tests.harness.conftest import REPO, run_entry_point
+from tests.harness.conftest import REPO, run_entry_point, toy_overrides
 from tests.langid.langid_helpers import write_jsonl_splits
 
 # A langid model and corpus small enough for a trial in a few seconds; the search keeps the
@@ -240,3 +242,44 @@ def test_median_pruner_stops_a_bad_trial(tmp_path: Path) -> None:
     rows = read_rows(sweep_dir / "sweep_summary.csv")
     assert [r["state"] for r in rows] == ["COMPLETE", "PRUNED"]
     assert rows[1]["run_dir"] == str(sweep_dir / "1") and rows[1]["epochs"] == ""
+
+
+def test_a_pruned_trial_ends_other_ranks_quietly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rank_zero_only, "rank", 1)
+    with pruned_trial_ends_quietly_off_rank_zero():
+        raise optuna.TrialPruned("val/acc=0.1 at epoch 0")
+    with pytest.raises(RuntimeError), pruned_trial_ends_quietly_off_rank_zero():
+        raise RuntimeError("a crash still fails the rank")
+    monkeypatch.setattr(rank_zero_only, "rank", 0)
+    with pytest.raises(optuna.TrialPruned), pruned_trial_ends_quietly_off_rank_zero():
+        raise optuna.TrialPruned("rank 0 reports it to the sweeper")
+
+
+@pytest.mark.slow
+def test_ddp_trials_are_pruned_on_every_rank(tmp_path: Path) -> None:
+    """Two DDP trials (2 CPU ranks each) pruned at their first validation: the sweep goes on."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "core" / "src")])}
+    command = [sys.executable, str(REPO / "scripts" / "train.py"), *toy_overrides(tmp_path)]
+    command += [
+        "hparams_search=optuna",
+        "trainer=ddp_cpu",
+        "trainer.max_epochs=3",
+        "encoder.hidden_size=choice(4, 8)",
+        "hydra.sweeper.n_trials=2",
+        "~hydra.sweeper.pruner.n_startup_trials",
+        "hydra.sweeper.pruner._target_=optuna.pruners.ThresholdPruner",
+        "+hydra.sweeper.pruner.upper=0.0",  # every positive val/loss is pruned
+        "hydra.sweeper.pruner.n_warmup_steps=0",
+    ]
+    result = subprocess.run(
+        command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    sweep_dir = tmp_path / "multirun" / "toy" / "optuna"
+    study = optuna.load_study(
+        study_name="optuna", storage=open_storage(str(sweep_dir / "optuna.journal"))
+    )
+    assert [t.state for t in study.trials] == [TrialState.PRUNED, TrialState.PRUNED]
+    assert all(list(t.intermediate_values) == [0] for t in study.trials)
+    for trial in ("0", "1"):
+        assert (sweep_dir / trial / "train_ddp_process_1.log").exists()
