@@ -13,7 +13,6 @@ import pytest
 import torch
 import yaml
 from hydra import compose, initialize_config_dir
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from hydra_plugins.lstmkit_optuna_sweeper.study import open_storage
@@ -182,13 +181,11 @@ def test_every_group_option_composes(overrides: list[str]) -> None:
 def compose_with_hydra(*overrides: str) -> DictConfig:
     register_resolvers()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose(
+        return compose(
             "train",
             overrides=[f"hydra.searchpath=[file://{TOY_CONF}]", "task=toy", *overrides],
             return_hydra_config=True,
         )
-    HydraConfig.instance().set_config(cfg)
-    return cfg
 
 
 def test_optuna_search_composes() -> None:
@@ -200,10 +197,11 @@ def test_optuna_search_composes() -> None:
     assert sweeper.sampler._target_ == "optuna.samplers.TPESampler" and sweeper.sampler.seed == 1234
 
 
-def test_slurm_launcher_sizes_the_trainer_from_the_allocation() -> None:
+def test_slurm_launcher_sizes_the_trainer_from_the_allocation(hydra_config) -> None:
     cfg = compose_with_hydra(
         "launcher=slurm", "trainer=ddp", "hydra.launcher.nodes=2", "hydra.launcher.gpus_per_node=4"
     )
+    hydra_config(cfg)
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
     assert (launcher.nodes, launcher.tasks_per_node, launcher.gpus_per_node) == (2, 4, 4)

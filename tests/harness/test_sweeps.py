@@ -13,7 +13,6 @@ from pathlib import Path
 import optuna
 import pytest
 from hydra import compose, initialize_config_dir
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
@@ -145,11 +144,13 @@ def test_a_stored_study_keeps_its_direction(tmp_path: Path) -> None:
         (["task=captioning", "hparams_search=captioning_optuna"], "max"),
     ],
 )
-def test_every_task_search_targets_its_knobs(overrides: list[str], direction: str) -> None:
+def test_every_task_search_targets_its_knobs(
+    overrides: list[str], direction: str, hydra_config
+) -> None:
     register_resolvers()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         cfg = compose("train", overrides=overrides, return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)
+    hydra_config(cfg)
     sweeper = cfg.hydra.sweeper
     assert sweeper._target_.endswith("lstmkit_optuna_sweeper.optuna_sweeper.OptunaSweeper")
     assert sweeper.direction == direction == cfg.task.monitor_mode
