@@ -11,6 +11,8 @@ import hydra
 from omegaconf import DictConfig
 
 from tasks.harness.errors import exit_on_error
+from tasks.harness.multirun_ddp import ddp_ranks_rerun_this_job
+from tasks.harness.optuna_pruning import pruned_trial_ends_quietly_off_rank_zero
 from tasks.harness.resolvers import register_resolvers
 from tasks.harness.train import train
 
@@ -22,7 +24,8 @@ CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 @exit_on_error
 def main(cfg: DictConfig) -> float | None:
-    return train(cfg)
+    with ddp_ranks_rerun_this_job(__file__), pruned_trial_ends_quietly_off_rank_zero():
+        return train(cfg)
 
 
 if __name__ == "__main__":

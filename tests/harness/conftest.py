@@ -5,10 +5,12 @@ from __future__ import annotations
 import importlib
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
 
 REPO = Path(__file__).resolve().parents[2]
 TOY_CONF = Path(__file__).resolve().parent / "conf"
@@ -56,3 +58,11 @@ def base_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def read_json(path: Path) -> dict:
     return json.loads(path.read_text())
+
+
+@pytest.fixture
+def hydra_config() -> Iterator[Callable[[DictConfig], None]]:
+    """``hydra_config(cfg)`` sets Hydra's config singleton, so ``${hydra:...}`` resolves as in
+    a job; it is unset after the test."""
+    yield HydraConfig.instance().set_config
+    HydraConfig.instance().cfg = None
