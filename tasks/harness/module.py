@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -11,6 +12,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Timer
 
+from tasks.harness.eval_records import Record, batch_records, gather_records
 from tasks.harness.optim import build_optimizer, build_scheduler
 from tasks.harness.plain import to_plain
 
@@ -37,6 +39,13 @@ class TaskModule(pl.LightningModule, ABC):
     Subclasses implement the Lightning steps, :meth:`predict_items` and, for output layers that
     follow a vocabulary or label set, :meth:`output_vocabularies`. They must keep the
     ``(model, optim, artifacts)`` constructor signature and call ``super().__init__``.
+
+    Corpus-level metrics: evaluation steps call :meth:`record` with per-sample predictions
+    and references; at the end of every validation/test epoch the records of all DDP ranks
+    are gathered (:func:`tasks.harness.eval_records.gather_records`) and
+    :meth:`evaluation_metrics`, the task's metric function, turns them into the logged
+    ``<stage>/<name>`` values, identical on every rank and equal to a 1-process evaluation.
+    Subclasses overriding ``on_validation_epoch_end``/``on_test_epoch_end`` call ``super()``.
     """
 
     input_kind: ClassVar[str] = "file"
@@ -57,6 +66,7 @@ class TaskModule(pl.LightningModule, ABC):
             }
         )
         self.run_config: dict[str, Any] = {}
+        self.eval_records: dict[str, list[Record]] = defaultdict(list)
 
     @property
     def run_dir(self) -> Path:
@@ -88,6 +98,39 @@ class TaskModule(pl.LightningModule, ABC):
         ``options`` dict of ``conf/predict.yaml`` (task-specific knobs such as beam size).
         Raise ``ValueError`` naming the input for unusable inputs.
         """
+
+    def record(self, stage: str, batch: Mapping[str, Any], **columns: Sequence[Any]) -> None:
+        """Keep one record per sample of ``batch`` (``columns[name][b]`` for row ``b``: plain,
+        picklable values such as strings, lists of strings, ints) for :meth:`evaluation_metrics`
+        of ``stage`` (``"val"`` or ``"test"``)."""
+        self.eval_records[stage] += batch_records(batch, columns)
+
+    def evaluation_metrics(self, stage: str, records: list[Record]) -> dict[str, float]:
+        """Corpus-level metrics of a ``stage`` epoch from the gathered ``records`` of every rank
+        (each sample once, in sample-id order); logged as ``<stage>/<name>``. Default: none."""
+        return {}
+
+    def finish_evaluation(self, stage: str) -> list[Record]:
+        """Gather ``stage``'s records from every rank, log :meth:`evaluation_metrics` on them
+        and return the records (for reports written by rank 0)."""
+        records = gather_records(self.eval_records.pop(stage, []))
+        metrics = self.evaluation_metrics(stage, records) if records else {}
+        for name, value in metrics.items():
+            # Every rank computed the same value from the same records: nothing to reduce.
+            self.log(
+                f"{stage}/{name}",
+                float(value),
+                on_epoch=True,
+                sync_dist=False,
+                prog_bar=f"{stage}/{name}" == self._monitor(),
+            )
+        return records
+
+    def on_validation_epoch_end(self) -> None:
+        self.finish_evaluation("val")
+
+    def on_test_epoch_end(self) -> None:
+        self.finish_evaluation("test")
 
     def log_metrics(self, stage: str, metrics: Mapping[str, Any], batch_size: int) -> None:
         """Log ``metrics`` as ``<stage>/<name>``: per step and epoch in training, per epoch
