@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from tasks.harness.batch_log import read_batch_log
 from tests.harness.conftest import REPO, read_json, run_dirs, toy_overrides
-from tests.harness.run_probes import read_batch_log
 
 INTERVAL = 4  # checkpoint every 4 optimizer steps
 PAUSE_STEP = 9  # 6 steps per epoch: the 4th batch of epoch 2, one step after a checkpoint
@@ -33,7 +33,7 @@ def train_command(root: Path, log: Path, *extra: str) -> list[str]:
         "model.dropout=0.3",  # training draws random numbers: the RNG state must resume too
         f"callbacks.interval_checkpoint.every_n_train_steps={INTERVAL}",
         *extra,
-        "+callbacks.batch_log._target_=tests.harness.run_probes.BatchLog",
+        "+callbacks.batch_log._target_=tasks.harness.batch_log.BatchLog",
         f"+callbacks.batch_log.path={log}",
     ]
 
