@@ -128,7 +128,9 @@ def weights(run_dir: Path) -> dict[str, torch.Tensor]:
 
 def compare(args: argparse.Namespace) -> dict[str, Any]:
     args.root.mkdir(parents=True, exist_ok=True)
-    logs = {name: args.root / f"batches_{name}.jsonl" for name in ("reference", "killed", "resumed")}
+    logs = {
+        name: args.root / f"batches_{name}.jsonl" for name in ("reference", "killed", "resumed")
+    }
     for log in logs.values():
         log.unlink(missing_ok=True)
     existing = {p for p in args.root.glob("outputs/*/runs/*") if p.is_dir()}
