@@ -35,9 +35,30 @@ def gather_records(records: list[Record]) -> list[Record]:
     the same whatever the number of processes, and keeping one record per id drops the
     duplicates a sampler adds when a split has fewer items than ranks.
     """
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        shards: list[list[Record] | None] = [None] * dist.get_world_size()
-        dist.all_gather_object(shards, records)
-        records = [record for shard in shards for record in shard or []]
+    records = [record for shard in gather_objects(records) for record in shard]
     unique = {record["id"]: record for record in records}
     return [unique[sample] for sample in sorted(unique)]
+
+
+def gather_objects(value: Any) -> list[Any]:
+    """``[value of rank 0, value of rank 1, ...]`` (``[value]`` without DDP)."""
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return [value]
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, value)
+    return gathered
+
+
+def weighted_means(shards: Sequence[Mapping[str, tuple[float, int]]]) -> dict[str, float]:
+    """``sum / count`` per name over every rank's ``{name: (weighted sum, count)}``.
+
+    Lightning's own ``sync_dist`` mean divides the summed integer batch count by the world
+    size in integer arithmetic (2 ranks with 3 + 2 samples count 2, not 2.5), so evaluation
+    means are reduced here from exact sums instead."""
+    totals: dict[str, list[float]] = {}
+    for shard in shards:
+        for name, (weighted, count) in shard.items():
+            total = totals.setdefault(name, [0.0, 0])
+            total[0] += weighted
+            total[1] += count
+    return {name: weighted / count for name, (weighted, count) in totals.items() if count}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -11,10 +12,25 @@ from typing import Any, ClassVar
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Timer
+from pytorch_lightning.utilities.warnings import PossibleUserWarning
 
-from tasks.harness.eval_records import Record, batch_records, gather_records
+from tasks.harness.eval_records import (
+    Record,
+    batch_records,
+    gather_objects,
+    gather_records,
+    weighted_means,
+)
 from tasks.harness.optim import build_optimizer, build_scheduler
 from tasks.harness.plain import to_plain
+
+# Epoch-level val/test values are reduced across ranks by the harness before they are logged
+# (TaskModule.finish_evaluation), so Lightning's advice to sync them does not apply.
+warnings.filterwarnings(
+    "ignore",
+    message=r"It is recommended to use `self.log\('(val|test)/",
+    category=PossibleUserWarning,
+)
 
 CHECKPOINT_KEY = "lstmkit"
 """Checkpoint entry holding the module class path, the run config and the output vocabularies."""
@@ -67,6 +83,7 @@ class TaskModule(pl.LightningModule, ABC):
         )
         self.run_config: dict[str, Any] = {}
         self.eval_records: dict[str, list[Record]] = defaultdict(list)
+        self.eval_sums: dict[str, dict[str, tuple[float, int]]] = defaultdict(dict)
 
     @property
     def run_dir(self) -> Path:
@@ -112,9 +129,11 @@ class TaskModule(pl.LightningModule, ABC):
 
     def finish_evaluation(self, stage: str) -> list[Record]:
         """Gather ``stage``'s records from every rank, log :meth:`evaluation_metrics` on them
-        and return the records (for reports written by rank 0)."""
+        and the means of :meth:`log_metrics`, and return the records (for reports written by
+        rank 0)."""
         records = gather_records(self.eval_records.pop(stage, []))
-        metrics = self.evaluation_metrics(stage, records) if records else {}
+        metrics = weighted_means(gather_objects(self.eval_sums.pop(stage, {})))
+        metrics.update(self.evaluation_metrics(stage, records) if records else {})
         for name, value in metrics.items():
             # Every rank computed the same value from the same records: nothing to reduce.
             self.log(
@@ -122,7 +141,7 @@ class TaskModule(pl.LightningModule, ABC):
                 float(value),
                 on_epoch=True,
                 sync_dist=False,
-                prog_bar=f"{stage}/{name}" == self._monitor(),
+                prog_bar=name == "loss" or f"{stage}/{name}" == self._monitor(),
             )
         return records
 
@@ -133,17 +152,22 @@ class TaskModule(pl.LightningModule, ABC):
         self.finish_evaluation("test")
 
     def log_metrics(self, stage: str, metrics: Mapping[str, Any], batch_size: int) -> None:
-        """Log ``metrics`` as ``<stage>/<name>``: per step and epoch in training, per epoch
-        (synchronised across DDP ranks) in ``val``/``test``."""
-        training = stage == "train"
+        """Log ``metrics`` as ``<stage>/<name>``: per step and epoch in training; in
+        ``val``/``test`` once per epoch, the mean over all samples of all DDP ranks
+        (``sum_b value_b * B_b / sum_b B_b``, reduced in :meth:`finish_evaluation`)."""
+        if stage != "train":
+            sums = self.eval_sums[stage]
+            for name, value in metrics.items():
+                weighted, count = sums.get(name, (0.0, 0))
+                sums[name] = (weighted + float(value) * batch_size, count + batch_size)
+            return
         for name, value in metrics.items():
             self.log(
                 f"{stage}/{name}",
                 value,
-                on_step=training,
+                on_step=True,
                 on_epoch=True,
                 batch_size=batch_size,
-                sync_dist=not training,
                 prog_bar=name == "loss" or f"{stage}/{name}" == self._monitor(),
             )
 

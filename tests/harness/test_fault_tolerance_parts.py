@@ -13,7 +13,7 @@ import torch
 from tasks.batching.resumable_loader import SAMPLE_IDS
 from tasks.harness.atomic_checkpoint import save_atomically
 from tasks.harness.checkpoint import newest_checkpoint_in
-from tasks.harness.eval_records import batch_records, gather_records
+from tasks.harness.eval_records import batch_records, gather_records, weighted_means
 from tasks.harness.resolvers import train_run_dir
 from tasks.harness.resumption import capture_rng, restore_rng
 
@@ -57,3 +57,9 @@ def test_gathered_records_are_unique_and_in_id_order() -> None:
     assert gather_records(records) == [{"id": 1, "hyp": "a"}, {"id": 4, "hyp": "d"}]
     with pytest.raises(ValueError, match="column 'hyp' has 2 entries for 3 samples"):
         batch_records(batch, {"hyp": ["a", "b"]})
+
+
+def test_weighted_means_divide_exact_sums_over_ranks() -> None:
+    # rank 0: batches of 2 and 1 samples, rank 1: one batch of 2 (5 samples, odd)
+    shards = [{"loss": (2 * 3.0 + 1 * 4.0, 3)}, {"loss": (2 * 5.0, 2)}]
+    assert weighted_means(shards) == {"loss": pytest.approx((6.0 + 4.0 + 10.0) / 5)}

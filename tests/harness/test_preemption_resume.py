@@ -124,17 +124,24 @@ def resume_and_compare(
     assert metrics["test/acc"] == reference_metrics["test/acc"]
 
 
+def interrupt(root: Path, signum: int) -> tuple[list[dict], subprocess.Popen, str, dict]:
+    """Start a run paused at ``PAUSE_STEP``, send it ``signum`` and wait for it to end.
+    Returns its batch log, the process, its stderr and its ``last.ckpt``."""
+    log = root / "first.jsonl"
+    process, _ = start_paused(root, log)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=WAIT_S)
+    last = run_dirs(root).pop() / "checkpoints" / "last.ckpt"
+    assert not last.with_name("last.ckpt.partial").exists()
+    checkpoint = torch.load(last, map_location="cpu", weights_only=True)
+    return read_batch_log(log), process, stderr, checkpoint
+
+
 def test_kill_9_mid_epoch_resumes_from_the_step_checkpoint(
     tmp_path: Path, uninterrupted: tuple[Path, list[dict]]
 ) -> None:
-    log = tmp_path / "killed.jsonl"
-    process, _ = start_paused(tmp_path, log)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=WAIT_S)
-    first = read_batch_log(log)
+    first, _, _, checkpoint = interrupt(tmp_path, signal.SIGKILL)
     assert [r["step"] for r in first] == list(range(1, PAUSE_STEP + 1))
-    last = run_dirs(tmp_path).pop() / "checkpoints" / "last.ckpt"
-    checkpoint = torch.load(last, map_location="cpu", weights_only=True)
     assert checkpoint["global_step"] == PAUSE_STEP - PAUSE_STEP % INTERVAL
     resume_and_compare(tmp_path, first, uninterrupted, resumed_from=checkpoint["global_step"])
 
@@ -142,17 +149,10 @@ def test_kill_9_mid_epoch_resumes_from_the_step_checkpoint(
 def test_sigterm_saves_at_the_next_batch_end_and_resumes(
     tmp_path: Path, uninterrupted: tuple[Path, list[dict]]
 ) -> None:
-    log = tmp_path / "terminated.jsonl"
-    process, _ = start_paused(tmp_path, log)
-    process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=WAIT_S)
+    first, process, stderr, checkpoint = interrupt(tmp_path, signal.SIGTERM)
     assert process.returncode == 128 + signal.SIGTERM, stderr[-3000:]
     assert "stopped by SIGTERM" in stderr
     assert "Traceback" not in stderr
-    first = read_batch_log(log)
     assert [r["step"] for r in first] == list(range(1, PAUSE_STEP + 2))
-    last = run_dirs(tmp_path).pop() / "checkpoints" / "last.ckpt"
-    assert not last.with_name("last.ckpt.partial").exists()
-    checkpoint = torch.load(last, map_location="cpu", weights_only=True)
     assert checkpoint["global_step"] == PAUSE_STEP + 1  # the batch in flight, then saved
     resume_and_compare(tmp_path, first, uninterrupted, resumed_from=PAUSE_STEP + 1)
