@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -30,9 +31,18 @@ class BucketBatchSampler(Sampler[list[int]]):
     ``bucket_batches`` batches' worth of items, sorted by length inside each bucket, cut into
     batches, and the batch order is shuffled again. The plan depends only on
     ``(seed, epoch, lengths)``, so every DDP rank computes the same plan and takes a disjoint
-    share: batch ``k`` goes to rank ``k % num_replicas``. Ranks always get the same number of
-    batches (the last batches are dropped with ``drop_last``, otherwise the first ones are
-    repeated), because DDP hangs when one rank runs an extra step.
+    share: batch ``k`` goes to rank ``k % num_replicas``. With ``even`` (training) ranks get the
+    same number of batches (the last batches are dropped with ``drop_last``, otherwise the first
+    ones are repeated), because DDP hangs when one rank runs an extra step. Without ``even``
+    (evaluation) every item is served exactly once and ranks may differ by one batch, so
+    corpus-level metrics see no duplicates; only when there are fewer items than ranks are
+    items repeated (and dropped again by sample id, see :mod:`tasks.harness.eval_records`).
+
+    The sampler is resumable: :meth:`state_dict` holds the epoch and how many of this epoch's
+    batches were consumed (:meth:`mark_consumed`, called by the training loop's callback
+    :class:`tasks.harness.resumption.ResumableTraining`), and after :meth:`load_state_dict` the
+    next iteration skips those batches, so a run resumed mid-epoch neither repeats nor skips
+    a batch.
 
     SortaGrad (Amodei et al. 2016, Deep Speech 2): in the first ``sortagrad_epochs`` epochs
     the batches come shortest first (items shuffled, then sorted by length), so a model that
@@ -52,6 +62,8 @@ class BucketBatchSampler(Sampler[list[int]]):
         sortagrad_epochs: epochs (from 0) whose batches come in increasing length order.
         num_replicas, rank: DDP world size and rank; ``None`` reads them from
             ``torch.distributed`` when it is initialised (1 and 0 otherwise).
+        even: give every rank the same number of batches (training); ``False`` serves every
+            item once (evaluation).
     """
 
     def __init__(
@@ -66,6 +78,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         num_replicas: int | None = None,
         rank: int | None = None,
         sortagrad_epochs: int = 0,
+        even: bool = True,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -83,10 +96,45 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.sortagrad_epochs = sortagrad_epochs
         self._num_replicas = num_replicas
         self._rank = rank
+        self.even = even
         self.epoch = 0
+        self.consumed = 0  # batches of ``epoch`` the training loop has taken (for state_dict)
+        self._skip = 0  # batches the next iteration skips (set by load_state_dict)
 
     def set_epoch(self, epoch: int) -> None:
+        if epoch != self.epoch:
+            self.consumed = self._skip = 0
         self.epoch = epoch
+
+    def mark_consumed(self, epoch: int, batches: int, epoch_batches: int) -> None:
+        """Record that the training loop has taken ``batches`` of the ``epoch_batches``
+        batches it runs in ``epoch``; a finished epoch is recorded as the start of the next."""
+        if batches >= epoch_batches:
+            epoch, batches = epoch + 1, 0
+        self.epoch, self.consumed = epoch, batches
+
+    def state_dict(self) -> dict[str, int]:
+        """``{epoch, consumed, num_replicas, seed}``: where a resumed run continues."""
+        return {
+            "epoch": self.epoch,
+            "consumed": self.consumed,
+            "num_replicas": self.num_replicas,
+            "seed": self.seed,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue at ``state``: the next iteration serves ``epoch``'s batches after the
+        ``consumed`` ones. Raises ``ValueError`` when the world size or seed differ (the
+        batch plan would not be the one the checkpoint was taken in)."""
+        for key in ("num_replicas", "seed"):
+            if int(state[key]) != getattr(self, key):
+                raise ValueError(
+                    f"sampler state from a run with {key}={state[key]} cannot resume with "
+                    f"{key}={getattr(self, key)}: resume with the same trainer devices/num_nodes "
+                    "and data seed, or start from an end-of-epoch checkpoint"
+                )
+        self.epoch = int(state["epoch"])
+        self.consumed = self._skip = int(state["consumed"])
 
     @property
     def num_replicas(self) -> int:
@@ -118,9 +166,15 @@ class BucketBatchSampler(Sampler[list[int]]):
         return [batches[k] for k in permutation]
 
     def rank_batches(self) -> list[list[int]]:
-        """This epoch's batches for this rank: ``len(...)`` is equal on every rank."""
+        """This epoch's batches for this rank: ``len(...)`` is equal on every rank with
+        ``even``, and differs by at most one otherwise."""
         batches = self.all_batches()
         world = self.num_replicas
+        if not self.even:
+            if len(batches) < world:  # every rank needs a batch, or the others wait for it
+                items = [[i] for batch in batches for i in batch]
+                batches = [items[k % len(items)] for k in range(max(world, len(items)))]
+            return batches[self.rank :: world]
         if self.drop_last:
             batches = batches[: len(batches) - len(batches) % world]
         else:
@@ -133,7 +187,8 @@ class BucketBatchSampler(Sampler[list[int]]):
         return padding_fraction(self.rank_batches(), self.lengths)
 
     def __iter__(self) -> Iterator[list[int]]:
-        yield from self.rank_batches()
+        skip, self._skip = self._skip, 0
+        yield from self.rank_batches()[skip:]
 
     def __len__(self) -> int:
         return len(self.rank_batches())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from tasks.captioning.metrics import caption_scores
 from tasks.captioning.model import Captioner
 from tasks.captioning.step_graphs import DecoderStepGraph, EncoderGraph
 from tasks.captioning.tokenization import BOS, EOS, PAD, decode_caption, tokenize
+from tasks.harness.eval_records import Record
 from tasks.harness.export import ExportGraph
 from tasks.harness.gate_plots import GateView, draw_tokens, recorded_layers
 from tasks.harness.module import TaskModule
@@ -59,9 +60,6 @@ class CaptioningModule(TaskModule):
         self.scheduled_sampling = dict(model.get("scheduled_sampling") or {})
         self.captioner = Captioner(len(self.vocab), model["encoder"], model["decoder"])
         self.grid = self.captioner.grid_shape(self.image_size)
-        self._outputs: dict[str, dict[str, dict]] = defaultdict(
-            lambda: {"beam": {}, "greedy": {}, "refs": {}}
-        )
         self._skipped = 0
 
     def output_vocabularies(self) -> dict[str, list[str]]:
@@ -136,18 +134,22 @@ class CaptioningModule(TaskModule):
         return total
 
     # ----------------------------------------------------------------- evaluation
-    def _decode_batch(self, batch: dict[str, Any], beam: bool) -> None:
+    def _decode_batch(self, batch: dict[str, Any], stage: str, beam: bool) -> None:
+        """Record per image its split, name, references and greedy (and beam) caption."""
         if not batch["names"]:
             return
         max_len = self.decoding["max_len"]
         greedy = self.captioner.caption(batch["images"], search="greedy", max_len=max_len)
-        beams = self.captioner.caption(batch["images"], **self.decoding) if beam else greedy
-        rows = zip(batch["splits"], batch["names"], batch["references"], greedy, beams, strict=True)
-        for split, name, refs, g, b in rows:
-            store = self._outputs[split]
-            store["refs"][name] = refs
-            store["greedy"][name] = decode_caption(self.vocab, g.tokens)
-            store["beam"][name] = decode_caption(self.vocab, b.tokens)
+        columns: dict[str, Sequence[Any]] = {
+            "split": list(batch["splits"]),
+            "name": list(batch["names"]),
+            "refs": list(batch["references"]),
+            "greedy": [decode_caption(self.vocab, g.tokens) for g in greedy],
+        }
+        if beam:
+            beams = self.captioner.caption(batch["images"], **self.decoding)
+            columns["beam"] = [decode_caption(self.vocab, b.tokens) for b in beams]
+        self.record(stage, batch, **columns)
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         size = len(batch["names"])
@@ -155,41 +157,54 @@ class CaptioningModule(TaskModule):
             return
         _, ce = self.captioner.loss(batch["images"], batch["tokens"], self.attention_regularizer)
         self.log_metrics("val", {"loss": ce}, batch_size=size)
-        self._decode_batch(batch, beam=False)
-
-    def on_validation_epoch_end(self) -> None:
-        store = self._outputs.pop("validation", None)
-        if store and store["refs"]:
-            self.log_metrics("val", caption_scores(store["greedy"], store["refs"]), batch_size=1)
+        self._decode_batch(batch, "val", beam=False)
 
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._decode_batch(batch, beam=True)
+        self._decode_batch(batch, "test", beam=True)
+
+    def evaluation_metrics(self, stage: str, records: list[Record]) -> dict[str, float]:
+        """BLEU-1..4 and CIDEr-D (:func:`caption_scores`) over all images of a split.
+
+        Validation scores the greedy captions (``val/<m>``); test scores the beam captions
+        (``test/<m>``) and the greedy ones (``test/greedy_<m>``), and the ``test_novel`` split
+        as ``test/novel_<m>``, ``test/novel_greedy_<m>``."""
+        if stage == "val":
+            return caption_scores(*self._split_captions(records, "greedy"))
+        metrics: dict[str, float] = {}
+        for split, rows in sorted(self._by_split(records).items()):
+            prefix = "" if split == "test" else split.removeprefix("test_") + "_"
+            for kind, infix in (("beam", ""), ("greedy", "greedy_")):
+                scores = caption_scores(*self._split_captions(rows, kind))
+                metrics.update({f"{prefix}{infix}{k}": v for k, v in scores.items()})
+        return metrics
+
+    @staticmethod
+    def _by_split(records: list[Record]) -> dict[str, list[Record]]:
+        splits: dict[str, list[Record]] = defaultdict(list)
+        for record in records:
+            splits[record["split"]].append(record)
+        return splits
+
+    @staticmethod
+    def _split_captions(
+        records: list[Record], kind: str
+    ) -> tuple[dict[str, str], dict[str, list[str]]]:
+        """``({name: caption}, {name: references})`` of ``records`` for ``caption_scores``."""
+        captions = {r["name"]: r[kind] for r in records}
+        return captions, {r["name"]: r["refs"] for r in records}
 
     def on_test_epoch_end(self) -> None:
-        """``test/<m>`` (beam), ``test/greedy_<m>``; ``test/novel_<m>`` for ``test_novel``."""
-        for split in sorted(self._outputs):
-            store = self._outputs.pop(split)
-            prefix = "" if split == "test" else split.removeprefix("test_") + "_"
-            metrics = {
-                f"{prefix}{k}": v for k, v in caption_scores(store["beam"], store["refs"]).items()
-            }
-            greedy = caption_scores(store["greedy"], store["refs"])
-            metrics.update({f"{prefix}greedy_{k}": v for k, v in greedy.items()})
-            self.log_metrics("test", metrics, batch_size=1)
-            self._write_examples(split, store)
+        records = self.finish_evaluation("test")
+        if self.trainer.is_global_zero:
+            for split, rows in sorted(self._by_split(records).items()):
+                self._write_examples(split, rows)
 
-    def _write_examples(self, split: str, store: dict[str, dict], count: int = 50) -> None:
+    def _write_examples(self, split: str, records: list[Record], count: int = 50) -> None:
         """First ``count`` test captions (beam, greedy, references) as JSONL in the run dir."""
-        if self._trainer is None or not self.trainer.is_global_zero:
-            return
         with open(self.run_dir / f"examples_{split}.jsonl", "w") as out:
-            for name in list(store["refs"])[:count]:
-                record = {
-                    "image": name,
-                    "beam": store["beam"][name],
-                    "greedy": store["greedy"][name],
-                }
-                out.write(json.dumps({**record, "references": store["refs"][name]}) + "\n")
+            for r in records[:count]:
+                record = {"image": r["name"], "beam": r["beam"], "greedy": r["greedy"]}
+                out.write(json.dumps({**record, "references": r["refs"]}) + "\n")
 
     # ----------------------------------------------------------------- predict
     def gate_view(self, record: Mapping[str, Any]) -> GateView:

@@ -43,6 +43,16 @@ def find_checkpoint(spec: str | Path, runs_root: str | Path | None = None) -> Pa
     return path.resolve()
 
 
+def newest_checkpoint_in(run_dir: str | Path) -> Path | None:
+    """The newest resumable checkpoint a run directory already holds (``checkpoints/last.ckpt``
+    or Lightning's SLURM ``hpc_ckpt_<n>.ckpt``), or None for a fresh directory: a requeued
+    job continues from it."""
+    run_dir = Path(run_dir)
+    candidates = [run_dir / CHECKPOINT_DIR / LAST_FILE, *run_dir.glob("hpc_ckpt_*.ckpt")]
+    existing = [p for p in candidates if p.is_file()]
+    return max(existing, key=lambda p: p.stat().st_mtime).resolve() if existing else None
+
+
 def run_dir_of(checkpoint: Path) -> Path:
     """The run directory that holds ``checkpoint`` (``<run>/checkpoints/x.ckpt``)."""
     parent = checkpoint.parent

@@ -10,6 +10,7 @@ import pytorch_lightning as pl
 from torch.utils.data import DataLoader, Dataset
 
 from tasks.batching import BucketBatchSampler
+from tasks.batching.resumable_loader import numbered_loader
 
 
 class TaskDataModule(pl.LightningDataModule, ABC):
@@ -60,8 +61,13 @@ class TaskDataModule(pl.LightningDataModule, ABC):
     ) -> DataLoader:
         """Batches of items of similar length (``lengths[i]`` is item ``i``'s), so padding
         stays small: reshuffled every epoch when ``training``, in a fixed order otherwise,
-        and sharded across processes by the sampler under DDP. ``max_frames`` caps
-        ``batch size x longest item`` per training batch instead of ``batch_size``."""
+        and sharded across processes by the sampler under DDP (training: the same number of
+        batches on every rank; evaluation: every item exactly once). ``max_frames`` caps
+        ``batch size x longest item`` per training batch instead of ``batch_size``.
+
+        Batches carry ``sample_ids`` (dataset indices, see
+        :mod:`tasks.batching.resumable_loader`) and the loader resumes mid-epoch from a
+        checkpoint."""
         sampler = BucketBatchSampler(
             lengths,
             batch_size=self.batch_size if training else self.eval_batch_size,
@@ -70,11 +76,6 @@ class TaskDataModule(pl.LightningDataModule, ABC):
             bucket_batches=self.bucket_batches,
             seed=self.seed,
             sortagrad_epochs=self.sortagrad_epochs if training else 0,
+            even=training,
         )
-        return DataLoader(
-            dataset,
-            batch_sampler=sampler,
-            collate_fn=collate_fn,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
+        return numbered_loader(dataset, sampler, collate_fn, self.num_workers, self.seed)

@@ -2,22 +2,40 @@
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Timer
+from pytorch_lightning.utilities.warnings import PossibleUserWarning
 
 from tasks.harness.errors import ConfigError
+from tasks.harness.eval_records import (
+    Record,
+    batch_records,
+    gather_objects,
+    gather_records,
+    weighted_means,
+)
 from tasks.harness.optim import build_optimizer, build_scheduler
 from tasks.harness.plain import to_plain
 
 if TYPE_CHECKING:
     from tasks.harness.export import ExportGraph
     from tasks.harness.gate_plots import GateView
+
+# Epoch-level val/test values are reduced across ranks by the harness before they are logged
+# (TaskModule.finish_evaluation), so Lightning's advice to sync them does not apply.
+warnings.filterwarnings(
+    "ignore",
+    message=r"It is recommended to use `self.log\('(val|test)/",
+    category=PossibleUserWarning,
+)
 
 CHECKPOINT_KEY = "lstmkit"
 """Checkpoint entry holding the module class path, the run config and the output vocabularies."""
@@ -42,6 +60,13 @@ class TaskModule(pl.LightningModule, ABC):
     Subclasses implement the Lightning steps, :meth:`predict_items` and, for output layers that
     follow a vocabulary or label set, :meth:`output_vocabularies`. They must keep the
     ``(model, optim, artifacts)`` constructor signature and call ``super().__init__``.
+
+    Corpus-level metrics: evaluation steps call :meth:`record` with per-sample predictions
+    and references; at the end of every validation/test epoch the records of all DDP ranks
+    are gathered (:func:`tasks.harness.eval_records.gather_records`) and
+    :meth:`evaluation_metrics`, the task's metric function, turns them into the logged
+    ``<stage>/<name>`` values, identical on every rank and equal to a 1-process evaluation.
+    Subclasses overriding ``on_validation_epoch_end``/``on_test_epoch_end`` call ``super()``.
     """
 
     input_kind: ClassVar[str] = "file"
@@ -62,6 +87,8 @@ class TaskModule(pl.LightningModule, ABC):
             }
         )
         self.run_config: dict[str, Any] = {}
+        self.eval_records: dict[str, list[Record]] = defaultdict(list)
+        self.eval_sums: dict[str, dict[str, tuple[float, int]]] = defaultdict(dict)
 
     @property
     def run_dir(self) -> Path:
@@ -110,18 +137,58 @@ class TaskModule(pl.LightningModule, ABC):
         outputs: vocabulary or labels, feature settings, special token ids."""
         return {}
 
+    def record(self, stage: str, batch: Mapping[str, Any], **columns: Sequence[Any]) -> None:
+        """Keep one record per sample of ``batch`` (``columns[name][b]`` for row ``b``: plain,
+        picklable values such as strings, lists of strings, ints) for :meth:`evaluation_metrics`
+        of ``stage`` (``"val"`` or ``"test"``)."""
+        self.eval_records[stage] += batch_records(batch, columns)
+
+    def evaluation_metrics(self, stage: str, records: list[Record]) -> dict[str, float]:
+        """Corpus-level metrics of a ``stage`` epoch from the gathered ``records`` of every rank
+        (each sample once, in sample-id order); logged as ``<stage>/<name>``. Default: none."""
+        return {}
+
+    def finish_evaluation(self, stage: str) -> list[Record]:
+        """Gather ``stage``'s records from every rank, log :meth:`evaluation_metrics` on them
+        and the means of :meth:`log_metrics`, and return the records (for reports written by
+        rank 0)."""
+        records = gather_records(self.eval_records.pop(stage, []))
+        metrics = weighted_means(gather_objects(self.eval_sums.pop(stage, {})))
+        metrics.update(self.evaluation_metrics(stage, records) if records else {})
+        for name, value in metrics.items():
+            # Every rank computed the same value from the same records: nothing to reduce.
+            self.log(
+                f"{stage}/{name}",
+                float(value),
+                on_epoch=True,
+                sync_dist=False,
+                prog_bar=name == "loss" or f"{stage}/{name}" == self._monitor(),
+            )
+        return records
+
+    def on_validation_epoch_end(self) -> None:
+        self.finish_evaluation("val")
+
+    def on_test_epoch_end(self) -> None:
+        self.finish_evaluation("test")
+
     def log_metrics(self, stage: str, metrics: Mapping[str, Any], batch_size: int) -> None:
-        """Log ``metrics`` as ``<stage>/<name>``: per step and epoch in training, per epoch
-        (synchronised across DDP ranks) in ``val``/``test``."""
-        training = stage == "train"
+        """Log ``metrics`` as ``<stage>/<name>``: per step and epoch in training; in
+        ``val``/``test`` once per epoch, the mean over all samples of all DDP ranks
+        (``sum_b value_b * B_b / sum_b B_b``, reduced in :meth:`finish_evaluation`)."""
+        if stage != "train":
+            sums = self.eval_sums[stage]
+            for name, value in metrics.items():
+                weighted, count = sums.get(name, (0.0, 0))
+                sums[name] = (weighted + float(value) * batch_size, count + batch_size)
+            return
         for name, value in metrics.items():
             self.log(
                 f"{stage}/{name}",
                 value,
-                on_step=training,
+                on_step=True,
                 on_epoch=True,
                 batch_size=batch_size,
-                sync_dist=not training,
                 prog_bar=name == "loss" or f"{stage}/{name}" == self._monitor(),
             )
 

@@ -6,6 +6,7 @@ import secrets
 from datetime import datetime
 from pathlib import Path
 
+from lightning_fabric.plugins.environments import SLURMEnvironment
 from omegaconf import OmegaConf
 
 from tasks.harness.checkpoint import find_checkpoint, run_dir_of
@@ -29,15 +30,27 @@ def unique_dir(root: str) -> str:
         return str(path)
 
 
+def slurm_job_dir(runs_root: str) -> str | None:
+    """``<runs_root>/slurm-<job id>`` in a SLURM batch job (not in interactive sessions): every
+    task of a multi-node job and every requeue of the job get this same directory."""
+    job_id = SLURMEnvironment.job_id()
+    if job_id is None:
+        return None
+    path = Path(runs_root) / f"slurm-{job_id}"
+    path.mkdir(parents=True, exist_ok=True)
+    return str(path)
+
+
 def train_run_dir(ckpt_path: str | None, runs_root: str) -> str:
-    """A new unique run directory, or, when resuming (``ckpt_path`` set), the run directory
-    holding that checkpoint (``last`` = the latest ``last.ckpt`` under ``runs_root``).
+    """A new unique run directory (``slurm-<job id>`` in a SLURM batch job, see
+    :func:`slurm_job_dir`), or, when resuming (``ckpt_path`` set), the run directory holding
+    that checkpoint (``last`` = the latest ``last.ckpt`` under ``runs_root``).
 
     A checkpoint that cannot be found also gets a new directory: training then stops with the
     one-line :class:`CheckpointError` instead of Hydra's resolver traceback.
     """
     if ckpt_path is None:
-        return unique_dir(runs_root)
+        return slurm_job_dir(runs_root) or unique_dir(runs_root)
     try:
         return str(run_dir_of(find_checkpoint(ckpt_path, runs_root)))
     except CheckpointError:

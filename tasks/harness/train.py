@@ -13,14 +13,22 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 
+from tasks.harness.atomic_checkpoint import AtomicCheckpointIO
 from tasks.harness.callbacks import FrozenModulesEval
-from tasks.harness.checkpoint import find_checkpoint, load_checkpoint, module_class
+from tasks.harness.checkpoint import (
+    find_checkpoint,
+    load_checkpoint,
+    module_class,
+    newest_checkpoint_in,
+)
 from tasks.harness.datamodule import TaskDataModule
 from tasks.harness.errors import ConfigError
 from tasks.harness.finetune import freeze, init_from
 from tasks.harness.module import parameter_counts
 from tasks.harness.plain import to_plain
 from tasks.harness.plots import plot_learning_curves
+from tasks.harness.preemption import Preempted
+from tasks.harness.resumption import ResumableTraining
 from tasks.harness.summary import plain_metrics, summary_table, write_summary
 
 log = logging.getLogger(__name__)
@@ -61,11 +69,23 @@ def check_precision(trainer_cfg: DictConfig) -> None:
 
 
 def build_trainer(cfg: DictConfig, extra_callbacks: list[pl.Callback]) -> pl.Trainer:
+    """The configured Trainer with the config's callbacks and loggers, plus the harness's own:
+    exact mid-epoch resume (:class:`ResumableTraining`) and atomic checkpoint files
+    (:class:`AtomicCheckpointIO`, unless ``trainer.plugins`` is set)."""
     check_precision(cfg.trainer)
-    callbacks = instantiate_all(cfg.get("callbacks")) + extra_callbacks
+    callbacks = instantiate_all(cfg.get("callbacks")) + extra_callbacks + [ResumableTraining()]
+    plugins = {} if cfg.trainer.get("plugins") else {"plugins": [AtomicCheckpointIO()]}
     return hydra.utils.instantiate(
-        cfg.trainer, callbacks=callbacks, logger=instantiate_all(cfg.get("logger"))
+        cfg.trainer, callbacks=callbacks, logger=instantiate_all(cfg.get("logger")), **plugins
     )
+
+
+def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> Path | None:
+    """``ckpt_path`` resolved, or the newest checkpoint the run directory already holds (a
+    requeued SLURM job restarting in ``slurm-<job id>``), or None for a fresh run."""
+    if cfg.ckpt_path:
+        return find_checkpoint(cfg.ckpt_path, cfg.paths.runs_dir)
+    return newest_checkpoint_in(run_dir)
 
 
 def best_checkpoint(trainer: pl.Trainer) -> tuple[str | None, str | None, float | None]:
@@ -90,7 +110,7 @@ def train(cfg: DictConfig) -> float | None:
     run_dir = Path(cfg.paths.output_dir)
 
     datamodule = build_datamodule(cfg.data)
-    resume = find_checkpoint(cfg.ckpt_path, cfg.paths.runs_dir) if cfg.ckpt_path else None
+    resume = resume_checkpoint(cfg, run_dir)
     if resume is not None:
         log.info("resuming from %s", resume)
         datamodule.load_artifacts(load_checkpoint(resume)["hyper_parameters"]["artifacts"])
@@ -107,12 +127,16 @@ def train(cfg: DictConfig) -> float | None:
     trainer = build_trainer(cfg, [FrozenModulesEval(frozen)] if frozen else [])
 
     if cfg.train:
-        trainer.fit(
-            module,
-            datamodule=datamodule,
-            ckpt_path=str(resume) if resume else None,
-            weights_only=True,  # checkpoints hold plain data only: never unpickle code
-        )
+        try:
+            trainer.fit(
+                module,
+                datamodule=datamodule,
+                ckpt_path=str(resume) if resume else None,
+                weights_only=True,  # checkpoints hold plain data only: never unpickle code
+            )
+        except Preempted as stop:
+            log.warning("%s", stop)
+            raise SystemExit(stop.exit_code) from None
     best_path, last_path, best_score = best_checkpoint(trainer)
     test_metrics: dict[str, float] = {}
     if cfg.test:

@@ -10,16 +10,21 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torchmetrics.classification import MulticlassConfusionMatrix
 
 from lstmkit import record_gates
 from tasks.audio.io import load_audio
+from tasks.harness.eval_records import Record
 from tasks.harness.export import ExportGraph
 from tasks.harness.gate_plots import GateView, draw_spectrogram, draw_tokens, recorded_layers
 from tasks.harness.module import TaskModule
 from tasks.langid.model import LanguageIdentifier, TextFrontEnd
 from tasks.langid.predict import TextPredictor
-from tasks.langid.scores import per_language_markdown, plot_confusion, summary_scores
+from tasks.langid.scores import (
+    confusion_matrix,
+    per_language_markdown,
+    plot_confusion,
+    summary_scores,
+)
 from tasks.langid.text_units import text_units
 from tasks.text.vocabulary import Vocabulary
 
@@ -76,10 +81,6 @@ class LangIDModule(TaskModule):
             attention_dim=encoder["attention_dim"],
             classifier_dropout=model["classifier_dropout"],
             n_labels=len(self.labels),
-        )
-        k = len(self.labels)
-        self.confusion = torch.nn.ModuleDict(
-            {stage: MulticlassConfusionMatrix(k) for stage in ("val", "test", "test_short")}
         )
 
     @property
@@ -158,12 +159,10 @@ class LangIDModule(TaskModule):
     def evaluation_step(self, batch: dict[str, Any], stage: str) -> None:
         logits = self(batch["inputs"], batch["inputs_lengths"])
         loss = F.cross_entropy(logits, batch["label"])
-        predicted = logits.argmax(-1)
-        self.confusion[stage].update(predicted, batch["label"])
-        if stage == "test" and "n_chars" in batch:
-            short = batch["n_chars"] <= self.hparams["model"]["short_text_chars"]
-            if bool(short.any()):
-                self.confusion["test_short"].update(predicted[short], batch["label"][short])
+        columns = {"predicted": logits.argmax(-1).tolist(), "label": batch["label"].tolist()}
+        if "n_chars" in batch:
+            columns["n_chars"] = batch["n_chars"].tolist()
+        self.record(stage, batch, **columns)
         self.log_metrics(stage, {"loss": loss}, batch_size=len(batch["label"]))
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
@@ -172,24 +171,28 @@ class LangIDModule(TaskModule):
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self.evaluation_step(batch, "test")
 
-    def on_validation_epoch_end(self) -> None:
-        scores = summary_scores(self.confusion["val"].compute().cpu())
-        self.confusion["val"].reset()
-        self.log_metrics("val", {"acc": scores["acc"], "macro_f1": scores["macro_f1"]}, 1)
+    def confusion(self, records: list[Record]) -> Tensor:
+        """``(K, K)`` counts of true label ``i`` predicted as ``j`` over ``records``."""
+        k = len(self.labels)
+        truth, predicted = [r["label"] for r in records], [r["predicted"] for r in records]
+        return confusion_matrix(truth, predicted, k)[:, :k]
+
+    def evaluation_metrics(self, stage: str, records: list[Record]) -> dict[str, float]:
+        """Accuracy and macro-F1 from the confusion matrix of all records; in test of written
+        language ID also ``acc_short`` over texts of at most ``short_text_chars`` characters,
+        ``n_short`` and ``n``."""
+        scores = summary_scores(self.confusion(records))
+        metrics = {"acc": scores["acc"], "macro_f1": scores["macro_f1"]}
+        if stage == "test" and self.modality == "text":
+            limit = self.hparams["model"]["short_text_chars"]
+            short = summary_scores(self.confusion([r for r in records if r["n_chars"] <= limit]))
+            metrics.update(acc_short=short["acc"], n_short=short["n"], n=scores["n"])
+        return metrics
 
     def on_test_epoch_end(self) -> None:
-        matrix = self.confusion["test"].compute().cpu()
-        short_matrix = self.confusion["test_short"].compute().cpu()
-        for metric in self.confusion.values():
-            metric.reset()
-        scores = summary_scores(matrix)
-        metrics = {"acc": scores["acc"], "macro_f1": scores["macro_f1"]}
-        if self.modality == "text":
-            short = summary_scores(short_matrix)
-            metrics.update(acc_short=short["acc"], n_short=short["n"], n=scores["n"])
-        self.log_metrics("test", metrics, 1)
-        if self.trainer.is_global_zero:
-            self.write_report(matrix)
+        records = self.finish_evaluation("test")
+        if records and self.trainer.is_global_zero:
+            self.write_report(self.confusion(records))
 
     def write_report(self, matrix: Tensor) -> None:
         """Per-language precision/recall table and the confusion-matrix PNG in the run dir."""

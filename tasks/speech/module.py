@@ -27,11 +27,12 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torchmetrics.text import CharErrorRate, WordErrorRate
+from torchmetrics.functional.text import char_error_rate, word_error_rate
 
 from lstmkit import record_gates
 from tasks.audio.io import AudioDecodeError, load_audio
 from tasks.batching import pad_sequences
+from tasks.harness.eval_records import Record
 from tasks.harness.export import ExportGraph
 from tasks.harness.gate_plots import GateView, draw_spectrogram, recorded_layers
 from tasks.harness.module import TaskModule
@@ -50,8 +51,9 @@ from tasks.text.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
 
-METRIC_PREFIX = {"val": "val/", "test": "test/", "test_greedy": "test/greedy_"}
-"""Logged names: ``test/cer`` uses the configured decoder, ``test/greedy_cer`` best-path."""
+GREEDY = "greedy"
+"""Record column of the best-path hypothesis in test: ``test/greedy_cer``, ``test/greedy_wer``;
+``test/cer`` and ``test/wer`` score the configured decoder (column ``hyp``)."""
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".au")
 
 
@@ -88,13 +90,6 @@ class SpeechModule(TaskModule):
         self.lm: NgramLM | None = None
         self.char_lm: NgramLM | None = None
         self.build_language_models()
-        self.metrics = torch.nn.ModuleDict(
-            {
-                f"{stage}_{name}": metric()
-                for stage in METRIC_PREFIX
-                for name, metric in (("cer", CharErrorRate), ("wer", WordErrorRate))
-            }
-        )
         self.examples: list[tuple[str, str]] = []
 
     def setup(self, stage: str) -> None:
@@ -224,33 +219,45 @@ class SpeechModule(TaskModule):
         self._evaluate(batch, "val", self.beam_search() if self.decoding.get("val_beam") else None)
 
     def test_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
-        outputs = self._evaluate(batch, "test", self.beam_search())
-        self._update_metrics("test_greedy", outputs, batch, None)
+        self._evaluate(batch, "test", self.beam_search(), greedy_too=True)
 
     def _evaluate(
-        self, batch: Mapping[str, Any], stage: str, search: CTCPrefixBeamSearch | None
-    ) -> tuple[Tensor, Tensor]:
+        self,
+        batch: Mapping[str, Any],
+        stage: str,
+        search: CTCPrefixBeamSearch | None,
+        greedy_too: bool = False,
+    ) -> None:
+        """Log the loss and record ``hyp`` (decoded with ``search``; greedy when None),
+        ``ref`` and, with ``greedy_too``, the best-path ``greedy`` hypothesis per utterance."""
         loss, log_probs, out_lengths = self._loss(batch)
         self.log_metrics(stage, {"loss": loss}, batch_size=len(batch["targets_lengths"]))
-        hyps = self._update_metrics(stage, (log_probs, out_lengths), batch, search)
-        wanted = int(self.decoding.get("examples", 4)) - len(self.examples)
-        self.examples += list(zip(hyps, batch["transcripts"], strict=True))[: max(wanted, 0)]
-        return log_probs, out_lengths
-
-    def _update_metrics(
-        self,
-        stage: str,
-        outputs: tuple[Tensor, Tensor],
-        batch: Mapping[str, Any],
-        search: CTCPrefixBeamSearch | None,
-    ) -> list[str]:
-        hyps = [labels_to_text(ids, self.tokens) for ids in decode_batch(*outputs, search)]
+        columns = {"hyp": self._decode(log_probs, out_lengths, search)}
+        if greedy_too:
+            columns[GREEDY] = self._decode(log_probs, out_lengths, None)
         refs = list(batch["transcripts"])
-        for name in ("cer", "wer"):
-            metric = self.metrics[f"{stage}_{name}"]
-            metric.update(hyps, refs)
-            self.log(f"{METRIC_PREFIX[stage]}{name}", metric, on_epoch=True, batch_size=len(refs))
-        return hyps
+        self.record(stage, batch, ref=refs, **columns)
+        wanted = int(self.decoding.get("examples", 4)) - len(self.examples)
+        self.examples += list(zip(columns["hyp"], refs, strict=True))[: max(wanted, 0)]
+
+    def _decode(
+        self, log_probs: Tensor, lengths: Tensor, search: CTCPrefixBeamSearch | None
+    ) -> list[str]:
+        return [
+            labels_to_text(ids, self.tokens) for ids in decode_batch(log_probs, lengths, search)
+        ]
+
+    def evaluation_metrics(self, stage: str, records: list[Record]) -> dict[str, float]:
+        """Corpus CER and WER: all edit operations over all reference characters/words,
+        ``CER = (S + D + I) / N`` over the whole split (not a mean of per-batch rates)."""
+        refs = [r["ref"] for r in records]
+        metrics = {}
+        for prefix, column in (("", "hyp"), ("greedy_", GREEDY)):
+            if column in records[0]:
+                hyps = [r[column] for r in records]
+                metrics[f"{prefix}cer"] = float(char_error_rate(hyps, refs))
+                metrics[f"{prefix}wer"] = float(word_error_rate(hyps, refs))
+        return metrics
 
     def on_validation_epoch_start(self) -> None:
         self.examples = []
@@ -258,9 +265,11 @@ class SpeechModule(TaskModule):
     on_test_epoch_start = on_validation_epoch_start
 
     def on_validation_epoch_end(self) -> None:
+        super().on_validation_epoch_end()
         self._show_examples("val")
 
     def on_test_epoch_end(self) -> None:
+        super().on_test_epoch_end()
         self._show_examples("test")
 
     def _show_examples(self, stage: str) -> None:

@@ -96,3 +96,57 @@ def test_pad_collate() -> None:
     assert batch["label"].tolist() == [0, 1] and batch["id"] == ["a", "b"]
     with pytest.raises(ValueError):
         pad_sequences([])
+
+
+@pytest.mark.parametrize("world", [2, 3])
+def test_evaluation_shards_serve_every_item_exactly_once(world: int) -> None:
+    shards = [
+        BucketBatchSampler(
+            LENGTHS, batch_size=16, shuffle=False, num_replicas=world, rank=r, even=False
+        )
+        for r in range(world)
+    ]
+    served = [flat(list(s)) for s in shards]
+    assert sorted(i for shard in served for i in shard) == list(range(len(LENGTHS)))
+    assert max(map(len, (list(s) for s in shards))) - min(len(list(s)) for s in shards) <= 1
+
+
+def test_evaluation_shards_with_fewer_items_than_ranks_give_every_rank_a_batch() -> None:
+    shards = [
+        list(BucketBatchSampler([3, 1], shuffle=False, num_replicas=3, rank=r, even=False))
+        for r in range(3)
+    ]
+    assert all(len(s) == 1 for s in shards)
+    assert {i for s in shards for i in flat(s)} == {0, 1}
+
+
+def test_state_resumes_mid_epoch_without_repeating_or_skipping() -> None:
+    def sampler() -> BucketBatchSampler:
+        return BucketBatchSampler(LENGTHS, batch_size=8, seed=4, bucket_batches=4)
+
+    uninterrupted = sampler()
+    uninterrupted.set_epoch(2)
+    plan = list(uninterrupted)
+    first = sampler()
+    first.set_epoch(2)
+    first.mark_consumed(2, 5, len(plan))
+    state = first.state_dict()
+    assert state == {"epoch": 2, "consumed": 5, "num_replicas": 1, "seed": 4}
+    resumed = sampler()
+    resumed.load_state_dict(state)
+    resumed.set_epoch(2)  # Lightning sets the same epoch again: the position stays
+    assert list(resumed) == plan[5:]
+    assert list(resumed) == plan, "the skip applies to the first iteration only"
+    resumed.load_state_dict(state)
+    resumed.set_epoch(3)  # a new epoch starts from its first batch
+    uninterrupted.set_epoch(3)
+    assert list(resumed) == list(uninterrupted)
+
+
+def test_finished_epoch_is_saved_as_the_next_one_and_bad_states_are_refused() -> None:
+    sampler = BucketBatchSampler(LENGTHS, batch_size=8, seed=4)
+    sampler.mark_consumed(0, 26, 26)
+    assert sampler.state_dict()["epoch"] == 1 and sampler.state_dict()["consumed"] == 0
+    other = BucketBatchSampler(LENGTHS, batch_size=8, seed=4, num_replicas=2, rank=0)
+    with pytest.raises(ValueError, match="num_replicas=1 cannot resume with num_replicas=2"):
+        other.load_state_dict(sampler.state_dict())

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from tasks.batching import BucketBatchSampler, pad_collate
+from tasks.batching import pad_collate
 from tasks.harness.datamodule import TaskDataModule
 from tasks.harness.module import TaskModule
 
@@ -37,7 +37,9 @@ class ToyDataModule(TaskDataModule):
         self.centers = centers
         self.sizes = sizes
         self.min_len, self.max_len, self.noise = min_len, max_len, noise
-        self.batch_size = batch_size
+        self.batch_size = self.eval_batch_size = batch_size
+        self.bucket_batches = 50
+        self.num_workers = 0
         self.seed = seed
         self.splits: dict[str, list[dict[str, Any]]] = {}
 
@@ -83,14 +85,11 @@ class ToyDataModule(TaskDataModule):
             }
             for item in self.splits[split]
         ]
-        sampler = BucketBatchSampler(
+        return self.bucketed_loader(
+            items,
             [len(item["values"]) for item in items],
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            seed=self.seed,
-        )
-        return DataLoader(
-            items, batch_sampler=sampler, collate_fn=lambda b: pad_collate(b, {"values": 0.0})
+            training=shuffle,
+            collate_fn=lambda b: pad_collate(b, {"values": 0.0}),
         )
 
     def train_dataloader(self) -> DataLoader:
@@ -104,17 +103,19 @@ class ToyDataModule(TaskDataModule):
 
 
 class ToyEncoder(nn.Module):
-    """``(B, T)`` values -> ``(B, H)``: per-step embedding, masked mean over ``T``, batch norm."""
+    """``(B, T)`` values -> ``(B, H)``: per-step embedding, masked mean over ``T``, batch norm,
+    dropout (so training draws random numbers)."""
 
-    def __init__(self, hidden_size: int) -> None:
+    def __init__(self, hidden_size: int, dropout: float = 0.0) -> None:
         super().__init__()
         self.embed = nn.Linear(1, hidden_size)
         self.norm = nn.BatchNorm1d(hidden_size)
+        self.dropout = nn.Dropout(dropout)
 
     def forward(self, values: Tensor, lengths: Tensor) -> Tensor:
         mask = (torch.arange(values.shape[1]) < lengths[:, None]).float()
         steps = torch.tanh(self.embed(values[..., None])) * mask[..., None]
-        return self.norm(steps.sum(1) / lengths[:, None].float())
+        return self.dropout(self.norm(steps.sum(1) / lengths[:, None].float()))
 
 
 class ToyModule(TaskModule):
@@ -125,7 +126,7 @@ class ToyModule(TaskModule):
     ) -> None:
         super().__init__(model, optim, artifacts)
         self.labels: list[str] = list(artifacts["labels"])
-        self.encoder = ToyEncoder(model["encoder"]["hidden_size"])
+        self.encoder = ToyEncoder(model["encoder"]["hidden_size"], model.get("dropout", 0.0))
         self.head = nn.Linear(model["encoder"]["hidden_size"], len(self.labels))
         self.fail_at_epoch = model.get("fail_at_epoch")
 
