@@ -16,8 +16,9 @@ PAUSE_LIMIT_S = 120.0
 
 class PauseAt(pl.Callback):
     """Before the batch that would make global step ``step + 1``, write ``marker`` and wait
-    (polling) until the process receives SIGTERM, so a test can kill or signal it at a known
-    point. Gives up with an error after ``PAUSE_LIMIT_S``."""
+    (polling) until the process receives SIGTERM or a signal the preemption callback handles
+    (SIGUSR1), so a test can kill or signal it at a known point. Gives up with an error after
+    ``PAUSE_LIMIT_S``."""
 
     def __init__(self, step: int, marker: str) -> None:
         self.step = step
@@ -30,7 +31,12 @@ class PauseAt(pl.Callback):
             return
         self.marker.write_text(str(self.step))
         deadline = time.monotonic() + PAUSE_LIMIT_S
-        while not trainer.received_sigterm:
+        while not signalled(trainer):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"PauseAt: no signal within {PAUSE_LIMIT_S} s")
             time.sleep(0.02)
+
+
+def signalled(trainer: pl.Trainer) -> bool:
+    preemption = (getattr(c, "received", None) for c in trainer.callbacks)
+    return trainer.received_sigterm or any(r is not None for r in preemption)

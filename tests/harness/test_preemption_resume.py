@@ -1,7 +1,7 @@
-"""A real training subprocess killed (``kill -9``) or preempted (SIGTERM) mid-epoch resumes
-with ``ckpt_path=last`` exactly where its last checkpoint left it: no batch skipped, none
-repeated beyond the checkpoint interval, the same LR schedule, the same final weights and
-test metrics as an uninterrupted run with the same seed."""
+"""A real training subprocess killed (``kill -9``) or preempted (SIGTERM, SIGUSR1) mid-epoch
+resumes with ``ckpt_path=last`` exactly where its last checkpoint left it: no batch skipped,
+none repeated beyond the checkpoint interval, the same LR schedule, the same final weights
+and test metrics as an uninterrupted run with the same seed."""
 
 from __future__ import annotations
 
@@ -146,12 +146,13 @@ def test_kill_9_mid_epoch_resumes_from_the_step_checkpoint(
     resume_and_compare(tmp_path, first, uninterrupted, resumed_from=checkpoint["global_step"])
 
 
-def test_sigterm_saves_at_the_next_batch_end_and_resumes(
-    tmp_path: Path, uninterrupted: tuple[Path, list[dict]]
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGUSR1], ids=lambda s: s.name)
+def test_signal_saves_at_the_next_batch_end_and_resumes(
+    signum: signal.Signals, tmp_path: Path, uninterrupted: tuple[Path, list[dict]]
 ) -> None:
-    first, process, stderr, checkpoint = interrupt(tmp_path, signal.SIGTERM)
-    assert process.returncode == 128 + signal.SIGTERM, stderr[-3000:]
-    assert "stopped by SIGTERM" in stderr
+    first, process, stderr, checkpoint = interrupt(tmp_path, signum)
+    assert process.returncode == 128 + signum, stderr[-3000:]
+    assert f"stopped by {signum.name}" in stderr
     assert "Traceback" not in stderr
     assert [r["step"] for r in first] == list(range(1, PAUSE_STEP + 2))
     assert checkpoint["global_step"] == PAUSE_STEP + 1  # the batch in flight, then saved
