@@ -26,6 +26,7 @@ from tasks.text.vocabulary import Vocabulary
 log = logging.getLogger(__name__)
 
 STAGES = ("train", "val", "test")
+CSV_ONLY_OPTIONS = ("keep_default_na",)  # options of the csv builder (pandas) alone
 
 
 class EncodedTexts(Dataset):
@@ -125,7 +126,10 @@ class LangIDTextDataModule(BucketedLangIDDataModule):
             files = {s: str(self.root / f"{s}.jsonl") for s in self.splits.values()}
             kwargs: dict[str, Any] = {"path": "json", "data_files": files}
         else:
-            kwargs = self.dataset
+            kwargs = dict(self.dataset)
+            if kwargs.get("path") != "csv":
+                # pandas' options (data=langid_local sets one) would make other builders fail
+                kwargs = {k: v for k, v in kwargs.items() if k not in CSV_ONLY_OPTIONS}
         data = load_dataset(**kwargs)
         if not isinstance(data, DatasetDict):
             raise ValueError(f"data.dataset {kwargs} must give named splits, got {type(data)}")

@@ -90,7 +90,6 @@ def langid(root: Path) -> list[str]:
         "task=langid",
         "data=langid_local",
         "data.dataset.path=json",
-        "~data.dataset.keep_default_na",  # a csv-only option
         *(
             f"data.dataset.data_files.{split}={data / split}.jsonl"
             for split in ("train", "validation", "test")
