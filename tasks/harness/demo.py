@@ -70,15 +70,20 @@ class DemoPredictor:
         return self._predict(text, text)
 
     def predict_file(self, name: str, data: bytes) -> dict[str, Any]:
-        """Write the upload to a file (predict reads paths) named after the upload."""
+        """Write the upload to a file (predict reads paths) named after the upload, in a
+        folder of its own, so that figure titles show the user's file name."""
         with self.lock:
             self.count += 1
-            path = self.folder / f"upload{self.count}{Path(name).suffix.lower()}"
+            upload = self.folder / f"upload{self.count}"
+        upload.mkdir()
+        base = Path(name).name  # no folders: the name comes from the browser
+        path = upload / (base if base not in ("", "..") else "upload")
         path.write_bytes(data)
         try:
             record = self._predict(str(path), name)
         finally:
             path.unlink(missing_ok=True)
+            upload.rmdir()
         return record
 
     def _predict(self, item: str, shown: str) -> dict[str, Any]:
