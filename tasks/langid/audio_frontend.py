@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from tasks.audio.features import CMVN, LogMel, SpecAugment
-from tasks.speech.model import build_subsampling
+from tasks.audio.subsampling import build_subsampling
 
 
 @functools.lru_cache(maxsize=4)

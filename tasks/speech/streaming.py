@@ -18,7 +18,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from tasks.speech.model import FrameStacking, SpeechRecognizer, State
+from tasks.audio.subsampling import FrameStacking
+from tasks.speech.model import SpeechRecognizer, State
 
 CONTEXT_HOPS = 2
 
