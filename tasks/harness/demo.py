@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import html
+import itertools
 import json
 import tempfile
 import threading
@@ -31,7 +32,7 @@ from omegaconf import DictConfig
 
 from tasks.harness.checkpoint import find_checkpoint, load_module
 from tasks.harness.errors import ConfigError, InputError
-from tasks.harness.gate_plots import GateFigureWriter
+from tasks.harness.gate_plots import save_gate_figure
 from tasks.harness.module import TaskModule
 from tasks.harness.plain import to_plain
 from tasks.harness.predict import predict_chunk
@@ -60,11 +61,10 @@ class DemoPredictor:
         self.module = module
         self.folder = Path(tempfile.mkdtemp(prefix="lstmkit-demo-"))
         self.options = {"attention_maps": True, "attention_dir": str(self.folder), **options}
-        self.gates = None
-        if gates is not None and draws_gates(module):
-            self.gates = GateFigureWriter(module, self.folder, *gates)
+        self.gates = gates if gates is not None and draws_gates(module) else None
         self.lock = threading.Lock()
         self.count = 0
+        self.figures = itertools.count()
 
     def predict_text(self, text: str) -> dict[str, Any]:
         return self._predict(text, text)
@@ -90,9 +90,9 @@ class DemoPredictor:
         with self.lock, torch.inference_mode():
             (record,) = predict_chunk(self.module, [item], self.options)
             if self.gates is not None and "error" not in record:
-                written = self.gates(record)["gates"]
-                Path(written["traces"]).unlink()
-                record["gate_figure"] = written["figure"]
+                figure = self.folder / f"gates{next(self.figures)}.png"
+                view = self.module.gate_view(record)
+                record["gate_figure"] = str(save_gate_figure(view, *self.gates, figure))
         record["input"] = shown
         if record.get("error"):
             record["error"] = record["error"].replace(item, shown)
