@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from lstmkit.bench import CASES, Clock, bench_shape, cases_for, main
-from lstmkit.fused import extension, python_kernels
+from lstmkit.kernels import extension, python_kernels
 
 
 def test_quick_benchmark_writes_json_and_markdown(tmp_path: Path) -> None:

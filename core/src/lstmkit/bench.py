@@ -5,7 +5,7 @@ interleaved round by round so that load changes hit all cases alike; each time i
 over the rounds. Cases: ``nn.LSTM``, ``lstmkit.LSTM`` plain and with each variant, and the
 naive autograd loop (:func:`lstmkit.reference.reference_lstm_layer`, the input GEMM done once
 outside the loop). On CUDA each variant also runs on the PyTorch time loops
-(``LSTMKIT_FUSED_BACKEND=python``, cases ``"<variant> (PyTorch loop)"``) beside the default
+(``LSTMKIT_KERNEL_BACKEND=python``, cases ``"<variant> (PyTorch loop)"``) beside the default
 Triton kernels, in float32 and bfloat16 (parameters and input), at :data:`GPU_SHAPES`. Two
 measurements per case:
 
@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from lstmkit.fused.extension import get_backend, set_backend
+from lstmkit.kernels.extension import get_backend, set_backend
 from lstmkit.lstm import LSTM
 from lstmkit.reference import reference_lstm_layer
 

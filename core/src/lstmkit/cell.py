@@ -39,7 +39,7 @@ class LSTMCell(nn.Module):
     ``forget_bias`` (default 1.0 with any variant) and ``recurrent_init``.
 
     Under ``torch.autocast`` every cell, plain or not, runs the step of
-    :func:`lstmkit.fused.lstm_layer`: ``W_ih x`` in the autocast dtype, the rest in float32,
+    :func:`lstmkit.kernels.lstm_layer`: ``W_ih x`` in the autocast dtype, the rest in float32,
     and ``(h', c')`` come back in the parameters' dtype, so a decoder looping over steps
     carries its state at full precision (torch's fused cell would round it to the autocast
     dtype on CUDA).

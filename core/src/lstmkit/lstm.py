@@ -47,7 +47,7 @@ class LSTM(nn.Module):
     Layer ``k > 0`` reads layer ``k - 1``'s output, after ``dropout`` in training.
     With only ``nn.LSTM``'s arguments this is computed by torch's fused kernels (oneDNN
     on CPU, cuDNN on GPU) exactly as ``nn.LSTM`` does, with the same initialisation;
-    ``lengths`` on CPU runs the masked time loop of :mod:`lstmkit.fused` instead of
+    ``lengths`` on CPU runs the masked time loop of :mod:`lstmkit.kernels` instead of
     packing: same results, and training avoids the per-step ops of the packed CPU path.
 
     Variants (keyword-only; ``layer_norm``, ``peephole``, ``recurrent_dropout``,
@@ -73,7 +73,7 @@ class LSTM(nn.Module):
 
     Layers whose step is the plain one (no layer norm, peephole, recurrent dropout or
     zoneout) still run on the fused kernels; the others run
-    :func:`lstmkit.fused.lstm_layer`.
+    :func:`lstmkit.kernels.lstm_layer`.
 
     Args:
         input_size: features ``I`` of the input.
@@ -464,7 +464,7 @@ class LSTM(nn.Module):
                 layer_input = F.dropout(x, self.dropout, self.training)
             # torch's CPU kernels have no fast packed path (oneDNN takes padded input only;
             # packed input falls back to per-step autograd ops, far slower to train), so
-            # on CPU padded batches with lengths run the masked time loop of lstmkit.fused.
+            # on CPU padded batches with lengths run the masked time loop of lstmkit.kernels.
             masked_on_cpu = lengths is not None and not x.is_cuda and not is_exporting()
             if return_gates:
                 output, h, c, traces = self._variant_layer(

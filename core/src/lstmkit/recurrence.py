@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lstmkit.direction import DirectionWeights
-from lstmkit.fused import lstm_layer
 from lstmkit.gate_trace import GateTrace
+from lstmkit.kernels import lstm_layer
 from lstmkit.lengths import reverse_within_lengths
 from lstmkit.reference import LayerNormParams, reference_lstm_layer
 from lstmkit.variants import LayerVariants
@@ -41,7 +41,7 @@ def recurrence():
 
     TorchScript tracing, ``torch.export`` and ONNX export need plain tensor operations,
     which the reference loop is made of; the fused path is a custom autograd Function.
-    Both take ``ln_x``, the input-term layer norm (see :func:`lstmkit.fused.lstm_layer`).
+    Both take ``ln_x``, the input-term layer norm (see :func:`lstmkit.kernels.lstm_layer`).
     """
     return reference_with_input_norm if is_exporting() else lstm_layer
 

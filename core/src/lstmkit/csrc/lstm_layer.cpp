@@ -1,7 +1,9 @@
 // Time loops of one LSTM layer, forward and backward, for contiguous CPU tensors.
 //
-// Twin of lstmkit/fused/python_kernels.py: same arguments, buffers and equations (see
-// lstmkit/reference.py for the recurrence). Each step is one GEMM (two with a projection)
+// A backend of lstmkit/kernels/interface.py, twin of lstmkit/kernels/python_kernels.py: the
+// same buffers and equations (see lstmkit/reference.py for the recurrence). The structs
+// LoopInputs and LoopSaved mirror the interface's tuples field for field; the operators
+// registered at the end take those fields in that order. Each step is one GEMM (two with a projection)
 // into a preallocated buffer plus fused pointwise loops over rows of the batch, vectorised
 // with ATen's Vectorized (AVX2 + Sleef when built for it). The layer norm of the input
 // term runs inside the loops too, and the gradients of the layer-norm and peephole
@@ -163,18 +165,21 @@ inline int64_t state_slot(int64_t t, int64_t steps, int64_t slots) {
 // ---------------------------------------------------------------------------------------------
 // Forward
 
+// What the forward loop reads (lstmkit.kernels.interface.LoopInputs).
+struct LoopInputs {
+  Tensor gates_x, w_hh, h0, c0;
+  OptTensor ln_x_gain, ln_x_bias, ln_h_gain, ln_h_bias, ln_c_gain, ln_c_bias, peephole, w_hr;
+  OptTensor rd_mask, zoneout_h, zoneout_c, mask;
+};
+
 struct ForwardBuffers {
   Tensor out, hs, cs, gates, cell, tanh_c, proj_in, xhat_h, rstd_h, xhat_c, rstd_c, mean_x, rstd_x;
 };
 
 template <typename T>
-void forward_loop_impl(const Tensor& gates_x, const Tensor& w_hh, const OptTensor& ln_x_gain,
-                       const OptTensor& ln_x_bias, const OptTensor& ln_h_gain,
-                       const OptTensor& ln_h_bias, const OptTensor& ln_c_gain,
-                       const OptTensor& ln_c_bias, const OptTensor& peephole,
-                       const OptTensor& w_hr, const OptTensor& rd_mask,
-                       const OptTensor& zoneout_h, const OptTensor& zoneout_c,
-                       const OptTensor& mask, ForwardBuffers& buf) {
+void forward_loop_impl(const LoopInputs& in, ForwardBuffers& buf) {
+  const Tensor &gates_x = in.gates_x, &w_hh = in.w_hh;
+  const OptTensor &w_hr = in.w_hr, &rd_mask = in.rd_mask;
   const int64_t steps = gates_x.size(0), batch = gates_x.size(1), four_h = gates_x.size(2);
   const int64_t hidden = four_h / 4, width = buf.hs.size(2), slots = buf.hs.size(0);
   const bool project = w_hr.has_value();
@@ -183,12 +188,12 @@ void forward_loop_impl(const Tensor& gates_x, const Tensor& w_hh, const OptTenso
   Tensor h_in = rd_mask.has_value() ? at::empty({batch, width}, gates_x.options()) : Tensor();
 
   const T* gx = gates_x.data_ptr<T>();
-  const T *gain_x = data_or_null<T>(ln_x_gain), *bias_x = data_or_null<T>(ln_x_bias);
-  const T *gain_h = data_or_null<T>(ln_h_gain), *bias_h = data_or_null<T>(ln_h_bias);
-  const T *gain_c = data_or_null<T>(ln_c_gain), *bias_c = data_or_null<T>(ln_c_bias);
-  const T* peep = data_or_null<T>(peephole);
-  const T* pad = data_or_null<T>(mask);
-  const Zoneout<T> zone_h(zoneout_h), zone_c(zoneout_c);
+  const T *gain_x = data_or_null<T>(in.ln_x_gain), *bias_x = data_or_null<T>(in.ln_x_bias);
+  const T *gain_h = data_or_null<T>(in.ln_h_gain), *bias_h = data_or_null<T>(in.ln_h_bias);
+  const T *gain_c = data_or_null<T>(in.ln_c_gain), *bias_c = data_or_null<T>(in.ln_c_bias);
+  const T* peep = data_or_null<T>(in.peephole);
+  const T* pad = data_or_null<T>(in.mask);
+  const Zoneout<T> zone_h(in.zoneout_h), zone_c(in.zoneout_c);
   T *out = buf.out.data_ptr<T>(), *hs = buf.hs.data_ptr<T>(), *cs = buf.cs.data_ptr<T>();
   T *gates = buf.gates.data_ptr<T>(), *tanh_c = buf.tanh_c.data_ptr<T>();
   T *cell = data_or_null<T>(buf.cell), *proj_in = data_or_null<T>(buf.proj_in);
@@ -333,18 +338,12 @@ void forward_loop_impl(const Tensor& gates_x, const Tensor& w_hh, const OptTenso
   }
 }
 
-std::vector<Tensor> forward_loop(const Tensor& gates_x, const Tensor& w_hh, const Tensor& h0,
-                                 const Tensor& c0, const OptTensor& ln_x_gain,
-                                 const OptTensor& ln_x_bias, const OptTensor& ln_h_gain,
-                                 const OptTensor& ln_h_bias, const OptTensor& ln_c_gain,
-                                 const OptTensor& ln_c_bias, const OptTensor& peephole,
-                                 const OptTensor& w_hr, const OptTensor& rd_mask,
-                                 const OptTensor& zoneout_h, const OptTensor& zoneout_c,
-                                 const OptTensor& mask, bool keep) {
+std::vector<Tensor> forward_loop(const LoopInputs& in, bool keep) {
+  const Tensor& gates_x = in.gates_x;
   TORCH_CHECK(gates_x.dim() == 3 && gates_x.size(2) % 4 == 0,
               "gates_x must be (T, B, 4H), got ", gates_x.sizes());
   const int64_t steps = gates_x.size(0), batch = gates_x.size(1), four_h = gates_x.size(2);
-  const int64_t hidden = four_h / 4, width = h0.size(-1);
+  const int64_t hidden = four_h / 4, width = in.h0.size(-1);
   const auto opts = gates_x.options();
   // The buffers only the backward pass reads hold every step when `keep`, else one (the
   // states two: the previous and the next).
@@ -355,29 +354,26 @@ std::vector<Tensor> forward_loop(const Tensor& gates_x, const Tensor& w_hh, cons
   buf.cs = at::empty({slots, batch, hidden}, opts);
   buf.gates = at::empty({kept, batch, four_h}, opts);
   buf.tanh_c = at::empty({kept, batch, hidden}, opts);
-  if (peephole.has_value() && (zoneout_c.has_value() || mask.has_value())) {
+  if (in.peephole.has_value() && (in.zoneout_c.has_value() || in.mask.has_value())) {
     buf.cell = at::empty({kept, batch, hidden}, opts);
   }
-  if (w_hr.has_value()) buf.proj_in = at::empty({kept, batch, hidden}, opts);
-  if (ln_x_gain.has_value()) {
+  if (in.w_hr.has_value()) buf.proj_in = at::empty({kept, batch, hidden}, opts);
+  if (in.ln_x_gain.has_value()) {
     buf.mean_x = at::empty({kept, batch}, opts);
     buf.rstd_x = at::empty({kept, batch}, opts);
   }
-  if (ln_h_gain.has_value()) {
+  if (in.ln_h_gain.has_value()) {
     buf.xhat_h = at::empty({kept, batch, four_h}, opts);
     buf.rstd_h = at::empty({kept, batch}, opts);
   }
-  if (ln_c_gain.has_value()) {
+  if (in.ln_c_gain.has_value()) {
     buf.xhat_c = at::empty({kept, batch, hidden}, opts);
     buf.rstd_c = at::empty({kept, batch}, opts);
   }
-  buf.hs[state_slot(0, steps, slots)].copy_(h0);
-  buf.cs[state_slot(0, steps, slots)].copy_(c0);
-  AT_DISPATCH_FLOATING_TYPES(gates_x.scalar_type(), "lstm_forward_loop", [&] {
-    forward_loop_impl<scalar_t>(gates_x, w_hh, ln_x_gain, ln_x_bias, ln_h_gain, ln_h_bias,
-                                ln_c_gain, ln_c_bias, peephole, w_hr, rd_mask, zoneout_h,
-                                zoneout_c, mask, buf);
-  });
+  buf.hs[state_slot(0, steps, slots)].copy_(in.h0);
+  buf.cs[state_slot(0, steps, slots)].copy_(in.c0);
+  AT_DISPATCH_FLOATING_TYPES(gates_x.scalar_type(), "lstm_forward_loop",
+                             [&] { forward_loop_impl<scalar_t>(in, buf); });
   return {buf.out,    buf.hs,     buf.cs,     buf.gates,  buf.cell,   buf.tanh_c, buf.proj_in,
           buf.xhat_h, buf.rstd_h, buf.xhat_c, buf.rstd_c, buf.mean_x, buf.rstd_x};
 }
@@ -396,17 +392,22 @@ struct BackwardBuffers {
   int64_t threads = 1;
 };
 
+// What the backward loop reads (lstmkit.kernels.interface.LoopSaved).
+struct LoopSaved {
+  OptTensor input_term;
+  Tensor hs, cs, gates;
+  OptTensor cell;
+  Tensor tanh_c;
+  OptTensor xhat_h, rstd_h, xhat_c, rstd_c, mean_x, rstd_x;
+  Tensor w_hh;
+  OptTensor ln_x_gain, ln_h_gain, ln_c_gain, peephole, w_hr, rd_mask, zoneout_h, zoneout_c, mask;
+};
+
 template <typename T>
-void backward_loop_impl(const Tensor& grad_out, const OptTensor& input_term, const Tensor& hs,
-                        const Tensor& cs, const Tensor& gates, const OptTensor& cell,
-                        const Tensor& tanh_c, const OptTensor& xhat_h, const OptTensor& rstd_h,
-                        const OptTensor& xhat_c, const OptTensor& rstd_c,
-                        const OptTensor& mean_x, const OptTensor& rstd_x, const Tensor& w_hh,
-                        const OptTensor& ln_x_gain, const OptTensor& ln_h_gain,
-                        const OptTensor& ln_c_gain, const OptTensor& peephole,
-                        const OptTensor& w_hr, const OptTensor& rd_mask,
-                        const OptTensor& zoneout_h, const OptTensor& zoneout_c,
-                        const OptTensor& mask, BackwardBuffers& buf) {
+void backward_loop_impl(const Tensor& grad_out, const LoopSaved& saved, BackwardBuffers& buf) {
+  const Tensor &hs = saved.hs, &cs = saved.cs, &gates = saved.gates, &w_hh = saved.w_hh;
+  const OptTensor &ln_x_gain = saved.ln_x_gain, &ln_c_gain = saved.ln_c_gain;
+  const OptTensor &w_hr = saved.w_hr, &rd_mask = saved.rd_mask;
   const int64_t steps = gates.size(0), batch = gates.size(1), four_h = gates.size(2);
   const int64_t hidden = four_h / 4, width = hs.size(2);
   const bool project = w_hr.has_value();
@@ -421,18 +422,18 @@ void backward_loop_impl(const Tensor& grad_out, const OptTensor& input_term, con
   Tensor d_norm_rows = ln_c_gain.has_value() ? at::empty({threads, hidden}, opts) : Tensor();
   Tensor xhat_x_rows = ln_x_gain.has_value() ? at::empty({threads, four_h}, opts) : Tensor();
 
-  const T *g_out = grad_out.data_ptr<T>(), *g_x = data_or_null<T>(input_term);
-  const T *c_states = cs.data_ptr<T>(), *cell_new = data_or_null<T>(cell);
-  const T *act = gates.data_ptr<T>(), *tanh_cell = tanh_c.data_ptr<T>();
-  const T *x_h = data_or_null<T>(xhat_h), *r_h = data_or_null<T>(rstd_h);
-  const T *x_c = data_or_null<T>(xhat_c), *r_c = data_or_null<T>(rstd_c);
-  const T *m_x = data_or_null<T>(mean_x), *r_x = data_or_null<T>(rstd_x);
-  const T *gain_x = data_or_null<T>(ln_x_gain), *gain_h = data_or_null<T>(ln_h_gain);
+  const T *g_out = grad_out.data_ptr<T>(), *g_x = data_or_null<T>(saved.input_term);
+  const T *c_states = cs.data_ptr<T>(), *cell_new = data_or_null<T>(saved.cell);
+  const T *act = gates.data_ptr<T>(), *tanh_cell = saved.tanh_c.data_ptr<T>();
+  const T *x_h = data_or_null<T>(saved.xhat_h), *r_h = data_or_null<T>(saved.rstd_h);
+  const T *x_c = data_or_null<T>(saved.xhat_c), *r_c = data_or_null<T>(saved.rstd_c);
+  const T *m_x = data_or_null<T>(saved.mean_x), *r_x = data_or_null<T>(saved.rstd_x);
+  const T *gain_x = data_or_null<T>(ln_x_gain), *gain_h = data_or_null<T>(saved.ln_h_gain);
   const T* gain_c = data_or_null<T>(ln_c_gain);
-  const T* peep = data_or_null<T>(peephole);
-  const T* pad = data_or_null<T>(mask);
+  const T* peep = data_or_null<T>(saved.peephole);
+  const T* pad = data_or_null<T>(saved.mask);
   const T* rd = data_or_null<T>(rd_mask);
-  const Zoneout<T> zone_h(zoneout_h), zone_c(zoneout_c);
+  const Zoneout<T> zone_h(saved.zoneout_h), zone_c(saved.zoneout_c);
   T *d_gates = data_or_null<T>(buf.d_gates), *d_input = buf.d_input.data_ptr<T>();
   T *d_recurrent = buf.d_recurrent.data_ptr<T>(), *d_proj_out = data_or_null<T>(buf.d_proj_out);
   T *da_scratch = data_or_null<T>(da_rows), *d_norm_scratch = data_or_null<T>(d_norm_rows);
@@ -577,46 +578,66 @@ void backward_loop_impl(const Tensor& grad_out, const OptTensor& input_term, con
   }
 }
 
-std::vector<Tensor> backward_loop(
-    const Tensor& grad_out, const Tensor& grad_h_n, const Tensor& grad_c_n, const OptTensor& input_term,
-    const Tensor& hs, const Tensor& cs, const Tensor& gates, const OptTensor& cell,
-    const Tensor& tanh_c, const OptTensor& xhat_h, const OptTensor& rstd_h,
-    const OptTensor& xhat_c, const OptTensor& rstd_c, const OptTensor& mean_x,
-    const OptTensor& rstd_x, const Tensor& w_hh, const OptTensor& ln_x_gain,
-    const OptTensor& ln_h_gain, const OptTensor& ln_c_gain, const OptTensor& peephole,
-    const OptTensor& w_hr, const OptTensor& rd_mask, const OptTensor& zoneout_h,
-    const OptTensor& zoneout_c, const OptTensor& mask) {
+std::vector<Tensor> backward_loop(const Tensor& grad_out, const Tensor& grad_h_n,
+                                  const Tensor& grad_c_n, const LoopSaved& saved) {
+  const Tensor& gates = saved.gates;
   const int64_t steps = gates.size(0), batch = gates.size(1), four_h = gates.size(2);
-  const int64_t hidden = four_h / 4, width = hs.size(2);
+  const int64_t hidden = four_h / 4, width = saved.hs.size(2);
   const auto opts = gates.options();
-  const bool norm_x = ln_x_gain.has_value(), norm_h = ln_h_gain.has_value();
+  const bool norm_x = saved.ln_x_gain.has_value(), norm_h = saved.ln_h_gain.has_value();
   BackwardBuffers buf;
   if (!norm_x || !norm_h) buf.d_gates = at::empty({steps, batch, four_h}, opts);
   buf.d_input = norm_x ? at::empty({steps, batch, four_h}, opts) : buf.d_gates;
   buf.d_recurrent = norm_h ? at::empty({steps, batch, four_h}, opts) : buf.d_gates;
-  if (w_hr.has_value()) buf.d_proj_out = at::empty({steps, batch, width}, opts);
+  if (saved.w_hr.has_value()) buf.d_proj_out = at::empty({steps, batch, width}, opts);
   const int64_t threads = buf.threads = at::get_num_threads();
   if (norm_x || norm_h) buf.acc_bias = at::zeros({threads, four_h}, opts);
   if (norm_x) buf.acc_gain_x = at::zeros({threads, four_h}, opts);
   if (norm_h) buf.acc_gain_h = at::zeros({threads, four_h}, opts);
-  if (ln_c_gain.has_value()) {
+  if (saved.ln_c_gain.has_value()) {
     buf.acc_gain_c = at::zeros({threads, hidden}, opts);
     buf.acc_bias_c = at::zeros({threads, hidden}, opts);
   }
-  if (peephole.has_value()) buf.acc_peephole = at::zeros({threads, 3, hidden}, opts);
+  if (saved.peephole.has_value()) buf.acc_peephole = at::zeros({threads, 3, hidden}, opts);
   buf.dh = grad_h_n.clone(at::MemoryFormat::Contiguous);
   buf.dc = grad_c_n.clone(at::MemoryFormat::Contiguous);
-  AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward_loop", [&] {
-    backward_loop_impl<scalar_t>(grad_out, input_term, hs, cs, gates, cell, tanh_c, xhat_h, rstd_h,
-                                 xhat_c, rstd_c, mean_x, rstd_x, w_hh, ln_x_gain, ln_h_gain,
-                                 ln_c_gain, peephole, w_hr, rd_mask, zoneout_h, zoneout_c, mask,
-                                 buf);
-  });
+  AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward_loop",
+                             [&] { backward_loop_impl<scalar_t>(grad_out, saved, buf); });
   auto total = [](const Tensor& acc) { return acc.defined() ? at::sum(acc, 0) : Tensor(); };
   return {buf.d_input,           buf.d_recurrent,         buf.d_proj_out,
           buf.dh,                buf.dc,                  total(buf.acc_bias),
           total(buf.acc_gain_x), total(buf.acc_gain_h),   total(buf.acc_gain_c),
           total(buf.acc_bias_c), total(buf.acc_peephole)};
+}
+
+// The operators take the fields of LoopInputs and LoopSaved in order (the schemas below).
+std::vector<Tensor> forward_loop_op(const Tensor& gates_x, const Tensor& w_hh, const Tensor& h0,
+                                    const Tensor& c0, const OptTensor& ln_x_gain,
+                                    const OptTensor& ln_x_bias, const OptTensor& ln_h_gain,
+                                    const OptTensor& ln_h_bias, const OptTensor& ln_c_gain,
+                                    const OptTensor& ln_c_bias, const OptTensor& peephole,
+                                    const OptTensor& w_hr, const OptTensor& rd_mask,
+                                    const OptTensor& zoneout_h, const OptTensor& zoneout_c,
+                                    const OptTensor& mask, bool keep) {
+  return forward_loop({gates_x, w_hh, h0, c0, ln_x_gain, ln_x_bias, ln_h_gain, ln_h_bias,
+                       ln_c_gain, ln_c_bias, peephole, w_hr, rd_mask, zoneout_h, zoneout_c,
+                       mask},
+                      keep);
+}
+
+std::vector<Tensor> backward_loop_op(
+    const Tensor& grad_out, const Tensor& grad_h_n, const Tensor& grad_c_n,
+    const OptTensor& input_term, const Tensor& hs, const Tensor& cs, const Tensor& gates,
+    const OptTensor& cell, const Tensor& tanh_c, const OptTensor& xhat_h, const OptTensor& rstd_h,
+    const OptTensor& xhat_c, const OptTensor& rstd_c, const OptTensor& mean_x,
+    const OptTensor& rstd_x, const Tensor& w_hh, const OptTensor& ln_x_gain,
+    const OptTensor& ln_h_gain, const OptTensor& ln_c_gain, const OptTensor& peephole,
+    const OptTensor& w_hr, const OptTensor& rd_mask, const OptTensor& zoneout_h,
+    const OptTensor& zoneout_c, const OptTensor& mask) {
+  return backward_loop(grad_out, grad_h_n, grad_c_n,
+                       {input_term, hs, cs, gates, cell, tanh_c, xhat_h, rstd_h, xhat_c, rstd_c,
+                        mean_x, rstd_x, w_hh, ln_x_gain, ln_h_gain, ln_c_gain, peephole, w_hr,
+                        rd_mask, zoneout_h, zoneout_c, mask});
 }
 
 }  // namespace
@@ -637,6 +658,6 @@ TORCH_LIBRARY(lstmkit, m) {
 }
 
 TORCH_LIBRARY_IMPL(lstmkit, CPU, m) {
-  m.impl("lstm_forward_loop", &forward_loop);
-  m.impl("lstm_backward_loop", &backward_loop);
+  m.impl("lstm_forward_loop", &forward_loop_op);
+  m.impl("lstm_backward_loop", &backward_loop_op);
 }

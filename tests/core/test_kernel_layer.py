@@ -1,7 +1,7 @@
-"""lstmkit.fused.lstm_layer against the reference loop: outputs, gradients, gradcheck.
+"""lstmkit.kernels.lstm_layer against the reference loop: outputs, gradients, gradcheck.
 
 Every variant and their combination run through both time-loop kernels: the C++ extension
-and the PyTorch fallback. The fused input-term layer norm ``ln_x`` is checked against
+and the PyTorch fallback. The input-term layer norm ``ln_x`` (inside the loop) is checked against
 ``F.layer_norm`` applied to ``gates_x`` before the reference loop.
 """
 
@@ -11,8 +11,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lstmkit.fused import lstm_layer, python_kernels
-from lstmkit.fused.extension import load_extension, set_backend
+from lstmkit.kernels import lstm_layer, python_kernels
+from lstmkit.kernels.extension import load_extension, set_backend
 from lstmkit.reference import reference_lstm_layer
 
 DTYPE = torch.float64
@@ -226,5 +226,5 @@ def test_python_backend_is_forced_by_set_backend(monkeypatch: pytest.MonkeyPatch
 
 
 def test_unknown_backend_is_rejected() -> None:
-    with pytest.raises(ValueError, match="LSTMKIT_FUSED_BACKEND"):
+    with pytest.raises(ValueError, match="LSTMKIT_KERNEL_BACKEND"):
         set_backend("fortran")

@@ -1,12 +1,13 @@
-"""Fast path of one LSTM layer in one direction, with every lstmkit variant."""
+"""lstmkit's kernel for one LSTM layer in one direction, with every lstmkit variant."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
-from lstmkit.fused.extension import kernels_for
-from lstmkit.fused.function import LSTMLayerFunction
+from lstmkit.kernels.extension import kernels_for
+from lstmkit.kernels.function import LSTMLayerFunction
+from lstmkit.kernels.interface import LoopInputs
 from lstmkit.reference import LayerNormParams
 
 
@@ -30,7 +31,7 @@ def lstm_layer(
 
     Same arguments, outputs and gradients as :func:`lstmkit.reference.reference_lstm_layer`
     (see there for the equations), plus ``ln_x``: the input term's layer norm ``N_x``
-    (Ba et al. 2016), fused into the time loop. With ``ln_x = (gain, shift)`` ``gates_x``
+    (Ba et al. 2016), computed inside the time loop. With ``ln_x = (gain, shift)`` ``gates_x``
     is the input term ``x W_ih^T`` and the gate inputs are ``layer_norm(gates_x) * gain +
     shift`` (gate biases folded into ``shift``); without it ``gates_x`` holds the gate
     inputs. Shapes: ``gates_x`` ``(T, B, 4H)``, ``w_hh`` ``(4H, P)``, ``h0``
@@ -43,7 +44,7 @@ def lstm_layer(
     Gradients flow to ``gates_x``, ``w_hh``, ``h0``, ``c0``, the layer-norm gains and biases,
     ``peephole`` and ``w_hr``; masks and zoneout samples are constants. On CPU the time loops
     run in C++, on CUDA in Triton kernels, elsewhere in PyTorch
-    (:mod:`lstmkit.fused.extension`).
+    (:mod:`lstmkit.kernels.extension`).
 
     Mixed precision: the time loop runs with autocast off, in at least float32
     (:func:`loop_dtype`), so the states ``h`` and ``c`` carried from step to step, the
@@ -54,42 +55,22 @@ def lstm_layer(
     own dtype.
     """
     dtype = loop_dtype(gates_x, w_hh)
-    rd_mask, zoneout_h, zoneout_c, mask = (
-        None if x is None else x.to(dtype).contiguous()
-        for x in (rd_mask, zoneout_h, zoneout_c, mask)
-    )
-    ln_x_gain, ln_x_bias = ln_x if ln_x is not None else (None, None)
-    ln_h_gain, ln_h_bias = ln_h if ln_h is not None else (None, None)
-    ln_c_gain, ln_c_bias = ln_c if ln_c is not None else (None, None)
-    differentiable = (
-        gates_x,
-        w_hh,
-        h0,
-        c0,
-        ln_x_gain,
-        ln_x_bias,
-        ln_h_gain,
-        ln_h_bias,
-        ln_c_gain,
-        ln_c_bias,
-        peephole,
-        w_hr,
-    )
-    # Without a backward pass the C++ loop keeps one step of its backward buffers.
-    keep = torch.is_grad_enabled() and any(
-        x is not None and x.requires_grad for x in differentiable
-    )
-    state_dtype = w_hh.dtype
-    # The casts stay outside the Function: autograd casts each gradient back to its input's
-    # dtype (no-ops when everything is float32 already).
-    gates_x, w_hh, h0, c0, *params = (
-        None if x is None else x.to(dtype).contiguous() for x in differentiable
-    )
-    out, h_n, c_n = LSTMLayerFunction.apply(
-        kernels_for(gates_x.device), keep, gates_x, w_hh, h0, c0, *params,
+    given = LoopInputs(
+        gates_x, w_hh, h0, c0, *_pair(ln_x), *_pair(ln_h), *_pair(ln_c), peephole, w_hr,
         rd_mask, zoneout_h, zoneout_c, mask,
     )  # fmt: skip
-    return out.to(differentiable[0].dtype), h_n.to(state_dtype), c_n.to(state_dtype)
+    # Without a backward pass the C++ loop keeps one step of its backward buffers.
+    keep = torch.is_grad_enabled() and given.requires_grad()
+    # The casts stay outside the Function: autograd casts each gradient back to its input's
+    # dtype (no-ops when everything is float32 already).
+    inputs = (None if x is None else x.to(dtype).contiguous() for x in given)
+    out, h_n, c_n = LSTMLayerFunction.apply(kernels_for(gates_x.device), keep, *inputs)
+    return out.to(gates_x.dtype), h_n.to(w_hh.dtype), c_n.to(w_hh.dtype)
+
+
+def _pair(layer_norm: LayerNormParams | None) -> LayerNormParams | tuple[None, None]:
+    """A layer norm's ``(gain, bias)``, or two ``None`` where it is off."""
+    return (None, None) if layer_norm is None else layer_norm
 
 
 def loop_dtype(gates_x: Tensor, w_hh: Tensor) -> torch.dtype:
