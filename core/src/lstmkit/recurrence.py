@@ -1,9 +1,11 @@
-"""One LSTM layer in one direction with variants: input gates, masks and the recurrence call.
+"""One LSTM layer in one direction on lstmkit's kernel or the reference loop: input term,
+masks, and the call of the layer function.
 
-Every variant layer of :class:`~lstmkit.LSTM` and every variant step of
-:class:`~lstmkit.LSTMCell` goes through :func:`recurrence`, which picks the function
-that runs the time loop (signature and semantics of
-:func:`lstmkit.reference.reference_lstm_layer`).
+Every layer of :class:`~lstmkit.LSTM` and every step of :class:`~lstmkit.LSTMCell` that the
+dispatch plan (:mod:`lstmkit.dispatch`) gives to :attr:`~lstmkit.dispatch.Engine.LSTMKIT_KERNEL`
+or :attr:`~lstmkit.dispatch.Engine.REFERENCE` goes through :func:`run_direction`, which calls
+that engine's layer function (the signature and semantics of
+:func:`lstmkit.reference.reference_lstm_layer`, plus ``ln_x``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lstmkit.direction import DirectionWeights
+from lstmkit.dispatch import Engine, is_exporting
 from lstmkit.gate_trace import GateTrace
 from lstmkit.kernels import lstm_layer
 from lstmkit.lengths import reverse_within_lengths
@@ -24,26 +27,6 @@ from lstmkit.variants import LayerVariants
 # Multiply-adds from which an inference input GEMM runs on oneDNN (see input_gemm): packing
 # the weight for the call costs about 0.2 ms, which small GEMMs do not win back.
 ONEDNN_MIN_MACS = 2**27
-
-
-def is_exporting() -> bool:
-    """True while TorchScript traces or scripts, ``torch.export`` runs or ONNX exports."""
-    return (
-        torch.jit.is_tracing()
-        or torch.jit.is_scripting()
-        or torch.onnx.is_in_onnx_export()
-        or torch.compiler.is_exporting()
-    )
-
-
-def recurrence():
-    """The layer function: the fused fast path, or the reference loop while exporting.
-
-    TorchScript tracing, ``torch.export`` and ONNX export need plain tensor operations,
-    which the reference loop is made of; the fused path is a custom autograd Function.
-    Both take ``ln_x``, the input-term layer norm (see :func:`lstmkit.kernels.lstm_layer`).
-    """
-    return reference_with_input_norm if is_exporting() else lstm_layer
 
 
 def reference_with_input_norm(
@@ -107,9 +90,10 @@ def run_direction(
     lengths: Tensor | None,
     mask: Tensor | None,
     training: bool,
+    engine: Engine,
     return_gates: bool = False,
 ) -> tuple[Tensor, Tensor, Tensor] | tuple[Tensor, Tensor, Tensor, GateTrace]:
-    """Run one direction of one layer over a padded batch.
+    """Run one direction of one layer over a padded batch on ``engine``.
 
     Args:
         x: ``(T, B, I)`` layer input.
@@ -121,7 +105,9 @@ def run_direction(
         lengths: ``(B,)`` true lengths, or None when every sequence has ``T`` steps.
         mask: ``(T, B)``, 1 at real steps and 0 at padding (from ``lengths``).
         training: sample recurrent dropout and zoneout (else zoneout's expectation).
-        return_gates: run the reference loop and also return its
+        engine: :attr:`~lstmkit.dispatch.Engine.LSTMKIT_KERNEL` or
+            :attr:`~lstmkit.dispatch.Engine.REFERENCE`.
+        return_gates: (the reference loop only) also return its
             :class:`~lstmkit.gate_trace.GateTrace` (``(T, B, H)`` fields, in input order).
 
     Returns:
@@ -142,10 +128,10 @@ def run_direction(
         else:
             zoneout_h = zoneout_c = torch.tensor(variants.zoneout, dtype=x.dtype, device=x.device)
     gates_x, ln_x = input_term(x, weights)
-    # The fused kernels keep no gates; the reference loop records them.
-    layer_function = (
-        partial(reference_with_input_norm, return_gates=True) if return_gates else recurrence()
-    )
+    if engine is Engine.LSTMKIT_KERNEL:
+        layer_function = lstm_layer
+    else:
+        layer_function = partial(reference_with_input_norm, return_gates=return_gates)
     out, h_n, c_n, *trace = layer_function(
         gates_x,
         weights.weight_hh,

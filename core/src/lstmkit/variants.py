@@ -43,7 +43,7 @@ class LayerVariants:
 
     @property
     def changes_recurrence(self) -> bool:
-        """True when the step differs from the plain LSTM step, so fused kernels cannot run it."""
+        """True when the step differs from the plain LSTM step, so torch's kernel cannot run it."""
         return self.layer_norm or self.peephole or self.recurrent_dropout > 0 or self.zoneout > 0
 
 
