@@ -40,7 +40,7 @@ def test_plain_lstm_on_cpu() -> None:
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: next(iter(v)))
 def test_each_variant_runs_lstmkit_kernel_and_the_reference_loop_to_export(variant) -> None:
-    lstm = LSTM(4, 8, **variant)
+    lstm = LSTM(4, 8, **variant).train()
     assert engines(lstm) == {
         Call.DEFAULT: [KERNEL],
         Call.LENGTHS: [KERNEL],
@@ -49,6 +49,21 @@ def test_each_variant_runs_lstmkit_kernel_and_the_reference_loop_to_export(varia
         Call.EXPORT: [REFERENCE],
     }
     assert not lstm.dispatch_plan().stacked
+
+
+def test_evaluation_runs_recurrent_dropout_alone_on_torch_kernel() -> None:
+    """In evaluation recurrent dropout is the identity: such layers are plain layers there."""
+    lstm = LSTM(4, 8, num_layers=2, recurrent_dropout=0.25).eval()
+    assert engines(lstm)[Call.DEFAULT] == [TORCH, TORCH]
+    assert lstm.dispatch_plan().stacked == {Call.DEFAULT, Call.PACKED, Call.EXPORT}
+    assert engines(lstm.train())[Call.DEFAULT] == [KERNEL, KERNEL]
+    for variant in ({"zoneout": 0.1}, {"recurrent_dropout": 0.25, "peephole": True}):
+        assert engines(LSTM(4, 8, **variant).eval())[Call.DEFAULT] == [KERNEL]
+    x = torch.randn(5, 3, 4)
+    reference = torch.nn.LSTM(4, 8, num_layers=2).eval()
+    reference.load_state_dict(lstm.state_dict())
+    with torch.no_grad():
+        assert torch.equal(lstm.eval()(x)[0], reference(x)[0])
 
 
 def test_mixed_stack_plans_each_layer_and_never_stacks() -> None:

@@ -85,7 +85,7 @@ class LSTMCell(LSTMBase):
         self._plan_dispatch()
 
     def _make_plan(self, device_type: str, training: bool) -> DispatchPlan:
-        return plan_cell(not self.variants.changes_recurrence, device_type, training)
+        return plan_cell(self.variants.plain_step(training), device_type, training)
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"

@@ -123,7 +123,8 @@ def plan_lstm(
     """The plan of an :class:`~lstmkit.LSTM`.
 
     Args:
-        plain_layers: per layer, whether its step is ``nn.LSTM``'s (no variant changes it).
+        plain_layers: per layer, whether its step is ``nn.LSTM``'s in this mode (no variant
+            changes it; recurrent dropout alone does not in evaluation).
         stackable: every layer has one size and no residual connection, so a stack of plain
             layers can be one call of torch's kernel.
         device_type: the parameters' device type.

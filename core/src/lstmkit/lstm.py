@@ -69,7 +69,8 @@ class LSTM(LSTMBase):
       block of ``W_hh`` orthogonal).
 
     Layers whose step is the plain one (no layer norm, peephole, recurrent dropout or
-    zoneout) still run on torch's kernel; the others run lstmkit's kernel
+    zoneout; in evaluation, where recurrent dropout is the identity, also layers with recurrent
+    dropout alone) still run on torch's kernel; the others run lstmkit's kernel
     (:func:`lstmkit.kernels.lstm_layer`). :meth:`dispatch_plan` shows which engine
     (:mod:`lstmkit.dispatch`) computes each layer for each kind of call.
 
@@ -231,8 +232,8 @@ class LSTM(LSTMBase):
 
     def flatten_parameters(self) -> None:
         """Lay the weights out in one cuDNN buffer (as ``nn.LSTM`` does) where the whole stack
-        can be one call of torch's kernel; no-op off GPU."""
-        if not self.dispatch_plan().stacked:
+        can be one call of torch's kernel (in either mode); no-op off GPU."""
+        if not any(plan.stacked for plan in self._plans.values()):
             return
         weights = self._flat_weights()
         first = weights[0]
@@ -260,7 +261,7 @@ class LSTM(LSTMBase):
                 )
 
     def _make_plan(self, device_type: str, training: bool) -> DispatchPlan:
-        plain = [not variants.changes_recurrence for variants in self.layer_variants]
+        plain = [variants.plain_step(training) for variants in self.layer_variants]
         stackable = self._uniform_state and not any(self.residual)
         return plan_lstm(plain, stackable, device_type, training)
 

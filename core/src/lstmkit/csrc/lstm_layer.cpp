@@ -18,8 +18,10 @@
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/cpu/vec/vec.h>
+#include <ATen/native/CPUBlas.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
+#include <ATen/ops/from_blob.h>
 #include <ATen/ops/mm.h>
 #include <ATen/ops/mul.h>
 #include <ATen/ops/sum.h>
@@ -30,6 +32,7 @@
 #include <cmath>
 #include <optional>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -162,6 +165,25 @@ inline int64_t state_slot(int64_t t, int64_t steps, int64_t slots) {
   return slots == steps + 1 ? t : 1 - (steps - t) % 2;
 }
 
+// c (rows, n) = a (rows, k; rows `lda` apart) x b (k, n), all row-major, b and c contiguous.
+// Called by each thread for its own rows inside a parallel region. float runs oneDNN's
+// batch-reduce GEMM micro-kernel (torch's cpublas::brgemm, which falls back to its BLAS GEMM
+// where the micro-kernel is unavailable); it outruns an ATen matmul call at the small row
+// counts of one step, and has no per-call dispatch. Other types take ATen's matmul.
+template <typename T>
+void gemm_rows(int64_t rows, int64_t n, int64_t k, const T* a, int64_t lda, const T* b, T* c) {
+#if defined(CPUBLAS_BRGEMM_F32F32F32)
+  if constexpr (std::is_same_v<T, float>) {
+    at::native::cpublas::brgemm(rows, n, k, lda, n, n, /*add_C=*/false, a, b, c);
+    return;
+  }
+#endif
+  const auto options = at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value);
+  Tensor out = at::from_blob(c, {rows, n}, options);
+  at::mm_out(out, at::from_blob(const_cast<T*>(a), {rows, k}, {lda, 1}, options),
+             at::from_blob(const_cast<T*>(b), {k, n}, options));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Forward
 
@@ -183,9 +205,10 @@ void forward_loop_impl(const LoopInputs& in, ForwardBuffers& buf) {
   const int64_t steps = gates_x.size(0), batch = gates_x.size(1), four_h = gates_x.size(2);
   const int64_t hidden = four_h / 4, width = buf.hs.size(2), slots = buf.hs.size(0);
   const bool project = w_hr.has_value();
-  const Tensor w_hh_t = w_hh.t();
-  const Tensor w_hr_t = project ? w_hr->t() : Tensor();
-  Tensor h_in = rd_mask.has_value() ? at::empty({batch, width}, gates_x.options()) : Tensor();
+  // The GEMMs' right operands W_hh^T (P, 4H) and W_hr^T (H, P), laid out row-major once.
+  const Tensor w_hh_t = w_hh.t().contiguous();
+  const Tensor w_hr_t = project ? w_hr->t().contiguous() : Tensor();
+  const T *w_rec = w_hh_t.data_ptr<T>(), *w_proj = project ? w_hr_t.data_ptr<T>() : nullptr;
 
   const T* gx = gates_x.data_ptr<T>();
   const T *gain_x = data_or_null<T>(in.ln_x_gain), *bias_x = data_or_null<T>(in.ln_x_bias);
@@ -193,6 +216,7 @@ void forward_loop_impl(const LoopInputs& in, ForwardBuffers& buf) {
   const T *gain_c = data_or_null<T>(in.ln_c_gain), *bias_c = data_or_null<T>(in.ln_c_bias);
   const T* peep = data_or_null<T>(in.peephole);
   const T* pad = data_or_null<T>(in.mask);
+  const T* rd = data_or_null<T>(rd_mask);
   const Zoneout<T> zone_h(in.zoneout_h), zone_c(in.zoneout_c);
   T *out = buf.out.data_ptr<T>(), *hs = buf.hs.data_ptr<T>(), *cs = buf.cs.data_ptr<T>();
   T *gates = buf.gates.data_ptr<T>(), *tanh_c = buf.tanh_c.data_ptr<T>();
@@ -222,17 +246,27 @@ void forward_loop_impl(const LoopInputs& in, ForwardBuffers& buf) {
     }
   };
 
-  for (int64_t t = 0; t < steps; ++t) {
-    const Tensor h_prev = buf.hs[state_slot(t, steps, slots)];
-    const Tensor& h_rec = rd_mask.has_value() ? at::mul_out(h_in, h_prev, *rd_mask) : h_prev;
-    // a_t = N_x(x_t W_ih^T) + N_h(W_hh h_in). The GEMM writes W_hh h_in into xhat_h[t]
-    // (recurrent layer norm) or gates[t]; the input term is added in a pointwise loop below,
-    // saving a pass over memory. Without a backward pass the per-step buffers hold one
-    // step, reused (slot 0).
-    const int64_t slot = buf.gates.size(0) == steps ? t : 0;
-    Tensor recurrent = gain_h ? buf.xhat_h[slot] : buf.gates[slot];
-    at::mm_out(recurrent, h_rec, w_hh_t);
-    at::parallel_for(0, batch, grain_rows(4 * four_h), [&](int64_t b0, int64_t b1) {
+  // Rows of the batch never meet: each thread runs the whole time loop for its own block of
+  // rows (its GEMMs included), so the steps need no synchronisation between threads.
+  at::parallel_for(0, batch, grain_rows(steps * 4 * four_h), [&](int64_t b0, int64_t b1) {
+    const int64_t rows = b1 - b0;
+    std::vector<T> h_in(rd ? rows * width : 0);  // h_{t-1} * r
+    for (int64_t t = 0; t < steps; ++t) {
+      const T* h_rec = hs + state_row(t, b0) * width;
+      if (rd) {
+        const T* r = rd + b0 * width;
+        for_vectors<T>(rows * width, [&](int64_t j, int64_t k) {
+          (load(h_rec + j, k) * load(r + j, k)).store(h_in.data() + j, k);
+        });
+        h_rec = h_in.data();
+      }
+      // a_t = N_x(x_t W_ih^T) + N_h(W_hh h_in). The GEMM writes W_hh h_in into xhat_h[t]
+      // (recurrent layer norm) or gates[t]; the input term is added in a pointwise loop below,
+      // saving a pass over memory. Without a backward pass the per-step buffers hold one
+      // step, reused (slot 0).
+      const int64_t slot = buf.gates.size(0) == steps ? t : 0;
+      T* recurrent = (gain_h ? xhat_h : gates) + (slot * batch + b0) * four_h;
+      gemm_rows<T>(rows, four_h, width, h_rec, width, w_rec, recurrent);
       for (int64_t b = b0; b < b1; ++b) {
         const int64_t row = t * batch + b, saved = slot * batch + b;
         T* a = gates + saved * four_h;
@@ -322,20 +356,18 @@ void forward_loop_impl(const LoopInputs& in, ForwardBuffers& buf) {
           c_out.store(c_next + j, k);
         });
       }
-    });
-    if (project) {
-      // h'_t = W_hr (o * tanh(N_c(c'_t))), written into h_{t+1}'s slot then finished in place.
-      Tensor h_new = buf.hs[state_slot(t + 1, steps, slots)];
-      at::mm_out(h_new, buf.proj_in[slot], w_hr_t);
-      at::parallel_for(0, batch, grain_rows(4 * width), [&](int64_t b0, int64_t b1) {
+      if (project) {
+        // h'_t = W_hr (o * tanh(N_c(c'_t))), written into h_{t+1}'s slot, finished in place.
+        gemm_rows<T>(rows, width, hidden, proj_in + (slot * batch + b0) * hidden, hidden, w_proj,
+                     hs + state_row(t + 1, b0) * width);
         for (int64_t b = b0; b < b1; ++b) {
           const T* h_proj = hs + state_row(t + 1, b) * width;
           for_vectors<T>(width,
                          [&](int64_t j, int64_t k) { finish_hidden(t, b, j, k, load(h_proj + j, k)); });
         }
-      });
+      }
     }
-  }
+  });
 }
 
 std::vector<Tensor> forward_loop(const LoopInputs& in, bool keep) {
