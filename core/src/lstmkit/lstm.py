@@ -353,17 +353,8 @@ class LSTM(LSTMBase):
         """Every layer in one call of torch's kernel on a padded batch, as ``nn.LSTM``;
         packed for ``lengths``."""
         if lengths is None:
-            output, h_n, c_n = _VF.lstm(
-                input,
-                hx,
-                self._flat_weights(),
-                self.bias,
-                self.num_layers,
-                self.dropout,
-                self.training,
-                self.bidirectional,
-                self.batch_first,
-            )
+            options = self._kernel_options(self.num_layers, self.dropout)
+            output, h_n, c_n = _VF.lstm(input, hx, self._flat_weights(), *options, self.batch_first)
             return output, (h_n, c_n)
         packed = pack_padded_sequence(
             input, lengths.cpu(), batch_first=self.batch_first, enforce_sorted=False
@@ -405,11 +396,7 @@ class LSTM(LSTMBase):
             batch_sizes,
             _permute_state(hx, sorted_indices),
             self._flat_weights(),
-            self.bias,
-            self.num_layers,
-            self.dropout,
-            self.training,
-            self.bidirectional,
+            *self._kernel_options(self.num_layers, self.dropout),
         )
         packed_output = PackedSequence(output, batch_sizes, sorted_indices, unsorted_indices)
         return packed_output, _permute_state((h_n, c_n), unsorted_indices)
@@ -460,7 +447,7 @@ class LSTM(LSTMBase):
         """One plain layer (both directions) in one call of torch's kernel; packs for
         ``lengths``."""
         weights = self._flat_weights(range(layer, layer + 1))
-        options = (self.bias, 1, 0.0, self.training, self.bidirectional)
+        options = self._kernel_options(1, 0.0)
         if lengths is None:
             return _VF.lstm(x, (h0, c0), weights, *options, False)
         packed = pack(x, lengths)
@@ -476,6 +463,11 @@ class LSTM(LSTMBase):
         )
         output = unpack(packed_output, x.shape[0])
         return output, *_permute_state((h, c), packed.unsorted_indices)
+
+    def _kernel_options(self, num_layers: int, dropout: float) -> tuple:
+        """The arguments of ``_VF.lstm`` after the weights for ``num_layers`` layers with
+        ``dropout`` between them (and before ``batch_first`` for padded input)."""
+        return (self.bias, num_layers, dropout, self.training, self.bidirectional)
 
     def _loop_layer(
         self,
