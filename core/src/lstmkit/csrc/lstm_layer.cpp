@@ -301,7 +301,25 @@ void forward_loop_impl(const LoopInputs& in, ForwardBuffers& buf) {
         T* c_next = cs + state_row(t + 1, b) * hidden;
         T* c_new = cell ? cell + saved * hidden : c_next;  // c'_t, before zoneout and padding
         const T* g_x_rest = normalise_gates ? nullptr : g_x;  // input term not yet in a
-        // i, f, o = sigma(. + p * c), g = tanh(.); c'_t = f * c_{t-1} + i * g
+        // h'_t = o * tanh(N_c(c'_t)) and c_t = m (z c_{t-1} + (1 - z) c'_t) + (1 - m) c_{t-1}
+        // on lanes [j, j + k), from c_{t-1}, c'_t, N_c(c'_t) and sigma(o).
+        auto finish_cell = [&](int64_t j, int64_t k, const Vec<T>& c, const Vec<T>& cn,
+                               const Vec<T>& normed, const Vec<T>& o) {
+          const Vec<T> tc = tanh(normed);
+          tc.store(tanh_c + saved * hidden + j, k);
+          const Vec<T> h_new = o * tc;
+          if (project) {
+            h_new.store(proj_in + saved * hidden + j, k);
+          } else {
+            finish_hidden(t, b, j, k, h_new);
+          }
+          Vec<T> c_out = cn;
+          if (zone_c.on) c_out = at::vec::fmadd(zone_c.at(row, hidden, j, k), c - c_out, c_out);
+          if (pad) c_out = at::vec::fmadd(Vec<T>(pad[row]), c_out - c, c);
+          c_out.store(c_next + j, k);
+        };
+        // i, f, o = sigma(. + p * c), g = tanh(.); c'_t = f * c_{t-1} + i * g. Without N_c the
+        // step ends in the same pass; N_c needs the row's statistics of c'_t first.
         for_vectors<T>(hidden, [&](int64_t j, int64_t k) {
           const Vec<T> c = load(c_prev + j, k);
           Vec<T> i = load(a + j, k), f = load(a + hidden + j, k);
@@ -321,40 +339,26 @@ void forward_loop_impl(const LoopInputs& in, ForwardBuffers& buf) {
           g = tanh(g);
           const Vec<T> cn = at::vec::fmadd(f, c, i * g);
           if (peep) o = at::vec::fmadd(load(peep + 2 * hidden + j, k), cn, o);
+          o = sigmoid(o);
           i.store(a + j, k);
           f.store(a + hidden + j, k);
           g.store(a + 2 * hidden + j, k);
-          sigmoid(o).store(a + 3 * hidden + j, k);
-          cn.store(c_new + j, k);
+          o.store(a + 3 * hidden + j, k);
+          if (cell || gain_c) cn.store(c_new + j, k);
+          if (!gain_c) finish_cell(j, k, c, cn, cn, o);
         });
-        T mean_c = 0, rstd_row_c = 1;
         if (gain_c) {
+          T mean_c, rstd_row_c;
           std::tie(mean_c, rstd_row_c) = row_stats(c_new, hidden);
           rstd_c[saved] = rstd_row_c;
-        }
-        // h'_t = o * tanh(N_c(c'_t)); c_t = m (z c_{t-1} + (1 - z) c'_t) + (1 - m) c_{t-1}
-        for_vectors<T>(hidden, [&](int64_t j, int64_t k) {
-          const Vec<T> cn = load(c_new + j, k);
-          Vec<T> normed = cn;
-          if (gain_c) {
+          for_vectors<T>(hidden, [&](int64_t j, int64_t k) {
+            const Vec<T> cn = load(c_new + j, k);
             const Vec<T> x = (cn - Vec<T>(mean_c)) * Vec<T>(rstd_row_c);
             x.store(xhat_c + saved * hidden + j, k);
-            normed = at::vec::fmadd(x, load(gain_c + j, k), load(bias_c + j, k));
-          }
-          const Vec<T> tc = tanh(normed);
-          tc.store(tanh_c + saved * hidden + j, k);
-          const Vec<T> h_new = load(a + 3 * hidden + j, k) * tc;
-          if (project) {
-            h_new.store(proj_in + saved * hidden + j, k);
-          } else {
-            finish_hidden(t, b, j, k, h_new);
-          }
-          const Vec<T> c = load(c_prev + j, k);
-          Vec<T> c_out = cn;
-          if (zone_c.on) c_out = at::vec::fmadd(zone_c.at(row, hidden, j, k), c - c_out, c_out);
-          if (pad) c_out = at::vec::fmadd(Vec<T>(pad[row]), c_out - c, c);
-          c_out.store(c_next + j, k);
-        });
+            const Vec<T> normed = at::vec::fmadd(x, load(gain_c + j, k), load(bias_c + j, k));
+            finish_cell(j, k, load(c_prev + j, k), cn, normed, load(a + 3 * hidden + j, k));
+          });
+        }
       }
       if (project) {
         // h'_t = W_hr (o * tanh(N_c(c'_t))), written into h_{t+1}'s slot, finished in place.
