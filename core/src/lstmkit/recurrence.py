@@ -19,7 +19,8 @@ from torch import Tensor
 from lstmkit.direction import DirectionWeights
 from lstmkit.dispatch import Engine, is_exporting
 from lstmkit.gate_trace import GateTrace
-from lstmkit.kernels import lstm_layer
+from lstmkit.kernels import cpp_kernels, lstm_layer
+from lstmkit.kernels.extension import kernels_for
 from lstmkit.lengths import reverse_within_lengths
 from lstmkit.reference import LayerNormParams, reference_lstm_layer
 from lstmkit.variants import LayerVariants
@@ -46,11 +47,34 @@ def input_term(x: Tensor, weights: DirectionWeights) -> tuple[Tensor, LayerNormP
     (gain, shift))`` with the biases folded into the norm's shift, for the layer function
     to normalise inside its time loop.
     """
+    bias, ln_x = gate_bias(weights)
+    return input_gemm(x, weights.weight_ih, bias), ln_x
+
+
+def gate_bias(weights: DirectionWeights) -> tuple[Tensor | None, LayerNormParams | None]:
+    """``(bias added to x W_ih^T, N_x)``: ``b_ih + b_hh`` and no norm, or no bias and the
+    input-term layer norm with the biases folded into its shift."""
     bias = None if weights.bias_ih is None else weights.bias_ih + weights.bias_hh
     if weights.ln_ih is None:
-        return input_gemm(x, weights.weight_ih, bias), None
+        return bias, None
     gain, shift = weights.ln_ih
-    return input_gemm(x, weights.weight_ih), (gain, shift if bias is None else shift + bias)
+    return None, (gain, shift if bias is None else shift + bias)
+
+
+def input_term_in_loop(x: Tensor, weights: DirectionWeights) -> bool:
+    """Whether lstmkit's kernel computes the input term step by step, inside its time loop:
+    float32 inference on the C++ loops. The ``(T, B, 4H)`` input term then never goes
+    through memory (written after one big GEMM, read back step by step), which is what
+    keeps CPU inference of the variant layers close to ``nn.LSTM``'s oneDNN kernel."""
+    tensors = [x, *(t for t in weights if isinstance(t, Tensor))]
+    tensors += [t for pair in (weights.ln_ih, weights.ln_hh, weights.ln_c) if pair for t in pair]
+    return (
+        not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
+        and x.device.type == "cpu"
+        and x.dtype == weights.weight_ih.dtype == torch.float32
+        and not torch._C._is_any_autocast_enabled()
+        and kernels_for(x.device) is cpp_kernels
+    )
 
 
 def input_gemm(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -127,9 +151,14 @@ def run_direction(
             zoneout_c = c0.new_empty(steps, batch, c0.shape[-1]).bernoulli_(variants.zoneout)
         else:
             zoneout_h = zoneout_c = torch.tensor(variants.zoneout, dtype=x.dtype, device=x.device)
-    gates_x, ln_x = input_term(x, weights)
+    input_weights = {}
+    if engine is Engine.LSTMKIT_KERNEL and input_term_in_loop(x, weights):
+        bias, ln_x = gate_bias(weights)
+        gates_x, input_weights = x.contiguous(), {"w_ih": weights.weight_ih, "input_bias": bias}
+    else:
+        gates_x, ln_x = input_term(x, weights)
     if engine is Engine.LSTMKIT_KERNEL:
-        layer_function = lstm_layer
+        layer_function = partial(lstm_layer, **input_weights)
     else:
         layer_function = partial(reference_with_input_norm, return_gates=return_gates)
     out, h_n, c_n, *trace = layer_function(

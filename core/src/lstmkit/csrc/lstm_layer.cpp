@@ -165,33 +165,42 @@ inline int64_t state_slot(int64_t t, int64_t steps, int64_t slots) {
   return slots == steps + 1 ? t : 1 - (steps - t) % 2;
 }
 
-// c (rows, n) = a (rows, k; rows `lda` apart) x b (k, n), all row-major, b and c contiguous.
-// Called by each thread for its own rows inside a parallel region. float runs oneDNN's
-// batch-reduce GEMM micro-kernel (torch's cpublas::brgemm, which falls back to its BLAS GEMM
-// where the micro-kernel is unavailable); it outruns an ATen matmul call at the small row
-// counts of one step, and has no per-call dispatch. Other types take ATen's matmul.
+// c (rows, n) = a (rows, k; rows `lda` apart) x b (k, n) (+ c with `accumulate`), all
+// row-major, b and c contiguous. Called by each thread for its own rows inside a parallel
+// region. float runs oneDNN's batch-reduce GEMM micro-kernel (torch's cpublas::brgemm, which
+// falls back to its BLAS GEMM where the micro-kernel is unavailable); it outruns an ATen
+// matmul call at the small row counts of one step, and has no per-call dispatch. Other types
+// take ATen's matmul.
 template <typename T>
-void gemm_rows(int64_t rows, int64_t n, int64_t k, const T* a, int64_t lda, const T* b, T* c) {
+void gemm_rows(int64_t rows, int64_t n, int64_t k, const T* a, int64_t lda, const T* b, T* c,
+               bool accumulate = false) {
 #if defined(CPUBLAS_BRGEMM_F32F32F32)
   if constexpr (std::is_same_v<T, float>) {
-    at::native::cpublas::brgemm(rows, n, k, lda, n, n, /*add_C=*/false, a, b, c);
+    at::native::cpublas::brgemm(rows, n, k, lda, n, n, accumulate, a, b, c);
     return;
   }
 #endif
   const auto options = at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value);
   Tensor out = at::from_blob(c, {rows, n}, options);
-  at::mm_out(out, at::from_blob(const_cast<T*>(a), {rows, k}, {lda, 1}, options),
-             at::from_blob(const_cast<T*>(b), {k, n}, options));
+  const Tensor left = at::from_blob(const_cast<T*>(a), {rows, k}, {lda, 1}, options);
+  const Tensor right = at::from_blob(const_cast<T*>(b), {k, n}, options);
+  if (accumulate) {
+    out.addmm_(left, right);
+  } else {
+    at::mm_out(out, left, right);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Forward
 
 // What the forward loop reads (lstmkit.kernels.interface.LoopInputs).
+// With w_ih, gates_x is the layer input x (T, B, I) and the loop computes each step's input
+// term x_t W_ih^T + input_bias itself (inference).
 struct LoopInputs {
   Tensor gates_x, w_hh, h0, c0;
   OptTensor ln_x_gain, ln_x_bias, ln_h_gain, ln_h_bias, ln_c_gain, ln_c_bias, peephole, w_hr;
-  OptTensor rd_mask, zoneout_h, zoneout_c, mask;
+  OptTensor rd_mask, zoneout_h, zoneout_c, mask, w_ih, input_bias;
 };
 
 struct ForwardBuffers {
@@ -202,13 +211,18 @@ template <typename T>
 void forward_loop_impl(const LoopInputs& in, ForwardBuffers& buf) {
   const Tensor &gates_x = in.gates_x, &w_hh = in.w_hh;
   const OptTensor &w_hr = in.w_hr, &rd_mask = in.rd_mask;
-  const int64_t steps = gates_x.size(0), batch = gates_x.size(1), four_h = gates_x.size(2);
+  const int64_t steps = gates_x.size(0), batch = gates_x.size(1), four_h = w_hh.size(0);
   const int64_t hidden = four_h / 4, width = buf.hs.size(2), slots = buf.hs.size(0);
-  const bool project = w_hr.has_value();
-  // The GEMMs' right operands W_hh^T (P, 4H) and W_hr^T (H, P), laid out row-major once.
+  const int64_t inputs = gates_x.size(2);  // I with w_ih, else 4H
+  const bool project = w_hr.has_value(), project_input = in.w_ih.has_value();
+  // The GEMMs' right operands W_hh^T (P, 4H), W_hr^T (H, P), W_ih^T (I, 4H), laid out
+  // row-major once.
   const Tensor w_hh_t = w_hh.t().contiguous();
   const Tensor w_hr_t = project ? w_hr->t().contiguous() : Tensor();
+  const Tensor w_ih_t = project_input ? in.w_ih->t().contiguous() : Tensor();
   const T *w_rec = w_hh_t.data_ptr<T>(), *w_proj = project ? w_hr_t.data_ptr<T>() : nullptr;
+  const T* w_in = project_input ? w_ih_t.data_ptr<T>() : nullptr;
+  const T* input_bias = data_or_null<T>(in.input_bias);
 
   const T* gx = gates_x.data_ptr<T>();
   const T *gain_x = data_or_null<T>(in.ln_x_gain), *bias_x = data_or_null<T>(in.ln_x_bias);
@@ -250,8 +264,18 @@ void forward_loop_impl(const LoopInputs& in, ForwardBuffers& buf) {
   // rows (its GEMMs included), so the steps need no synchronisation between threads.
   at::parallel_for(0, batch, grain_rows(steps * 4 * four_h), [&](int64_t b0, int64_t b1) {
     const int64_t rows = b1 - b0;
-    std::vector<T> h_in(rd ? rows * width : 0);  // h_{t-1} * r
+    std::vector<T> h_in(rd ? rows * width : 0);               // h_{t-1} * r
+    std::vector<T> input_term(project_input ? rows * four_h : 0);  // x_t W_ih^T + b
     for (int64_t t = 0; t < steps; ++t) {
+      if (project_input) {
+        if (input_bias) {
+          for (int64_t r = 0; r < rows; ++r) {
+            std::copy(input_bias, input_bias + four_h, input_term.data() + r * four_h);
+          }
+        }
+        gemm_rows<T>(rows, four_h, inputs, gx + (t * batch + b0) * inputs, inputs, w_in,
+                     input_term.data(), /*accumulate=*/input_bias != nullptr);
+      }
       const T* h_rec = hs + state_row(t, b0) * width;
       if (rd) {
         const T* r = rd + b0 * width;
@@ -270,7 +294,7 @@ void forward_loop_impl(const LoopInputs& in, ForwardBuffers& buf) {
       for (int64_t b = b0; b < b1; ++b) {
         const int64_t row = t * batch + b, saved = slot * batch + b;
         T* a = gates + saved * four_h;
-        const T* g_x = gx + row * four_h;
+        const T* g_x = project_input ? input_term.data() + (b - b0) * four_h : gx + row * four_h;
         if (normalise_gates) {
           T mean_rec = 0, rstd_rec = 1, mean_in = 0, rstd_in = 1;
           T* rec = gain_h ? xhat_h + saved * four_h : a;
@@ -376,9 +400,13 @@ void forward_loop_impl(const LoopInputs& in, ForwardBuffers& buf) {
 
 std::vector<Tensor> forward_loop(const LoopInputs& in, bool keep) {
   const Tensor& gates_x = in.gates_x;
-  TORCH_CHECK(gates_x.dim() == 3 && gates_x.size(2) % 4 == 0,
-              "gates_x must be (T, B, 4H), got ", gates_x.sizes());
-  const int64_t steps = gates_x.size(0), batch = gates_x.size(1), four_h = gates_x.size(2);
+  const int64_t four_h = in.w_hh.size(0);
+  const int64_t inputs = in.w_ih.has_value() ? in.w_ih->size(1) : four_h;
+  TORCH_CHECK(gates_x.dim() == 3 && gates_x.size(2) == inputs,
+              in.w_ih.has_value() ? "x must be (T, B, I) with I of w_ih, got "
+                                  : "gates_x must be (T, B, 4H) with 4H of w_hh, got ",
+              gates_x.sizes());
+  const int64_t steps = gates_x.size(0), batch = gates_x.size(1);
   const int64_t hidden = four_h / 4, width = in.h0.size(-1);
   const auto opts = gates_x.options();
   // The buffers only the backward pass reads hold every step when `keep`, else one (the
@@ -654,10 +682,11 @@ std::vector<Tensor> forward_loop_op(const Tensor& gates_x, const Tensor& w_hh, c
                                     const OptTensor& ln_c_bias, const OptTensor& peephole,
                                     const OptTensor& w_hr, const OptTensor& rd_mask,
                                     const OptTensor& zoneout_h, const OptTensor& zoneout_c,
-                                    const OptTensor& mask, bool keep) {
+                                    const OptTensor& mask, const OptTensor& w_ih,
+                                    const OptTensor& input_bias, bool keep) {
   return forward_loop({gates_x, w_hh, h0, c0, ln_x_gain, ln_x_bias, ln_h_gain, ln_h_bias,
                        ln_c_gain, ln_c_bias, peephole, w_hr, rd_mask, zoneout_h, zoneout_c,
-                       mask},
+                       mask, w_ih, input_bias},
                       keep);
 }
 
@@ -683,7 +712,8 @@ TORCH_LIBRARY(lstmkit, m) {
       "lstm_forward_loop(Tensor gates_x, Tensor w_hh, Tensor h0, Tensor c0, Tensor? ln_x_gain, "
       "Tensor? ln_x_bias, Tensor? ln_h_gain, Tensor? ln_h_bias, Tensor? ln_c_gain, "
       "Tensor? ln_c_bias, Tensor? peephole, Tensor? w_hr, Tensor? rd_mask, Tensor? zoneout_h, "
-      "Tensor? zoneout_c, Tensor? mask, bool keep) -> Tensor[]");
+      "Tensor? zoneout_c, Tensor? mask, Tensor? w_ih, Tensor? input_bias, bool keep) "
+      "-> Tensor[]");
   m.def(
       "lstm_backward_loop(Tensor grad_out, Tensor grad_h_n, Tensor grad_c_n, Tensor? input_term, "
       "Tensor hs, Tensor cs, Tensor gates, Tensor? cell, Tensor tanh_c, Tensor? xhat_h, "

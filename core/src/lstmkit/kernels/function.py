@@ -93,6 +93,8 @@ class LSTMLayerFunction(torch.autograd.Function):
             zoneout_h=None,
             zoneout_c=None,
             mask=None,
+            w_ih=None,
+            input_bias=None,
         )
         return (None, None, *input_grads)
 

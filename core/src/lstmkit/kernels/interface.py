@@ -39,7 +39,9 @@ from torch import Tensor
 class LoopInputs(NamedTuple):
     """What the forward time loop reads (see :func:`lstmkit.kernels.lstm_layer` for the
     equations). The fields up to ``w_hr`` can need gradients; the masks and zoneout samples
-    after them are constants."""
+    after them are constants. With ``w_ih`` (inference only: no backward pass follows)
+    ``gates_x`` is the layer input ``x`` ``(T, B, I)`` and the loop computes each step's input
+    term ``x_t W_ih^T + input_bias`` itself."""
 
     gates_x: Tensor  # (T, B, 4H): the input term x W_ih^T with ln_x, else the gate inputs
     w_hh: Tensor  # (4H, P)
@@ -57,6 +59,8 @@ class LoopInputs(NamedTuple):
     zoneout_h: Tensor | None  # (T, B, P) samples, or a 0-dim probability
     zoneout_c: Tensor | None  # (T, B, H) samples, or a 0-dim probability
     mask: Tensor | None  # (T, B): 1 at real steps, 0 at padding
+    w_ih: Tensor | None = None  # (4H, I): the input weights, when gates_x is the layer input
+    input_bias: Tensor | None = None  # (4H,): added to x_t W_ih^T (without ln_x)
 
     def requires_grad(self) -> bool:
         """Whether any input that can have a gradient requires one."""

@@ -26,6 +26,8 @@ def lstm_layer(
     zoneout_h: Tensor | None = None,
     zoneout_c: Tensor | None = None,
     mask: Tensor | None = None,
+    w_ih: Tensor | None = None,
+    input_bias: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Run the LSTM recurrence over a whole sequence with a hand-written backward.
 
@@ -40,6 +42,12 @@ def lstm_layer(
     ``peephole`` ``(3, H)``, ``w_hr`` ``(P, H)``, ``rd_mask`` ``(B, P)``, ``zoneout_h``
     ``(T, B, P)`` or 0-dim, ``zoneout_c`` ``(T, B, H)`` or 0-dim, ``mask`` ``(T, B)``.
     Returns ``(out, h_n, c_n)`` of shapes ``(T, B, P)``, ``(B, P)``, ``(B, H)``.
+
+    With ``w_ih`` ``(4H, I)`` (and ``input_bias`` ``(4H,)``, the gate biases where ``ln_x``
+    does not hold them), ``gates_x`` is the layer input ``x`` ``(T, B, I)`` and the loop
+    computes each step's input term ``x_t W_ih^T + input_bias`` as it goes, so the
+    ``(T, B, 4H)`` input term never goes through memory; this form has no backward pass
+    (``ValueError`` when a gradient is required).
 
     Gradients flow to ``gates_x``, ``w_hh``, ``h0``, ``c0``, the layer-norm gains and biases,
     ``peephole`` and ``w_hr``; masks and zoneout samples are constants. On CPU the time loops
@@ -57,10 +65,15 @@ def lstm_layer(
     dtype = loop_dtype(gates_x, w_hh)
     given = LoopInputs(
         gates_x, w_hh, h0, c0, *_pair(ln_x), *_pair(ln_h), *_pair(ln_c), peephole, w_hr,
-        rd_mask, zoneout_h, zoneout_c, mask,
+        rd_mask, zoneout_h, zoneout_c, mask, w_ih, input_bias,
     )  # fmt: skip
     # Without a backward pass the C++ loop keeps one step of its backward buffers.
     keep = torch.is_grad_enabled() and given.requires_grad()
+    if keep and w_ih is not None:
+        raise ValueError(
+            "lstm_layer: w_ih= computes the input term inside the loop, which has no backward "
+            "pass; pass gates_x = x W_ih^T (+ biases) instead when a gradient is required"
+        )
     # The casts stay outside the Function: autograd casts each gradient back to its input's
     # dtype (no-ops when everything is float32 already).
     inputs = (None if x is None else x.to(dtype).contiguous() for x in given)

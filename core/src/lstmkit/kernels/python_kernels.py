@@ -12,6 +12,7 @@ work after the backward loop are shared with the Triton backend.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from lstmkit.kernels.interface import ForwardBuffers, LoopGradients, LoopInputs, LoopSaved
@@ -144,9 +145,12 @@ def backward_loop(
 
 def forward_buffers(inputs: LoopInputs) -> tuple[Tensor, ForwardBuffers]:
     """The forward loop's buffers for every step (``hs[0]``, ``cs[0]`` set to ``h0``, ``c0``),
-    and the gate inputs: ``N_x(gates_x)`` for all steps at once, whose statistics fill
-    ``mean_x`` and ``rstd_x``, or ``gates_x`` itself without ``N_x``."""
+    and the gate inputs for all steps at once: ``N_x`` of the input term, whose statistics
+    fill ``mean_x`` and ``rstd_x``, or the input term itself without ``N_x`` (the input term is
+    ``gates_x``, or ``gates_x W_ih^T + input_bias`` with ``w_ih``)."""
     gates_x = inputs.gates_x
+    if inputs.w_ih is not None:
+        gates_x = F.linear(gates_x, inputs.w_ih, inputs.input_bias)
     steps, batch, four_h = gates_x.shape
     hidden, width = four_h // 4, inputs.h0.shape[-1]
     new = gates_x.new_empty
