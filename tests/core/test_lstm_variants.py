@@ -319,3 +319,13 @@ def test_float32_inference_computes_the_input_term_in_the_loop(use_lengths, spy)
     assert all("w_ih" not in call for call in spy.calls)
     for actual, wanted in ((output, expected), (h_n, h_e), (c_n, c_e)):
         torch.testing.assert_close(actual, wanted.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_large_layers_compute_the_input_term_before_the_loop():
+    """Past IN_LOOP_MAX_WEIGHT_BYTES one GEMM before the loop is faster: inference keeps it."""
+    small, large = lstmkit.LSTM(256, 256, zoneout=0.1), lstmkit.LSTM(512, 512, zoneout=0.1)
+    with torch.no_grad():
+        assert lstmkit.recurrence.input_term_in_loop(torch.zeros(1, 1, 256), small._weights("_l0"))
+        assert not lstmkit.recurrence.input_term_in_loop(
+            torch.zeros(1, 1, 512), large._weights("_l0")
+        )

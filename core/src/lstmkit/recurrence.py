@@ -28,6 +28,11 @@ from lstmkit.variants import LayerVariants
 # Multiply-adds from which an inference input GEMM runs on oneDNN (see input_gemm): packing
 # the weight for the call costs about 0.2 ms, which small GEMMs do not win back.
 ONEDNN_MIN_MACS = 2**27
+# Bytes of W_ih and W_hh together up to which inference computes the input term inside the
+# loop (see input_term_in_loop). Measured on one AMD EPYC core: at I = H = 256 (2 MiB) the loop
+# is 3-6 % faster with it, at I = H = 512 (8 MiB) 16-33 % slower (one big GEMM before the
+# loop reads W_ih far fewer times than one GEMM per step does).
+IN_LOOP_MAX_WEIGHT_BYTES = 2**21
 
 
 def reference_with_input_norm(
@@ -63,15 +68,18 @@ def gate_bias(weights: DirectionWeights) -> tuple[Tensor | None, LayerNormParams
 
 def input_term_in_loop(x: Tensor, weights: DirectionWeights) -> bool:
     """Whether lstmkit's kernel computes the input term step by step, inside its time loop:
-    float32 inference on the C++ loops. The ``(T, B, 4H)`` input term then never goes
+    float32 inference on the C++ loops, with weights small enough
+    (:data:`IN_LOOP_MAX_WEIGHT_BYTES`). The ``(T, B, 4H)`` input term then never goes
     through memory (written after one big GEMM, read back step by step), which is what
     keeps CPU inference of the variant layers close to ``nn.LSTM``'s oneDNN kernel."""
     tensors = [x, *(t for t in weights if isinstance(t, Tensor))]
     tensors += [t for pair in (weights.ln_ih, weights.ln_hh, weights.ln_c) if pair for t in pair]
+    weight_bytes = (weights.weight_ih.numel() + weights.weight_hh.numel()) * x.element_size()
     return (
         not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
         and x.device.type == "cpu"
         and x.dtype == weights.weight_ih.dtype == torch.float32
+        and weight_bytes <= IN_LOOP_MAX_WEIGHT_BYTES
         and not torch._C._is_any_autocast_enabled()
         and kernels_for(x.device) is cpp_kernels
     )
