@@ -89,13 +89,7 @@ class LSTMLayerFunction(torch.autograd.Function):
             ln_c_bias=grads.d_ln_c_bias,
             peephole=grads.d_peephole,
             w_hr=d_w_hr,
-            rd_mask=None,
-            zoneout_h=None,
-            zoneout_c=None,
-            mask=None,
-            w_ih=None,
-            input_bias=None,
-        )
+        )  # the masks, zoneout samples and the inference-only w_ih take no gradient
         return (None, None, *input_grads)
 
 

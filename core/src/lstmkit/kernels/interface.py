@@ -55,10 +55,10 @@ class LoopInputs(NamedTuple):
     ln_c_bias: Tensor | None  # (H,)
     peephole: Tensor | None  # (3, H): p_i, p_f, p_o
     w_hr: Tensor | None  # (P, H): the projection (LSTMP)
-    rd_mask: Tensor | None  # (B, P): recurrent dropout mask, scaled by 1 / (1 - p)
-    zoneout_h: Tensor | None  # (T, B, P) samples, or a 0-dim probability
-    zoneout_c: Tensor | None  # (T, B, H) samples, or a 0-dim probability
-    mask: Tensor | None  # (T, B): 1 at real steps, 0 at padding
+    rd_mask: Tensor | None = None  # (B, P): recurrent dropout mask, scaled by 1 / (1 - p)
+    zoneout_h: Tensor | None = None  # (T, B, P) samples, or a 0-dim probability
+    zoneout_c: Tensor | None = None  # (T, B, H) samples, or a 0-dim probability
+    mask: Tensor | None = None  # (T, B): 1 at real steps, 0 at padding
     w_ih: Tensor | None = None  # (4H, I): the input weights, when gates_x is the layer input
     input_bias: Tensor | None = None  # (4H,): added to x_t W_ih^T (without ln_x)
 
