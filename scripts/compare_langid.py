@@ -19,8 +19,7 @@ import torch
 from datasets import load_dataset
 
 from tasks.harness.checkpoint import load_module
-from tasks.langid.text_datamodule import cap_per_label
-from tasks.langid.yardstick import (
+from tasks.langid.comparison import (
     ToolResult,
     langid_py_identifier,
     lingua_identifier,
@@ -29,6 +28,7 @@ from tasks.langid.yardstick import (
     score,
     timed,
 )
+from tasks.langid.data.text_datamodule import cap_per_label
 
 TOOLS = {"langid.py": langid_py_identifier, "lingua": lingua_identifier}
 

@@ -13,9 +13,9 @@ import torch
 
 from lstmkit import record_gates
 from tasks.captioning.attention_maps import save_attention_figure
-from tasks.captioning.images import image_to_tensor, load_image
+from tasks.captioning.data.images import image_to_tensor, load_image
 from tasks.captioning.metrics import caption_scores
-from tasks.captioning.model import Captioner
+from tasks.captioning.model.captioner import Captioner
 from tasks.captioning.step_graphs import DecoderStepGraph, EncoderGraph
 from tasks.captioning.tokenization import BOS, EOS, PAD, decode_caption, tokenize
 from tasks.harness.eval_records import Record

@@ -17,15 +17,15 @@ from tasks.harness.eval_records import Record
 from tasks.harness.export import ExportGraph
 from tasks.harness.gate_plots import GateView, draw_spectrogram, draw_tokens, recorded_layers
 from tasks.harness.module import TaskModule
-from tasks.langid.model import LanguageIdentifier, TextFrontEnd
-from tasks.langid.predict import TextPredictor
-from tasks.langid.scores import (
+from tasks.langid.data.text_units import text_units
+from tasks.langid.metrics import (
     confusion_matrix,
     per_language_markdown,
     plot_confusion,
     summary_scores,
 )
-from tasks.langid.text_units import text_units
+from tasks.langid.model.identifier import LanguageIdentifier, TextFrontEnd
+from tasks.langid.predict.text import TextPredictor
 from tasks.text.vocabulary import Vocabulary
 
 
@@ -47,7 +47,7 @@ def build_frontend(encoder: Mapping[str, Any], artifacts: Mapping[str, Any]) -> 
             conv_kernel=encoder["conv_kernel"],
             conv_stride=encoder["conv_stride"],
         )
-    from tasks.langid.audio_frontend import AudioFrontEnd
+    from tasks.langid.model.audio_frontend import AudioFrontEnd
 
     return AudioFrontEnd.from_config(encoder, artifacts)
 
@@ -112,7 +112,7 @@ class LangIDModule(TaskModule):
             inputs = torch.randint(2, size, (2, 12), generator=generator)
             lengths, steps, module = torch.tensor([12, 7]), "symbols", self.model
         else:
-            from tasks.langid.audio_frontend import WaveformLanguageIdentifier
+            from tasks.langid.model.audio_frontend import WaveformLanguageIdentifier
 
             features = self.hparams["artifacts"]["features"]
             rate = features["sample_rate"]
@@ -243,7 +243,7 @@ class LangIDModule(TaskModule):
         )
 
     def _audio_gate_view(self, path: str, verdict: str) -> GateView:
-        from tasks.langid.audio_frontend import utterance_features
+        from tasks.langid.model.audio_frontend import utterance_features
 
         features = self.hparams["artifacts"]["features"]
         wave, _ = load_audio(path, features["sample_rate"])
@@ -266,7 +266,7 @@ class LangIDModule(TaskModule):
         if self.modality == "text":
             predictor = TextPredictor(self, self.vocabulary, self.hparams["artifacts"], settings)
         else:
-            from tasks.langid.audio_predict import AudioPredictor
+            from tasks.langid.predict.audio import AudioPredictor
 
             predictor = AudioPredictor(self, self.hparams["artifacts"], settings)
         yield from predictor.predict(inputs)

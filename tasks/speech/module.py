@@ -6,7 +6,7 @@ Config (``cfg.model``, see ``conf/task/speech.yaml``)::
     spec_augment:  {...}                      tasks.audio.features.SpecAugment options
     decoding:      {beam_size, lm_order, lm_weight, word_bonus, ...}
 
-Artifacts (from :class:`tasks.speech.datamodule.SpeechDataModule`): ``vocab``
+Artifacts (from :class:`tasks.speech.data.datamodule.SpeechDataModule`): ``vocab``
 (``Vocabulary.to_list()``, blank first), ``cmvn`` ``{mean, std}`` ``(F,)``, ``sample_rate``,
 ``features`` (the ``LogMel`` options of the data) and, for the n-gram LMs, the training
 ``transcripts`` and ``lm_text`` (``SpeechDataModule.lm_text_sentences``: further text).
@@ -37,15 +37,15 @@ from tasks.harness.export import ExportGraph
 from tasks.harness.gate_plots import GateView, draw_spectrogram, recorded_layers
 from tasks.harness.module import TaskModule
 from tasks.harness.predict import error_record
-from tasks.speech.alignment import ctc_forced_align, word_timings
-from tasks.speech.ctc_decoding import (
+from tasks.speech.decoding.alignment import ctc_forced_align, word_timings
+from tasks.speech.decoding.ctc import (
     CTCPrefixBeamSearch,
     decode_batch,
     greedy_decode,
     labels_to_text,
 )
+from tasks.speech.decoding.ngram_lm import NgramLM
 from tasks.speech.model import SpeechRecognizer
-from tasks.speech.ngram_lm import NgramLM
 from tasks.speech.streaming import stream_log_probs
 from tasks.text.vocabulary import Vocabulary
 

@@ -7,8 +7,8 @@ from urllib.error import URLError
 import pytest
 import torch
 
-from tasks.captioning.encoders import ImageEncoder
-from tasks.captioning.model import Captioner
+from tasks.captioning.model.captioner import Captioner
+from tasks.captioning.model.encoders import ImageEncoder
 
 DECODER = {"embedding_size": 16, "hidden_size": 32, "attention_size": 16, "dropout": 0.0}
 

@@ -76,7 +76,7 @@ def langid_overrides(root: Path) -> list[str]:
 
 
 def langid_spoken_overrides(root: Path) -> list[str]:
-    from tasks.langid.spoken_corpus import build_spoken_corpus
+    from tasks.langid.data.spoken_corpus import build_spoken_corpus
     from tests.langid.test_spoken import settings, text_corpus
 
     clips = build_spoken_corpus(root / "spoken", text_corpus(root / "text"), settings())

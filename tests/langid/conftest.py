@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 
+from tasks.langid.data.text_datamodule import LangIDTextDataModule
 from tasks.langid.module import LangIDModule
-from tasks.langid.text_datamodule import LangIDTextDataModule
 from tests.langid.langid_helpers import (
     OPTIM,
     TINY_MODEL,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 
-from tasks.langid.text_datamodule import LangIDTextDataModule
+from tasks.langid.data.text_datamodule import LangIDTextDataModule
 
 # Three toy "languages" with disjoint alphabets, so a few steps separate them.
 ALPHABETS = {"aa": "abcdefg", "bb": "ÿþðæøåß", "cc": "абвгдеж", "dd": "αβγδεζη"}

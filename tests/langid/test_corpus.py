@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks.langid.locales import locale_to_language
-from tasks.langid.splits import split_of, unit_hash
-from tasks.langid.text_corpus import CorpusError, TextCorpusSettings, build_text_corpus
+from tasks.langid.data.locales import locale_to_language
+from tasks.langid.data.splits import split_of, unit_hash
+from tasks.langid.data.text_corpus import CorpusError, TextCorpusSettings, build_text_corpus
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from tasks.langid.scores import confusion_matrix, per_class_scores, summary_scores
-from tasks.langid.yardstick import normalise, score
+from tasks.langid.comparison import normalise, score
+from tasks.langid.metrics import confusion_matrix, per_class_scores, summary_scores
 
 
 def test_confusion_scores_with_abstentions() -> None:

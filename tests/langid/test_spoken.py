@@ -14,10 +14,14 @@ import torch
 from tasks.audio.io import AudioDecodeError, write_audio
 from tasks.harness.checkpoint import load_module
 from tasks.harness.gate_plots import GateFigureWriter
-from tasks.langid.audio_frontend import AudioFrontEnd
+from tasks.langid.data.spoken_corpus import (
+    SpokenCorpusSettings,
+    build_spoken_corpus,
+    plan_utterances,
+)
+from tasks.langid.data.spoken_datamodule import LangIDSpokenDataModule
+from tasks.langid.model.audio_frontend import AudioFrontEnd
 from tasks.langid.module import LangIDModule
-from tasks.langid.spoken_corpus import SpokenCorpusSettings, build_spoken_corpus, plan_utterances
-from tasks.langid.spoken_datamodule import LangIDSpokenDataModule
 from tests.harness.gate_outputs import check_gate_outputs
 from tests.langid.langid_helpers import OPTIM, TINY_MODEL, tiny_trainer
 
@@ -59,7 +63,7 @@ def settings(**overrides) -> SpokenCorpusSettings:
 
 def text_corpus(root: Path) -> Path:
     """A written corpus whose splits hold disjoint sentences, cached by its manifest."""
-    from tasks.langid.text_corpus import TextCorpusSettings
+    from tasks.langid.data.text_corpus import TextCorpusSettings
 
     parts = {"train": slice(0, 4), "validation": slice(4, 6), "test": slice(6, 8)}
     root.mkdir(parents=True, exist_ok=True)

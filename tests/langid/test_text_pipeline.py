@@ -11,8 +11,8 @@ import torch
 from tasks.harness.checkpoint import load_checkpoint, load_module
 from tasks.harness.finetune import init_from
 from tasks.harness.predict import InputError, expand_inputs
+from tasks.langid.model.pooling import build_pooling
 from tasks.langid.module import LangIDModule
-from tasks.langid.pooling import build_pooling
 from tests.harness.gate_outputs import check_gate_outputs, run_predict
 from tests.langid.langid_helpers import (
     OPTIM,

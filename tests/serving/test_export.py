@@ -19,8 +19,8 @@ from tasks.harness.checkpoint import load_module
 from tasks.harness.errors import ConfigError
 from tasks.harness.export import export_module
 from tasks.harness.exported import ExportedModel
-from tasks.langid.audio_frontend import utterance_features
-from tasks.langid.text_units import encode_text
+from tasks.langid.data.text_units import encode_text
+from tasks.langid.model.audio_frontend import utterance_features
 from tasks.text.vocabulary import Vocabulary
 
 pytest.importorskip("onnxruntime")

@@ -10,8 +10,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from tasks.speech.corpus import SpeechSynthConfig, prepare_speech_synth
-from tasks.speech.datamodule import SpeechDataModule
+from tasks.speech.data.corpus import SpeechSynthConfig, prepare_speech_synth
+from tasks.speech.data.datamodule import SpeechDataModule
 from tasks.text.vocabulary import Vocabulary
 
 # Every sentence uses exactly the letters a d e h i n o r s t, so any training subset yields

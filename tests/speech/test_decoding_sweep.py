@@ -2,9 +2,9 @@
 
 import pytest
 
-from tasks.speech.decoding_sweep import error_rates
+from tasks.speech.decoding.ngram_lm import SPACE
+from tasks.speech.decoding.sweep import error_rates
 from tasks.speech.module import SpeechModule
-from tasks.speech.ngram_lm import SPACE
 from tests.speech.test_ctc_decoding import AB_THEN_AMBIGUOUS, TOKENS
 
 

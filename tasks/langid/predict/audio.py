@@ -9,8 +9,8 @@ from torch import nn
 
 from tasks.audio.io import load_audio
 from tasks.batching import pad_sequences
-from tasks.langid.audio_frontend import utterance_features
-from tasks.langid.predict import top_k_records
+from tasks.langid.model.audio_frontend import utterance_features
+from tasks.langid.predict.text import top_k_records
 
 
 class AudioPredictor:

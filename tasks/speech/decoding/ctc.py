@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from tasks.speech.ngram_lm import SPACE, NgramLM
+from tasks.speech.decoding.ngram_lm import SPACE, NgramLM
 
 BLANK = 0
 NEG_INF = -math.inf

@@ -1,4 +1,4 @@
-"""Reference captions for a :class:`~tasks.captioning.scene.Scene`.
+"""Reference captions for a :class:`~tasks.captioning.data.scene.Scene`.
 
 Every caption is generated from the scene itself, so it only mentions objects that are in
 the picture. Variety comes from lead-ins ("there are", "a picture of"), optional size words,
@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import random
 
-from tasks.captioning.scene import ObjectGroup, Scene
+from tasks.captioning.data.scene import ObjectGroup, Scene
 
 COUNT_WORDS: dict[int, str] = {2: "two", 3: "three"}
 PLURALS: dict[str, str] = {"cross": "crosses"}

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from tasks.audio.synthetic_corpus import UtteranceSpec, is_complete, render_corpus
-from tasks.langid.splits import SPLITS
-from tasks.langid.text_corpus import TextCorpusSettings, build_text_corpus
+from tasks.langid.data.splits import SPLITS
+from tasks.langid.data.text_corpus import TextCorpusSettings, build_text_corpus
 
 CORPUS_VERSION = 1
 

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from tasks.batching import pad_sequences
-from tasks.langid.text_units import encode_text
+from tasks.langid.data.text_units import encode_text
 from tasks.text.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)

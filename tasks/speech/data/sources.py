@@ -3,7 +3,7 @@
 Three kinds of source, chosen by ``data.source``:
 
 ``synth``
-    The embedded corpus (``tasks.speech.corpus``), generated on first use.
+    The embedded corpus (``tasks.speech.data.corpus``), generated on first use.
 ``audiofolder``
     A local folder in the ``audiofolder`` layout: ``<data_dir>/<split folder>/`` holding the
     audio files and a ``metadata.csv`` (or ``metadata.jsonl``) with a ``file_name`` column and

@@ -18,9 +18,9 @@ from datasets import DatasetDict, load_dataset
 from torch.utils.data import Dataset
 
 from tasks.batching import pad_collate
-from tasks.langid.bucketed_datamodule import BucketedLangIDDataModule
-from tasks.langid.text_corpus import TextCorpusSettings, build_text_corpus
-from tasks.langid.text_units import build_unit_vocabulary, encode_text
+from tasks.langid.data.bucketed_datamodule import BucketedLangIDDataModule
+from tasks.langid.data.text_corpus import TextCorpusSettings, build_text_corpus
+from tasks.langid.data.text_units import build_unit_vocabulary, encode_text
 from tasks.text.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)

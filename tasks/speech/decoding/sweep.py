@@ -1,6 +1,6 @@
 """Grid search of the shallow-fusion weights on a held-out split.
 
-    python -m tasks.speech.decoding_sweep --ckpt outputs/speech/runs/<run> \
+    python -m tasks.speech.decoding.sweep --ckpt outputs/speech/runs/<run> \
         --input data/speech_synth/<hash>/validation \
         [--lm-weights 0,0.1,0.2,0.3,0.5] [--word-bonuses 0,0.5,1,2]
         [--char-lm-weights 0,0.4] [--beam-size 32] [--lm-text data/.../lm_text.txt]
@@ -26,10 +26,10 @@ from tqdm import tqdm
 
 from tasks.audio.io import load_audio
 from tasks.harness.checkpoint import find_checkpoint, load_module
-from tasks.speech.ctc_decoding import decode_batch, labels_to_text
-from tasks.speech.datamodule import TEXT_NORMALISERS, read_lm_text
+from tasks.speech.data.datamodule import TEXT_NORMALISERS, read_lm_text
+from tasks.speech.data.sources import SpeechRow, iter_audiofolder
+from tasks.speech.decoding.ctc import decode_batch, labels_to_text
 from tasks.speech.module import SpeechModule
-from tasks.speech.sources import SpeechRow, iter_audiofolder
 
 
 def run_normaliser(module: SpeechModule) -> str:

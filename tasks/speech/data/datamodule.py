@@ -1,6 +1,6 @@
 """LightningDataModule of the speech recognition task (``cfg.data._target_``).
 
-Pipeline: a source (``tasks.speech.sources``: the embedded ``speech_synth`` corpus, a local
+Pipeline: a source (``tasks.speech.data.sources``: the embedded ``speech_synth`` corpus, a local
 ``audiofolder`` or a parquet/hub dataset) gives raw rows; building a split's index decodes
 every row once with ``tasks.audio.io.load_audio`` (resampled to ``sample_rate``, mixed down
 to mono), normalises its transcript, and skips bad samples with one warning per reason;
@@ -56,13 +56,13 @@ from tasks.audio.features import LogMel, cmvn_stats
 from tasks.audio.io import AudioDecodeError, load_audio
 from tasks.batching import pad_collate
 from tasks.harness.datamodule import TaskDataModule
-from tasks.speech.corpus import (
+from tasks.speech.data.corpus import (
     LM_TEXT_FILE,
     SpeechSynthConfig,
     corpus_dir,
     prepare_speech_synth,
 )
-from tasks.speech.sources import SpeechRow, iter_audiofolder, iter_parquet, load_parquet_split
+from tasks.speech.data.sources import SpeechRow, iter_audiofolder, iter_parquet, load_parquet_split
 from tasks.text.spoken_form import to_spoken_form
 from tasks.text.vocabulary import Vocabulary
 
@@ -154,8 +154,8 @@ class SpeechDataModule(TaskDataModule):
     """Speech recognition data: corpus preparation, validated split indices, batches.
 
     Args:
-        source: ``synth``, ``audiofolder`` or ``hub`` (see ``tasks.speech.sources``).
-        corpus: options of the embedded corpus (``tasks.speech.corpus.SpeechSynthConfig``).
+        source: ``synth``, ``audiofolder`` or ``hub`` (see ``tasks.speech.data.sources``).
+        corpus: options of the embedded corpus (``tasks.speech.data.corpus.SpeechSynthConfig``).
         dataset: options of a real dataset: ``data_dir`` (audiofolder), ``path``, ``name``,
             ``data_files``, ``data_dir``, ``revision`` (hub/parquet), ``splits`` (our split
             name -> the dataset's split or folder name), ``audio_column``, ``text_column``,

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
-from tasks.langid.locales import locale_to_language
-from tasks.langid.scores import confusion_matrix, summary_scores
+from tasks.langid.data.locales import locale_to_language
+from tasks.langid.metrics import confusion_matrix, summary_scores
 
 Identify = Callable[[list[str]], list[str | None]]
 

@@ -93,7 +93,7 @@ class AudioFrontEnd(nn.Module):
 class WaveformLanguageIdentifier(nn.Module):
     """Waveforms ``(B, S)``, ``lengths (B,)`` in samples -> logits ``(B, n_labels)``: the
     log-mels of :func:`utterance_features` (each waveform framed at its own end) computed in
-    the graph, then ``identifier`` (a :class:`tasks.langid.model.LanguageIdentifier` over
+    the graph, then ``identifier`` (a :class:`tasks.langid.model.identifier.LanguageIdentifier` over
     log-mels). The exported spoken model; callers cut clips to ``max_seconds`` first.
     """
 

@@ -29,10 +29,10 @@ from tqdm import tqdm
 from tasks.audio.features import cmvn_stats
 from tasks.audio.io import AudioDecodeError, load_audio
 from tasks.batching import pad_collate
-from tasks.langid.audio_frontend import utterance_features
-from tasks.langid.bucketed_datamodule import BucketedLangIDDataModule
-from tasks.langid.spoken_corpus import SpokenCorpusSettings, build_spoken_corpus
-from tasks.langid.text_datamodule import cap_per_label
+from tasks.langid.model.audio_frontend import utterance_features
+from tasks.langid.data.bucketed_datamodule import BucketedLangIDDataModule
+from tasks.langid.data.spoken_corpus import SpokenCorpusSettings, build_spoken_corpus
+from tasks.langid.data.text_datamodule import cap_per_label
 
 log = logging.getLogger(__name__)
 

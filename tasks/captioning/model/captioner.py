@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lstmkit.decoder import AttentionLSTMDecoder, doubly_stochastic_penalty
-from tasks.captioning.encoders import ImageEncoder
+from tasks.captioning.model.encoders import ImageEncoder
 from tasks.captioning.tokenization import BOS, EOS, PAD
 
 
@@ -29,7 +29,7 @@ class Captioner(nn.Module):
 
     Args:
         vocab_size: number of caption tokens ``V`` (specials included).
-        encoder: keyword arguments of :class:`~tasks.captioning.encoders.ImageEncoder`.
+        encoder: keyword arguments of :class:`~tasks.captioning.model.encoders.ImageEncoder`.
         decoder: keyword arguments of :class:`lstmkit.decoder.AttentionLSTMDecoder`
             (``vocab_size`` and ``memory_size`` are filled in).
     """

@@ -1,7 +1,7 @@
 """Where caption data comes from; every source yields the same table per split.
 
 Each split is a ``datasets.Dataset`` with two columns: ``image`` (an undecoded
-``{"bytes", "path"}`` record, decoded later by :mod:`tasks.captioning.images`) and
+``{"bytes", "path"}`` record, decoded later by :mod:`tasks.captioning.data.images`) and
 ``captions`` (list of reference strings). Split names are ``train``, ``validation``, ``test``
 and, for the embedded corpus, ``test_novel``.
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import datasets
 
-from tasks.captioning.corpus import ShapesCorpusConfig, generate_corpus
+from tasks.captioning.data.corpus import ShapesCorpusConfig, generate_corpus
 
 Splits = dict[str, datasets.Dataset]
 _IMAGE = datasets.Image(decode=False)

@@ -10,7 +10,7 @@ import datasets
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
-from tasks.captioning.images import ImageLoadError, image_to_pixels, load_image, pixels_to_tensor
+from tasks.captioning.data.images import ImageLoadError, image_to_pixels, load_image, pixels_to_tensor
 from tasks.captioning.tokenization import PAD, build_vocabulary, encode_caption, tokenize
 from tasks.harness.datamodule import TaskDataModule
 from tasks.text.vocabulary import Vocabulary
@@ -109,7 +109,7 @@ def collate_captions(items: Sequence[dict[str, Any] | None]) -> dict[str, Any]:
 
 
 class CaptioningDataModule(TaskDataModule):
-    """Caption data from any :mod:`tasks.captioning.sources` source.
+    """Caption data from any :mod:`tasks.captioning.data.sources` source.
 
     Args:
         source: object with ``prepare()`` and ``load() -> {split: Dataset(image, captions)}``.

@@ -1,4 +1,4 @@
-"""Draw a :class:`~tasks.captioning.scene.Scene` into an RGB image (numpy background + PIL shapes).
+"""Draw a :class:`~tasks.captioning.data.scene.Scene` into an RGB image (numpy background + PIL shapes).
 
 Drawing happens at ``supersample`` times the output size and is box-filtered down, which gives
 anti-aliased edges; the scene's own seed drives background texture, colour jitter and pixel
@@ -12,7 +12,7 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw
 
-from tasks.captioning.scene import COLOURS, SIZES, Scene
+from tasks.captioning.data.scene import COLOURS, SIZES, Scene
 
 
 def _background(scene: Scene, side: int, rng: np.random.Generator) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Language identifier: front-end -> lstmkit BiLSTM -> pooling -> linear classifier.
 
 Written input uses :class:`TextFrontEnd` (symbol embedding), spoken input the log-mel
-front-end of :mod:`tasks.langid.audio_frontend`; the encoder, pooling and classifier are
+front-end of :mod:`tasks.langid.model.audio_frontend`; the encoder, pooling and classifier are
 shared, so both modalities are one model family chosen by ``encoder=``.
 """
 
@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from lstmkit import LSTM
-from tasks.langid.pooling import build_pooling
+from tasks.langid.model.pooling import build_pooling
 
 
 class TextFrontEnd(nn.Module):

@@ -1,9 +1,9 @@
 """The embedded written-LID corpus: translated UI sentences from the machine's gettext catalogs.
 
 Pipeline: find catalogs (system locale dirs + catalogs shipped in Python packages) ->
-clean every translation (:mod:`tasks.langid.cleaning`) -> map its locale to an ISO 639
-code (:mod:`tasks.langid.locales`) -> drop sentences claimed by several languages ->
-split by text hash (:mod:`tasks.langid.splits`) -> cap each language per split ->
+clean every translation (:mod:`tasks.langid.data.cleaning`) -> map its locale to an ISO 639
+code (:mod:`tasks.langid.data.locales`) -> drop sentences claimed by several languages ->
+split by text hash (:mod:`tasks.langid.data.splits`) -> cap each language per split ->
 keep languages with enough sentences -> write ``{train,validation,test}.jsonl`` with
 ``text`` and ``label`` fields plus ``manifest.json`` (the build settings and counts).
 A rebuild is skipped when the manifest's settings match.
@@ -22,15 +22,15 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from tasks.langid.cleaning import (
+from tasks.langid.data.cleaning import (
     CleaningRules,
     clean_message,
     clean_translation,
     is_natural_language,
     strip_context,
 )
-from tasks.langid.locales import locale_to_language
-from tasks.langid.splits import SPLITS, split_of, unit_hash
+from tasks.langid.data.locales import locale_to_language
+from tasks.langid.data.splits import SPLITS, split_of, unit_hash
 from tasks.text.gettext_catalogs import find_catalogs, iter_catalog_messages
 
 log = logging.getLogger(__name__)

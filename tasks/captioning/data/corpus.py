@@ -21,9 +21,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from tasks.captioning.captions import sample_captions
-from tasks.captioning.renderer import render_scene
-from tasks.captioning.scene import COLOURS, SHAPES, Scene, sample_scene
+from tasks.captioning.data.captions import sample_captions
+from tasks.captioning.data.renderer import render_scene
+from tasks.captioning.data.scene import COLOURS, SHAPES, Scene, sample_scene
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test", "test_novel")
 

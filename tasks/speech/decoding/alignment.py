@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from tasks.speech.ctc_decoding import BLANK
+from tasks.speech.decoding.ctc import BLANK
 
 
 @dataclass(frozen=True)
