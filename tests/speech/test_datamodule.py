@@ -132,11 +132,37 @@ def test_audiofolder_batches_vocab_and_artifacts(corpus: Path, tmp_path: Path) -
 def test_synth_source_and_metadata(corpus: Path, tmp_path: Path) -> None:
     cfg = json.loads((corpus / "COMPLETE").read_text())["config"]
     cfg["root"] = str(corpus.parent)
+    generated = (corpus / "COMPLETE").stat().st_mtime_ns
     dm = _datamodule(tmp_path, source="synth", corpus=cfg)
     dm.setup("fit")
-    assert dm._corpus_dir == corpus  # found in the cache, not regenerated
+    # found where it was generated, not generated again
+    assert (corpus / "COMPLETE").stat().st_mtime_ns == generated
+    assert dm.speech_source.identity() == str(corpus)
     meta = dm.metadata("test")
     assert len(meta) == 3 and {m["voice"] for m in meta} == {"en-us+m3"}
+
+
+def test_index_does_not_depend_on_the_number_of_workers(corpus: Path, tmp_path: Path) -> None:
+    indices = []
+    for workers in (1, 2):
+        dm = _datamodule(
+            tmp_path / f"workers{workers}",
+            source="audiofolder",
+            dataset={"data_dir": str(corpus)},
+            index_workers=workers,
+        )
+        dm.prepare_data()
+        indices.append(dm.indices)
+    alone, pooled = indices
+    for split in ("train", "validation", "test"):
+        assert pooled[split].ids == alone[split].ids
+        assert pooled[split].lengths == alone[split].lengths
+        assert pooled[split].transcripts == alone[split].transcripts
+        assert all(
+            torch.equal(a, b)
+            for a, b in zip(alone[split].features, pooled[split].features, strict=True)
+        )
+    assert torch.equal(pooled["train"].cmvn[0], alone["train"].cmvn[0])
 
 
 def test_lm_text_sentences_within_the_vocabulary(corpus: Path, tmp_path: Path) -> None:

@@ -13,6 +13,9 @@ Three kinds of source, chosen by ``data.source``:
     (``openslr/librispeech_asr``, Common Voice parquet exports) or local parquet files
     (``path: parquet`` with ``data_files``).
 
+``SOURCES`` maps each name to its :class:`SpeechSource`, which gives the rows of every split
+and the identity the on-disk feature cache is keyed by.
+
 Every source is read through ``datasets``. Audio is never decoded by ``datasets`` (its
 decoder needs torchcodec/FFmpeg): metadata is read with the ``csv``/``json`` builders and
 audio columns are cast to ``Audio(decode=False)``, so rows carry a file path or the raw bytes
@@ -22,7 +25,8 @@ for ``tasks.audio.io.load_audio``.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator, Mapping
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +34,7 @@ from typing import Any
 import datasets
 
 from tasks.audio.io import AudioSource
+from tasks.speech.data.corpus import SPLITS, SpeechSynthConfig, corpus_dir, prepare_speech_synth
 
 
 @dataclass(frozen=True)
@@ -143,3 +148,118 @@ def iter_parquet(
             transcript=str(row[text_column] or ""),
             extra={},
         )
+
+
+class SpeechSource(ABC):
+    """The rows of every split of one kind of source.
+
+    Args:
+        corpus: options of the embedded corpus (``tasks.speech.data.corpus.SpeechSynthConfig``).
+        dataset: options of a real dataset (see ``SpeechDataModule``).
+        hf_cache_dir: ``datasets`` cache folder (``None``: its default).
+    """
+
+    def __init__(
+        self, corpus: Mapping[str, Any], dataset: Mapping[str, Any], hf_cache_dir: str | None
+    ) -> None:
+        self.corpus = dict(corpus)
+        self.dataset = dict(dataset)
+        self.hf_cache_dir = hf_cache_dir
+
+    @abstractmethod
+    def rows(self) -> dict[str, Iterable[SpeechRow]]:
+        """The raw rows of each split of ``SPLITS``."""
+
+    @abstractmethod
+    def identity(self) -> Any:
+        """JSON-able description of the data, part of the feature cache's key: equal
+        identities must mean equal rows."""
+
+    def _split_names(self) -> dict[str, str]:
+        return {s: s for s in SPLITS} | dict(self.dataset.get("splits") or {})
+
+    def _text_column(self) -> str:
+        return self.dataset.get("text_column", "transcription")
+
+
+class SynthSource(SpeechSource):
+    """The embedded corpus, generated on first use, read as an audiofolder."""
+
+    def rows(self) -> dict[str, Iterable[SpeechRow]]:
+        data_dir = prepare_speech_synth(self.corpus)
+        splits, text_column = self._split_names(), self._text_column()
+        return {
+            s: iter_audiofolder(data_dir, splits[s], text_column, self.hf_cache_dir)
+            for s in SPLITS
+        }
+
+    def identity(self) -> Any:
+        return str(corpus_dir(SpeechSynthConfig.from_mapping(self.corpus)))
+
+
+class AudioFolderSource(SpeechSource):
+    """A local audiofolder at ``dataset["data_dir"]``."""
+
+    def rows(self) -> dict[str, Iterable[SpeechRow]]:
+        splits, text_column = self._split_names(), self._text_column()
+        return {
+            s: iter_audiofolder(self.dataset["data_dir"], splits[s], text_column, self.hf_cache_dir)
+            for s in SPLITS
+        }
+
+    def identity(self) -> Any:
+        # edited metadata invalidates the cache
+        metadata = sorted(
+            (str(p), p.stat().st_size, p.stat().st_mtime_ns)
+            for p in Path(self.dataset["data_dir"]).glob("*/metadata.*")
+        )
+        return {**self.dataset, "source": "audiofolder", "metadata": metadata}
+
+
+class HubSource(SpeechSource):
+    """A parquet dataset (hub or local files); every split is loaded before any is read."""
+
+    def rows(self) -> dict[str, Iterable[SpeechRow]]:
+        splits, text_column = self._split_names(), self._text_column()
+        audio_column = self.dataset.get("audio_column", "audio")
+        loaded = {
+            s: load_parquet_split(
+                self.dataset["path"],
+                splits[s],
+                name=self.dataset.get("name"),
+                data_files=self.dataset.get("data_files"),
+                data_dir=self.dataset.get("data_dir"),
+                revision=self.dataset.get("revision"),
+                audio_column=audio_column,
+                cache_dir=self.hf_cache_dir,
+            )
+            for s in SPLITS
+        }
+        return {
+            s: iter_parquet(t, audio_column, text_column, self.dataset.get("id_column"))
+            for s, t in loaded.items()
+        }
+
+    def identity(self) -> Any:
+        return {**self.dataset, "source": "hub"}
+
+
+SOURCES: dict[str, type[SpeechSource]] = {
+    "synth": SynthSource,
+    "audiofolder": AudioFolderSource,
+    "hub": HubSource,
+}
+"""``data.source`` name -> source class."""
+
+
+def speech_source(
+    name: str,
+    corpus: Mapping[str, Any],
+    dataset: Mapping[str, Any],
+    hf_cache_dir: str | None,
+) -> SpeechSource:
+    """The source called ``name`` in ``SOURCES``, with a clear error for an unknown name."""
+    if name not in SOURCES:
+        known = ", ".join(SOURCES)
+        raise ValueError(f"data.source must be one of {known}, got {name!r}")
+    return SOURCES[name](corpus, dataset, hf_cache_dir)

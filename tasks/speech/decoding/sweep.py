@@ -26,10 +26,11 @@ from tqdm import tqdm
 
 from tasks.audio.io import load_audio
 from tasks.harness.checkpoint import find_checkpoint, load_module
-from tasks.speech.data.datamodule import TEXT_NORMALISERS, read_lm_text
 from tasks.speech.data.sources import SpeechRow, iter_audiofolder
 from tasks.speech.decoding.ctc import decode_batch, labels_to_text
 from tasks.speech.module import SpeechModule
+from tasks.text.lm_text import read_lm_text
+from tasks.text.normalisers import TEXT_NORMALISERS
 
 
 def run_normaliser(module: SpeechModule) -> str:
