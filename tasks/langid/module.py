@@ -47,9 +47,9 @@ def build_frontend(encoder: Mapping[str, Any], artifacts: Mapping[str, Any]) -> 
             conv_kernel=encoder["conv_kernel"],
             conv_stride=encoder["conv_stride"],
         )
-    from tasks.langid.model.audio_frontend import AudioFrontEnd
+    from tasks.langid.model.audio_frontend import audio_frontend
 
-    return AudioFrontEnd.from_config(encoder, artifacts)
+    return audio_frontend(encoder, artifacts)
 
 
 class LangIDModule(TaskModule):

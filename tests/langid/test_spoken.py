@@ -20,7 +20,7 @@ from tasks.langid.data.spoken_corpus import (
     plan_utterances,
 )
 from tasks.langid.data.spoken_datamodule import LangIDSpokenDataModule
-from tasks.langid.model.audio_frontend import AudioFrontEnd
+from tasks.langid.model.audio_frontend import audio_frontend
 from tasks.langid.module import LangIDModule
 from tests.harness.gate_outputs import check_gate_outputs
 from tests.langid.langid_helpers import OPTIM, TINY_MODEL, tiny_trainer
@@ -169,11 +169,11 @@ def test_voxlingua_layout_labels_from_folders(tmp_path: Path, caplog) -> None:
 
 @pytest.mark.parametrize(("subsampling", "size"), [("stack", 4 * 20), ("conv", 4 * 5)])
 def test_audio_frontend_subsamples_time(subsampling: str, size: int) -> None:
-    frontend = AudioFrontEnd(
-        torch.zeros(20), torch.ones(20), "utterance", {}, subsampling, 4, conv_channels=4
-    ).eval()
+    encoder = {**TINY_AUDIO_MODEL["encoder"], "subsampling": subsampling}
+    artifacts = {"cmvn": {"mean": [0.0] * 20, "std": [1.0] * 20}}
+    frontend = audio_frontend(encoder, artifacts).eval()
     out, lengths = frontend(torch.randn(2, 10, 20), torch.tensor([10, 5]))
     assert out.shape == (2, 3, size) and frontend.output_size == size
     assert lengths.tolist() == [3, 2]
     with pytest.raises(ValueError, match=r"encoder\.normalization must be one of"):
-        AudioFrontEnd(torch.zeros(20), torch.ones(20), "per-speaker", {}, "stack", 4, 4)
+        audio_frontend({**encoder, "normalization": "per-speaker"}, artifacts)

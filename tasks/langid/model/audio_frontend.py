@@ -1,10 +1,10 @@
-"""Spoken-LID front-end: log-mel features (from :mod:`tasks.audio.features`), global or
-per-utterance CMVN, SpecAugment and time subsampling (frame stacking or strided convolutions,
-from :mod:`tasks.speech.model`).
+"""Spoken-LID front-end: log-mel features (from :mod:`tasks.audio.features`), then the shared
+:class:`tasks.audio.frontend.AudioFrontEnd` (global or per-utterance CMVN, SpecAugment and
+time subsampling by frame stacking or strided convolutions).
 
 Log-mels are computed once per utterance (datamodule, predict) by :func:`utterance_features`;
-the model's :class:`AudioFrontEnd` normalises, augments and subsamples them, so the CMVN
-statistics travel with the weights.
+the model's front-end (:func:`audio_frontend`) normalises, augments and subsamples them, so
+the CMVN statistics travel with the weights.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from tasks.audio.features import CMVN, LogMel, SpecAugment
+from tasks.audio.features import LogMel, SpecAugment
+from tasks.audio.frontend import AudioFrontEnd
 from tasks.audio.subsampling import build_subsampling
 
 
@@ -41,53 +42,26 @@ def utterance_features(wave: Tensor, features: Mapping[str, Any]) -> Tensor:
     return feats[0]
 
 
-class AudioFrontEnd(nn.Module):
-    """Log-mels ``(B, T, F)`` -> ``(B, T', D)``: CMVN, SpecAugment (training only), then time
-    subsampling by ``subsampling_factor`` ``s`` (``T' = ceil(T / s)``), which cuts the
-    recurrent steps, the cost that dominates.
-
-    Args:
-        mean, std: global CMVN statistics of the training set ``(F,)``.
-        normalization: ``global`` (the training set's statistics) or ``utterance`` (each
-            utterance's own), :class:`tasks.audio.features.CMVN`.
-        specaugment: :class:`tasks.audio.features.SpecAugment` options.
-        subsampling: ``stack`` (``s`` frames concatenated, ``D = s F``) or ``conv`` (stride-2
-            3x3 convolutions with ``conv_channels`` channels, ``D = C ceil(F / s)``).
-    """
-
-    def __init__(
-        self,
-        mean: Tensor,
-        std: Tensor,
-        normalization: str,
-        specaugment: Mapping[str, Any],
-        subsampling: str,
-        subsampling_factor: int,
-        conv_channels: int,
-    ) -> None:
-        super().__init__()
-        self.cmvn = CMVN(mean, std, mean.shape[0], normalization)
-        self.specaugment = SpecAugment(**dict(specaugment))
-        self.subsampling = build_subsampling(
-            subsampling, mean.shape[0], subsampling_factor, conv_channels
-        )
-        self.output_size = self.subsampling.output_size
-
-    @classmethod
-    def from_config(cls, encoder: Mapping[str, Any], artifacts: Mapping[str, Any]) -> AudioFrontEnd:
-        return cls(
-            torch.tensor(artifacts["cmvn"]["mean"]),
-            torch.tensor(artifacts["cmvn"]["std"]),
-            encoder["normalization"],
-            encoder["specaugment"],
-            encoder["subsampling"],
-            encoder["subsampling_factor"],
-            encoder["conv_channels"],
-        )
-
-    def forward(self, feats: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-        x = self.specaugment(self.cmvn(feats, lengths), lengths)
-        return self.subsampling(x, lengths)
+def audio_frontend(encoder: Mapping[str, Any], artifacts: Mapping[str, Any]) -> AudioFrontEnd:
+    """The spoken identifier's front-end (:class:`tasks.audio.frontend.AudioFrontEnd`) from
+    the encoder config and the data's artifacts: log-mels ``(B, T, F)`` -> CMVN, SpecAugment
+    (training only), then time subsampling by ``subsampling_factor`` ``s`` (``T' = ceil(T /
+    s)``), which cuts the recurrent steps, the cost that dominates. ``subsampling``: ``stack``
+    (``s`` frames concatenated, ``D = s F``) or ``conv`` (stride-2 3x3 convolutions with
+    ``conv_channels`` channels, ``D = C ceil(F / s)``)."""
+    mean = torch.tensor(artifacts["cmvn"]["mean"])
+    std = torch.tensor(artifacts["cmvn"]["std"])
+    n_mels = mean.shape[0]
+    return AudioFrontEnd(
+        n_mels,
+        mean,
+        std,
+        encoder["normalization"],
+        SpecAugment(**dict(encoder["specaugment"])),
+        build_subsampling(
+            encoder["subsampling"], n_mels, encoder["subsampling_factor"], encoder["conv_channels"]
+        ),
+    )
 
 
 class WaveformLanguageIdentifier(nn.Module):
