@@ -165,6 +165,19 @@ def test_index_does_not_depend_on_the_number_of_workers(corpus: Path, tmp_path: 
     assert torch.equal(pooled["train"].cmvn[0], alone["train"].cmvn[0])
 
 
+def test_indexing_in_process_keeps_the_thread_count(corpus: Path, tmp_path: Path) -> None:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        dm = _datamodule(
+            tmp_path, source="audiofolder", dataset={"data_dir": str(corpus)}, index_workers=1
+        )
+        dm.prepare_data()
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_lm_text_sentences_within_the_vocabulary(corpus: Path, tmp_path: Path) -> None:
     cfg = json.loads((corpus / "COMPLETE").read_text())["config"]
     cfg["root"] = str(corpus.parent)

@@ -164,15 +164,19 @@ def build_index(
     checker = RowChecker(options)
     progress = dict(desc=f"indexing {split}", unit="utt", dynamic_ncols=True)
     # One thread per process: the per-utterance STFTs are small, and more threads than
-    # cores slow them down several times over. Indexing in this process sets the same here,
-    # where it stays for what runs afterwards.
+    # cores slow them down several times over. Indexing in this process restores its thread
+    # count afterwards, so training keeps every core.
     if workers > 1:
         context = multiprocessing.get_context("fork")
         with context.Pool(workers, torch.set_num_threads, (1,)) as pool:
             for row, outcome in tqdm(pool.imap(checker, rows, chunksize=16), **progress):
                 index.add(row, outcome)
-    else:
-        torch.set_num_threads(1)
+        return index
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
         for row in tqdm(rows, **progress):
             index.add(*checker(row))
+    finally:
+        torch.set_num_threads(threads)
     return index
