@@ -83,14 +83,14 @@ def test_audiofolder_batches_vocab_and_artifacts(corpus: Path, tmp_path: Path) -
     assert sizes == {"train": 8, "validation": 2, "test": 3}
 
     artifacts = dm.artifacts()
-    vocab = Vocabulary.from_list(artifacts["vocab"])
+    vocab = Vocabulary.from_list(artifacts["vocabulary"])
     assert vocab.itos[0] == "<blank>"
     assert set(vocab.itos[1:]) == set("adehinorst ")
     assert artifacts["cmvn"]["mean"].shape == (40,) and torch.all(artifacts["cmvn"]["std"] > 0)
     assert artifacts["sample_rate"] == 16000 and artifacts["features"]["n_mels"] == 40
     # artifacts survive a weights-only checkpoint round trip
     torch.save(artifacts, tmp_path / "a.pt")
-    assert torch.load(tmp_path / "a.pt", weights_only=True)["vocab"] == artifacts["vocab"]
+    assert torch.load(tmp_path / "a.pt", weights_only=True)["vocabulary"] == artifacts["vocabulary"]
 
     batches = list(dm.train_dataloader())
     assert sum(len(b["ids"]) for b in batches) == 8
@@ -274,7 +274,7 @@ def test_parquet_with_audio_struct_like_the_hub(corpus: Path, tmp_path: Path) ->
 def test_checkpoint_artifacts_replace_computed_ones(corpus: Path, tmp_path: Path) -> None:
     vocab = Vocabulary(list("abcdefghijklmnopqrstuvwxyz' "), specials=("<blank>",))
     fixed = {
-        "vocab": vocab.to_list(),
+        "vocabulary": vocab.to_list(),
         "cmvn": {"mean": torch.zeros(40), "std": torch.ones(40)},
         "sample_rate": 16000,
         "features": {"sample_rate": 16000, **FEATURES},

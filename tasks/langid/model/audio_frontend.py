@@ -50,7 +50,7 @@ class AudioFrontEnd(nn.Module):
         mean, std: global CMVN statistics of the training set ``(F,)``.
         normalization: ``global`` (the training set's statistics) or ``utterance`` (each
             utterance's own), :class:`tasks.audio.features.CMVN`.
-        specaugment: :class:`tasks.audio.features.SpecAugment` options.
+        spec_augment: :class:`tasks.audio.features.SpecAugment` options.
         subsampling: ``stack`` (``s`` frames concatenated, ``D = s F``) or ``conv`` (stride-2
             3x3 convolutions with ``conv_channels`` channels, ``D = C ceil(F / s)``).
     """
@@ -60,14 +60,14 @@ class AudioFrontEnd(nn.Module):
         mean: Tensor,
         std: Tensor,
         normalization: str,
-        specaugment: Mapping[str, Any],
+        spec_augment: Mapping[str, Any],
         subsampling: str,
         subsampling_factor: int,
         conv_channels: int,
     ) -> None:
         super().__init__()
         self.cmvn = CMVN(mean, std, mean.shape[0], normalization)
-        self.specaugment = SpecAugment(**dict(specaugment))
+        self.specaugment = SpecAugment(**dict(spec_augment))
         self.subsampling = build_subsampling(
             subsampling, mean.shape[0], subsampling_factor, conv_channels
         )
@@ -79,7 +79,7 @@ class AudioFrontEnd(nn.Module):
             torch.tensor(artifacts["cmvn"]["mean"]),
             torch.tensor(artifacts["cmvn"]["std"]),
             encoder["normalization"],
-            encoder["specaugment"],
+            encoder["spec_augment"],
             encoder["subsampling"],
             encoder["subsampling_factor"],
             encoder["conv_channels"],

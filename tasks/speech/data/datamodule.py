@@ -28,7 +28,7 @@ characters)::
 
 ``artifacts()`` (plain containers, saved inside checkpoints)::
 
-    vocab        Vocabulary.to_list() of the characters, "<blank>" at index 0
+    vocabulary   Vocabulary.to_list() of the characters, "<blank>" at index 0
     cmvn         {"mean": Tensor (F,), "std": Tensor (F,)} over all training frames
     sample_rate  int
     features     LogMel keyword arguments: LogMel(**artifacts["features"]) rebuilds the front-end
@@ -45,7 +45,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -62,6 +62,7 @@ from tasks.speech.data.corpus import (
     corpus_dir,
     prepare_speech_synth,
 )
+from tasks.speech.config import SpeechDataConfig
 from tasks.speech.data.sources import SpeechRow, iter_audiofolder, iter_parquet, load_parquet_split
 from tasks.text.spoken_form import to_spoken_form
 from tasks.text.vocabulary import Vocabulary
@@ -184,6 +185,8 @@ class SpeechDataModule(TaskDataModule):
             line (normalised like the transcripts).
     """
 
+    config_schema: ClassVar[type] = SpeechDataConfig
+
     def __init__(
         self,
         source: str = "synth",
@@ -259,7 +262,7 @@ class SpeechDataModule(TaskDataModule):
             return
         self._load_indices()
         if self.fixed_artifacts is not None:
-            self.vocab = Vocabulary.from_list(self.fixed_artifacts["vocab"])
+            self.vocab = Vocabulary.from_list(self.fixed_artifacts["vocabulary"])
             cmvn = self.fixed_artifacts["cmvn"]
             self.cmvn = (torch.as_tensor(cmvn["mean"]), torch.as_tensor(cmvn["std"]))
         else:
@@ -284,7 +287,7 @@ class SpeechDataModule(TaskDataModule):
         if self.vocab is None or self.cmvn is None:
             raise RuntimeError("call setup() before artifacts()")
         return {
-            "vocab": self.vocab.to_list(),
+            "vocabulary": self.vocab.to_list(),
             "cmvn": {"mean": self.cmvn[0].clone(), "std": self.cmvn[1].clone()},
             "sample_rate": self.sample_rate,
             "features": dict(self.feature_options),
@@ -347,8 +350,8 @@ class SpeechDataModule(TaskDataModule):
             _write_cache(cache, self.indices)
 
     def _rows(self) -> dict[str, Iterable[SpeechRow]]:
-        splits = {s: s for s in SPLITS} | dict(self.dataset.get("splits") or {})
-        text_column = self.dataset.get("text_column", "transcription")
+        splits = dict(self.dataset["splits"])
+        text_column = self.dataset["text_column"]
         if self.source in ("synth", "audiofolder"):
             if self.source == "synth":
                 self._corpus_dir = prepare_speech_synth(self.corpus)
@@ -359,22 +362,22 @@ class SpeechDataModule(TaskDataModule):
                 s: iter_audiofolder(data_dir, splits[s], text_column, self.hf_cache_dir)
                 for s in SPLITS
             }
-        audio_column = self.dataset.get("audio_column", "audio")
+        audio_column = self.dataset["audio_column"]
         loaded = {
             s: load_parquet_split(
                 self.dataset["path"],
                 splits[s],
-                name=self.dataset.get("name"),
-                data_files=self.dataset.get("data_files"),
-                data_dir=self.dataset.get("data_dir"),
-                revision=self.dataset.get("revision"),
+                name=self.dataset["name"],
+                data_files=self.dataset["data_files"],
+                data_dir=self.dataset["data_dir"],
+                revision=self.dataset["revision"],
                 audio_column=audio_column,
                 cache_dir=self.hf_cache_dir,
             )
             for s in SPLITS
         }
         return {
-            s: iter_parquet(t, audio_column, text_column, self.dataset.get("id_column"))
+            s: iter_parquet(t, audio_column, text_column, self.dataset["id_column"])
             for s, t in loaded.items()
         }
 
