@@ -14,7 +14,8 @@ into one-line :class:`~tasks.harness.errors.ConfigError` messages naming the key
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import fields
+from typing import Any, get_type_hints
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
@@ -24,6 +25,13 @@ from tasks.harness.errors import ConfigError
 
 def _joined(where: str, key: str) -> str:
     return f"{where}.{key}" if where and key else where or key
+
+
+def _schema_at(schema: type, path: str) -> type:
+    """The dataclass of the field at ``path`` (``"decoding"``) below ``schema``."""
+    for key in filter(None, path.split(".")):
+        schema = get_type_hints(schema)[key]
+    return schema
 
 
 def validate(schema: type, config: Any, where: str) -> DictConfig:
@@ -44,8 +52,7 @@ def validate(schema: type, config: Any, where: str) -> DictConfig:
         merged = OmegaConf.merge(base, config)
     except ConfigKeyError as error:
         parent, _, _ = str(error.full_key).rpartition(".")
-        node = OmegaConf.select(base, parent) if parent else base
-        valid = ", ".join(str(k) for k in node) if isinstance(node, DictConfig) else "none"
+        valid = ", ".join(f.name for f in fields(_schema_at(schema, parent)))
         raise ConfigError(
             f"{_joined(where, str(error.full_key))}: unknown key; valid keys: {valid}"
         ) from None
@@ -56,7 +63,11 @@ def validate(schema: type, config: Any, where: str) -> DictConfig:
     if missing:
         raise ConfigError(
             f"{_joined(where, missing[0])}: missing value"
-            + (f" (also {', '.join(missing[1:])})" if len(missing) > 1 else "")
+            + (
+                f" (also {', '.join(_joined(where, m) for m in missing[1:])})"
+                if missing[1:]
+                else ""
+            )
         )
     return merged
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from tasks.harness.module import TaskModule
@@ -85,10 +86,13 @@ def artifacts(name: str, cfg: Any) -> dict[str, Any]:
 
 
 def composed(*overrides: str) -> DictConfig:
-    """``conf/train.yaml`` composed with ``overrides`` (and Hydra's runtime choices)."""
+    """``conf/train.yaml`` composed with ``overrides``, with its ``hydra`` section set as the
+    running app's (``${hydra:...}`` interpolations and the group choices resolve)."""
     register_resolvers()
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        return compose("train", overrides=list(overrides), return_hydra_config=True)
+        cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    return cfg
 
 
 def model_config(*overrides: str) -> dict[str, Any]:
