@@ -10,9 +10,11 @@ import pytest
 import soundfile as sf
 import torch
 
+from tasks.harness.plain import to_plain
 from tasks.speech.data.corpus import SpeechSynthConfig, prepare_speech_synth
 from tasks.speech.data.datamodule import SpeechDataModule
 from tasks.text.vocabulary import Vocabulary
+from tests.serving.tiny_models import composed
 
 # Every sentence uses exactly the letters a d e h i n o r s t, so any training subset yields
 # the same character vocabulary.
@@ -52,6 +54,10 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _datamodule(tmp_path: Path, **kwargs) -> SpeechDataModule:
+    """A datamodule of the speech data config's dataset options with ``kwargs["dataset"]``
+    over them, and ``kwargs``."""
+    dataset = to_plain(composed("task=speech").data.dataset, "dataset")
+    kwargs["dataset"] = {**dataset, **kwargs.get("dataset", {})}
     options = dict(
         features=FEATURES,
         batch_size=3,
