@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader, Dataset
@@ -30,6 +30,10 @@ class TaskDataModule(pl.LightningDataModule, ABC):
     ``eval_batch_size``, ``bucket_batches``, ``seed`` and ``num_workers``, and may set
     ``sortagrad_epochs`` (see :class:`tasks.batching.BucketBatchSampler`).
     """
+
+    config_schema: ClassVar[type]
+    """Dataclass of the ``data`` config that builds this datamodule (its keyword arguments
+    and ``_target_``), checked by :func:`tasks.harness.train.build_datamodule`."""
 
     batch_size: int
     eval_batch_size: int

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -13,10 +13,12 @@ from torch import Tensor
 
 from lstmkit import record_gates
 from tasks.audio.io import load_audio
+from tasks.harness.errors import ConfigError
 from tasks.harness.eval_records import Record
 from tasks.harness.export import ExportGraph
 from tasks.harness.gate_plots import GateView, draw_spectrogram, draw_tokens, recorded_layers
 from tasks.harness.module import TaskModule
+from tasks.langid.config import ENCODER_SCHEMAS, LangIDModelConfig, LangIDPredictConfig
 from tasks.langid.data.text_units import text_units
 from tasks.langid.metrics import (
     confusion_matrix,
@@ -35,7 +37,8 @@ def build_frontend(encoder: Mapping[str, Any], artifacts: Mapping[str, Any]) -> 
     if encoder["modality"] != modality:
         raise ValueError(
             f"encoder={encoder['name']} reads {encoder['modality']} input but the data is "
-            f"{modality}: pick a {modality} encoder (text_bilstm for text, audio_bilstm for audio)"
+            f"{modality}: pick a {modality} encoder (encoder=langid/text_bilstm for text, "
+            "encoder=langid/audio_bilstm for audio)"
         )
     if modality == "text":
         vocab_size = len(artifacts["vocabulary"]["itos"])
@@ -58,11 +61,24 @@ class LangIDModule(TaskModule):
     ``model`` config: ``encoder`` (front-end + BiLSTM + pooling fields, see
     ``conf/encoder/text_bilstm.yaml``), ``classifier_dropout``, ``label_smoothing``,
     ``short_text_chars`` (texts up to this length are also scored separately) and
-    ``predict`` defaults (``top_k``, ``max_chars``).
+    ``predict`` defaults (``top_k``, ``max_chars``); schemas in :mod:`tasks.langid.config`.
 
     Batches: ``inputs (B, T[, F])``, ``inputs_lengths (B,)``, ``label (B,)`` and, for text,
     ``n_chars (B,)``.
     """
+
+    model_schema: ClassVar[type] = LangIDModelConfig
+    predict_schema: ClassVar[type] = LangIDPredictConfig
+
+    @classmethod
+    def encoder_schema(cls, encoder: Mapping[str, Any]) -> type:
+        """The text or audio encoder schema, by the encoder's ``modality``."""
+        modality = encoder.get("modality") if isinstance(encoder, Mapping) else None
+        if modality not in ENCODER_SCHEMAS:
+            raise ConfigError(
+                f"encoder.modality: {modality!r} is not one of {', '.join(ENCODER_SCHEMAS)}"
+            )
+        return ENCODER_SCHEMAS[modality]
 
     def __init__(
         self, model: Mapping[str, Any], optim: Mapping[str, Any], artifacts: Mapping[str, Any]
@@ -76,7 +92,7 @@ class LangIDModule(TaskModule):
             hidden_size=encoder["hidden_size"],
             num_layers=encoder["num_layers"],
             dropout=encoder["dropout"],
-            variants=encoder.get("variants") or {},
+            lstm_options=encoder["lstm_options"],
             pooling=encoder["pooling"],
             attention_dim=encoder["attention_dim"],
             classifier_dropout=model["classifier_dropout"],
@@ -262,7 +278,7 @@ class LangIDModule(TaskModule):
     def predict_items(self, inputs: list[str], options: Mapping[str, Any]) -> Iterator[dict]:
         """One record per input: ``input``, ``language``, ``probability``, ``top_k`` list and
         a ``notice`` when the text was truncated or is undetermined (``und``)."""
-        settings = {**self.hparams["model"]["predict"], **dict(options)}
+        settings = self.predict_options(options)
         if self.modality == "text":
             predictor = TextPredictor(self, self.vocabulary, self.hparams["artifacts"], settings)
         else:

@@ -34,7 +34,7 @@ def speech_overrides(root: Path) -> list[str]:
         "data.corpus.workers=1",
         "data.batch_size=8",
         "data.eval_batch_size=2",
-        "encoder=uni_lstm",
+        "encoder=speech/uni_lstm",
         "encoder.hidden_size=16",
         "encoder.num_layers=1",
         "model.decoding.beam_size=2",

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -20,7 +21,36 @@ from tasks.harness.datamodule import TaskDataModule
 from tasks.harness.module import TaskModule
 
 
+@dataclass
+class ToyDataConfig:
+    _target_: str
+    root: str
+    centers: dict[str, float]
+    sizes: dict[str, int]
+    batch_size: int
+    seed: int
+
+
+@dataclass
+class ToyEncoderConfig:
+    hidden_size: int
+
+
+@dataclass
+class ToyModelConfig:
+    encoder: Any
+    fail_at_epoch: int | None
+    dropout: float
+
+
+@dataclass
+class ToyPredictOptions:
+    """The toy task has no predict options."""
+
+
 class ToyDataModule(TaskDataModule):
+    config_schema: ClassVar[type] = ToyDataConfig
+
     def __init__(
         self,
         root: str,
@@ -120,15 +150,24 @@ class ToyEncoder(nn.Module):
 
 class ToyModule(TaskModule):
     input_kind = "text"
+    model_schema: ClassVar[type] = ToyModelConfig
+    predict_schema: ClassVar[type] = ToyPredictOptions
+
+    @classmethod
+    def encoder_schema(cls, encoder: Mapping[str, Any]) -> type:
+        return ToyEncoderConfig
+
+    def predict_defaults(self) -> dict[str, Any]:
+        return {}
 
     def __init__(
         self, model: Mapping[str, Any], optim: Mapping[str, Any], artifacts: Mapping[str, Any]
     ) -> None:
         super().__init__(model, optim, artifacts)
         self.labels: list[str] = list(artifacts["labels"])
-        self.encoder = ToyEncoder(model["encoder"]["hidden_size"], model.get("dropout", 0.0))
+        self.encoder = ToyEncoder(model["encoder"]["hidden_size"], model["dropout"])
         self.head = nn.Linear(model["encoder"]["hidden_size"], len(self.labels))
-        self.fail_at_epoch = model.get("fail_at_epoch")
+        self.fail_at_epoch = model["fail_at_epoch"]
 
     def output_vocabularies(self) -> dict[str, list[str]]:
         return {"head.": self.labels}

@@ -60,7 +60,7 @@ TINY_MODEL = {
         "hidden_size": 12,
         "num_layers": 1,
         "dropout": 0.0,
-        "variants": {},
+        "lstm_options": {},
         "pooling": "attention",
         "attention_dim": 8,
     },

@@ -43,9 +43,16 @@ TINY_AUDIO_MODEL = {
     **TINY_MODEL,
     "encoder": {
         "name": "audio_bilstm", "modality": "audio", "normalization": "utterance",
-        "specaugment": {"freq_masks": 1, "freq_width": 3, "time_masks": 1, "time_width": 5},
+        "spec_augment": {
+            "freq_masks": 1,
+            "freq_width": 3,
+            "time_masks": 1,
+            "time_width": 5,
+            "time_ratio": 0.2,
+            "time_warp": 0,
+        },
         "subsampling": "conv", "subsampling_factor": 4, "conv_channels": 4,
-        "hidden_size": 12, "num_layers": 1, "dropout": 0.0, "variants": {},
+        "hidden_size": 12, "num_layers": 1, "dropout": 0.0, "lstm_options": {},
         "pooling": "mean", "attention_dim": 8,
     },
 }  # fmt: skip

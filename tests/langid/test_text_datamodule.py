@@ -41,7 +41,7 @@ def test_local_csv_with_custom_columns(tmp_path: Path, csv_files, caplog) -> Non
     assert texts[1:3] == ["None of them", "NA"]  # not turned into missing values
     assert dm.artifacts()["labels"] == ["de", "en"]
     assert len(dm.encoded["train"]) == 4
-    assert len(dm.encoded["val"]) == 1  # "fr" is not a training label: skipped and counted
+    assert len(dm.encoded["validation"]) == 1  # "fr" is not a training label: skipped and counted
     assert len(dm.encoded["test"]) == 1  # empty text skipped
     assert "skipped 1 rows (label not in the training labels)" in caplog.text
     assert "skipped 1 rows (empty text)" in caplog.text

@@ -10,9 +10,11 @@ import pytest
 import soundfile as sf
 import torch
 
+from tasks.harness.plain import to_plain
 from tasks.speech.data.corpus import SpeechSynthConfig, prepare_speech_synth
 from tasks.speech.data.datamodule import SpeechDataModule
 from tasks.text.vocabulary import Vocabulary
+from tests.serving.tiny_models import composed
 
 # Every sentence uses exactly the letters a d e h i n o r s t, so any training subset yields
 # the same character vocabulary.
@@ -52,6 +54,10 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _datamodule(tmp_path: Path, **kwargs) -> SpeechDataModule:
+    """A datamodule of the speech data config's dataset options with ``kwargs["dataset"]``
+    over them, and ``kwargs``."""
+    dataset = to_plain(composed("task=speech").data.dataset, "dataset")
+    kwargs["dataset"] = {**dataset, **kwargs.get("dataset", {})}
     options = dict(
         features=FEATURES,
         batch_size=3,
@@ -83,14 +89,14 @@ def test_audiofolder_batches_vocab_and_artifacts(corpus: Path, tmp_path: Path) -
     assert sizes == {"train": 8, "validation": 2, "test": 3}
 
     artifacts = dm.artifacts()
-    vocab = Vocabulary.from_list(artifacts["vocab"])
+    vocab = Vocabulary.from_list(artifacts["vocabulary"])
     assert vocab.itos[0] == "<blank>"
     assert set(vocab.itos[1:]) == set("adehinorst ")
     assert artifacts["cmvn"]["mean"].shape == (40,) and torch.all(artifacts["cmvn"]["std"] > 0)
     assert artifacts["sample_rate"] == 16000 and artifacts["features"]["n_mels"] == 40
     # artifacts survive a weights-only checkpoint round trip
     torch.save(artifacts, tmp_path / "a.pt")
-    assert torch.load(tmp_path / "a.pt", weights_only=True)["vocab"] == artifacts["vocab"]
+    assert torch.load(tmp_path / "a.pt", weights_only=True)["vocabulary"] == artifacts["vocabulary"]
 
     batches = list(dm.train_dataloader())
     assert sum(len(b["ids"]) for b in batches) == 8
@@ -313,7 +319,7 @@ def test_parquet_with_audio_struct_like_the_hub(corpus: Path, tmp_path: Path) ->
 def test_checkpoint_artifacts_replace_computed_ones(corpus: Path, tmp_path: Path) -> None:
     vocab = Vocabulary(list("abcdefghijklmnopqrstuvwxyz' "), specials=("<blank>",))
     fixed = {
-        "vocab": vocab.to_list(),
+        "vocabulary": vocab.to_list(),
         "cmvn": {"mean": torch.zeros(40), "std": torch.ones(40)},
         "sample_rate": 16000,
         "features": {"sample_rate": 16000, **FEATURES},

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import datasets
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
+from tasks.captioning.config import CaptioningDataConfig
 from tasks.captioning.data.images import ImageLoadError, image_to_pixels, load_image, pixels_to_tensor
 from tasks.captioning.tokenization import PAD, build_vocabulary, encode_caption, tokenize
 from tasks.harness.datamodule import TaskDataModule
@@ -124,6 +125,8 @@ class CaptioningDataModule(TaskDataModule):
         cache_images: keep decoded, resized images in memory as uint8 (for corpora that fit:
             6,000 images at 64 px take 74 MB); otherwise decode on every access.
     """
+
+    config_schema: ClassVar[type] = CaptioningDataConfig
 
     def __init__(
         self,

@@ -76,13 +76,16 @@ class Captioner(nn.Module):
     def caption(
         self,
         images: torch.Tensor,
-        search: str = "beam",
-        beam_size: int = 3,
-        max_len: int = 24,
-        length_penalty: float = 0.0,
-        no_repeat_ngram_size: int = 0,
+        *,
+        search: str,
+        beam_size: int,
+        max_len: int,
+        length_penalty: float,
+        no_repeat_ngram_size: int,
     ) -> list[Caption]:
-        """Caption each image of (B, 3, H, W) by ``search`` = ``"beam"`` or ``"greedy"``."""
+        """Caption each image of (B, 3, H, W) by ``search`` = ``"beam"`` or ``"greedy"``
+        (the options of ``model.decoding``: :class:`tasks.captioning.config.DecodingConfig`;
+        greedy search reads only ``max_len``)."""
         memory = self.encoder(images)
         if search == "greedy":
             hyps = self.decoder.greedy(memory, None, bos=BOS, eos=EOS, max_len=max_len)

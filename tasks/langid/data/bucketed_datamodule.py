@@ -33,7 +33,7 @@ class BucketedLangIDDataModule(TaskDataModule):
         return self.loader("train")
 
     def val_dataloader(self) -> DataLoader:
-        return self.loader("val")
+        return self.loader("validation")
 
     def test_dataloader(self) -> DataLoader:
         return self.loader("test")

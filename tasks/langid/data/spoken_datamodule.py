@@ -19,7 +19,7 @@ import logging
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from datasets import Features, Value, load_dataset
@@ -30,6 +30,7 @@ from tasks.audio.features import cmvn_stats
 from tasks.audio.io import AudioDecodeError, load_audio
 from tasks.batching import pad_collate
 from tasks.langid.model.audio_frontend import utterance_features
+from tasks.langid.config import LangIDSpokenDataConfig
 from tasks.langid.data.bucketed_datamodule import BucketedLangIDDataModule
 from tasks.langid.data.spoken_corpus import SpokenCorpusSettings, build_spoken_corpus
 from tasks.langid.data.text_datamodule import cap_per_label
@@ -108,6 +109,8 @@ class LangIDSpokenDataModule(BucketedLangIDDataModule):
         batch_size, eval_batch_size, bucket_batches, num_workers, seed: batching.
     """
 
+    config_schema: ClassVar[type] = LangIDSpokenDataConfig
+
     def __init__(
         self,
         root: str,
@@ -130,7 +133,7 @@ class LangIDSpokenDataModule(BucketedLangIDDataModule):
         self.data_dir = Path(data_dir) if data_dir is not None else None
         self.features = dict(features)
         self.label_column = label_column
-        self.splits = dict(splits or {"train": "train", "val": "validation", "test": "test"})
+        self.splits = dict(splits or {s: s for s in ("train", "validation", "test")})
         self.max_train_per_label = max_train_per_label
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.bucket_batches, self.num_workers, self.seed = bucket_batches, num_workers, seed

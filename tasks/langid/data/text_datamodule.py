@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from datasets import DatasetDict, load_dataset
 from torch.utils.data import Dataset
 
 from tasks.batching import pad_collate
+from tasks.langid.config import LangIDTextDataConfig
 from tasks.langid.data.bucketed_datamodule import BucketedLangIDDataModule
 from tasks.langid.data.text_corpus import TextCorpusSettings, build_text_corpus
 from tasks.langid.data.text_units import build_unit_vocabulary, encode_text
@@ -25,7 +26,7 @@ from tasks.text.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
 
-STAGES = ("train", "val", "test")
+STAGES = ("train", "validation", "test")
 CSV_ONLY_OPTIONS = ("keep_default_na",)  # options of the csv builder (pandas) alone
 
 
@@ -72,7 +73,7 @@ class LangIDTextDataModule(BucketedLangIDDataModule):
         dataset: keyword arguments of ``datasets.load_dataset``; ``None`` loads the embedded
             corpus's JSONL files.
         text_column, label_column: column names in the dataset.
-        splits: dataset split name for each stage (``train``, ``val``, ``test``).
+        splits: dataset split name for each stage (``train``, ``validation``, ``test``).
         unit: ``char`` or ``byte`` symbols; ``min_unit_freq``: characters rarer than this in
             the training split become ``<unk>``.
         max_units: texts are truncated to this many symbols.
@@ -80,6 +81,8 @@ class LangIDTextDataModule(BucketedLangIDDataModule):
             in file order; ``None`` keeps all): balances skewed data and bounds training time.
         batch_size, eval_batch_size, bucket_batches, num_workers, seed: batching.
     """
+
+    config_schema: ClassVar[type] = LangIDTextDataConfig
 
     def __init__(
         self,
@@ -104,7 +107,7 @@ class LangIDTextDataModule(BucketedLangIDDataModule):
         self.corpus = dict(corpus) if corpus is not None else None
         self.dataset = dict(dataset) if dataset is not None else None
         self.text_column, self.label_column = text_column, label_column
-        self.splits = dict(splits or {"train": "train", "val": "validation", "test": "test"})
+        self.splits = dict(splits or {s: s for s in STAGES})
         self.unit, self.min_unit_freq, self.max_units = unit, min_unit_freq, max_units
         self.max_train_per_label = max_train_per_label
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size

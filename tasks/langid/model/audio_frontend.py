@@ -57,7 +57,7 @@ def audio_frontend(encoder: Mapping[str, Any], artifacts: Mapping[str, Any]) -> 
         mean,
         std,
         encoder["normalization"],
-        SpecAugment(**dict(encoder["specaugment"])),
+        SpecAugment(**dict(encoder["spec_augment"])),
         build_subsampling(
             encoder["subsampling"], n_mels, encoder["subsampling_factor"], encoder["conv_channels"]
         ),

@@ -75,7 +75,7 @@ class BiLSTMEncoder(nn.Module):
         hidden_size: int,
         num_layers: int,
         dropout: float,
-        variants: Mapping[str, Any],
+        lstm_options: Mapping[str, Any],
     ) -> None:
         super().__init__()
         self.lstm = LSTM(
@@ -85,7 +85,7 @@ class BiLSTMEncoder(nn.Module):
             batch_first=True,
             bidirectional=True,
             dropout=dropout if num_layers > 1 else 0.0,
-            **dict(variants),
+            **dict(lstm_options),
         )
         self.output_size = 2 * hidden_size
 
@@ -102,8 +102,8 @@ class LanguageIdentifier(nn.Module):
 
     Args:
         frontend: maps ``(inputs, lengths)`` to ``(features (B, T', F), lengths (B,))``.
-        hidden_size, num_layers, dropout, variants: the BiLSTM (``variants`` are lstmkit's
-            keyword-only options such as ``layer_norm``).
+        hidden_size, num_layers, dropout, lstm_options: the BiLSTM (``lstm_options`` are
+            lstmkit's keyword-only options such as ``layer_norm``).
         pooling: ``attention`` | ``mean`` | ``stats`` | ``last``; ``attention_dim`` sizes the attention.
         classifier_dropout: dropout on the pooled vector.
         n_labels: number of languages (rows of ``head``).
@@ -115,7 +115,7 @@ class LanguageIdentifier(nn.Module):
         hidden_size: int,
         num_layers: int,
         dropout: float,
-        variants: Mapping[str, Any],
+        lstm_options: Mapping[str, Any],
         pooling: str,
         attention_dim: int,
         classifier_dropout: float,
@@ -124,7 +124,7 @@ class LanguageIdentifier(nn.Module):
         super().__init__()
         self.frontend = frontend
         self.encoder = BiLSTMEncoder(
-            frontend.output_size, hidden_size, num_layers, dropout, variants
+            frontend.output_size, hidden_size, num_layers, dropout, lstm_options
         )
         self.pooling = build_pooling(pooling, self.encoder.output_size, attention_dim)
         self.dropout = nn.Dropout(classifier_dropout)

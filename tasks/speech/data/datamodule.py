@@ -29,7 +29,7 @@ characters)::
 
 ``artifacts()`` (plain containers, saved inside checkpoints)::
 
-    vocab        Vocabulary.to_list() of the characters, "<blank>" at index 0
+    vocabulary   Vocabulary.to_list() of the characters, "<blank>" at index 0
     cmvn         {"mean": Tensor (F,), "std": Tensor (F,)} over all training frames
     sample_rate  int
     features     LogMel keyword arguments: LogMel(**artifacts["features"]) rebuilds the front-end
@@ -40,7 +40,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -49,6 +49,7 @@ from torch.utils.data import DataLoader
 from tasks.audio.features import LogMel, cmvn_stats
 from tasks.audio.io import load_audio
 from tasks.harness.datamodule import TaskDataModule
+from tasks.speech.config import SpeechDataConfig
 from tasks.speech.data.corpus import LM_TEXT_FILE, SPLITS, prepare_speech_synth
 from tasks.speech.data.dataset import SpeechDataset, collate_speech
 from tasks.speech.data.feature_cache import cache_file, read_cache, write_cache
@@ -94,6 +95,9 @@ class SpeechDataModule(TaskDataModule):
             every source sentence but the held-out ones) or a text file, one sentence per
             line (normalised like the transcripts).
     """
+
+    config_schema: ClassVar[type] = SpeechDataConfig
+
 
     def __init__(
         self,
@@ -166,7 +170,7 @@ class SpeechDataModule(TaskDataModule):
             return
         self._load_indices()
         if self.fixed_artifacts is not None:
-            self.vocab = Vocabulary.from_list(self.fixed_artifacts["vocab"])
+            self.vocab = Vocabulary.from_list(self.fixed_artifacts["vocabulary"])
             cmvn = self.fixed_artifacts["cmvn"]
             self.cmvn = (torch.as_tensor(cmvn["mean"]), torch.as_tensor(cmvn["std"]))
         else:
@@ -191,7 +195,7 @@ class SpeechDataModule(TaskDataModule):
         if self.vocab is None or self.cmvn is None:
             raise RuntimeError("call setup() before artifacts()")
         return {
-            "vocab": self.vocab.to_list(),
+            "vocabulary": self.vocab.to_list(),
             "cmvn": {"mean": self.cmvn[0].clone(), "std": self.cmvn[1].clone()},
             "sample_rate": self.sample_rate,
             "features": dict(self.feature_options),

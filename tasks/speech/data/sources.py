@@ -176,10 +176,10 @@ class SpeechSource(ABC):
         identities must mean equal rows."""
 
     def _split_names(self) -> dict[str, str]:
-        return {s: s for s in SPLITS} | dict(self.dataset.get("splits") or {})
+        return dict(self.dataset["splits"])
 
     def _text_column(self) -> str:
-        return self.dataset.get("text_column", "transcription")
+        return self.dataset["text_column"]
 
 
 class SynthSource(SpeechSource):
@@ -221,22 +221,22 @@ class HubSource(SpeechSource):
 
     def rows(self) -> dict[str, Iterable[SpeechRow]]:
         splits, text_column = self._split_names(), self._text_column()
-        audio_column = self.dataset.get("audio_column", "audio")
+        audio_column = self.dataset["audio_column"]
         loaded = {
             s: load_parquet_split(
                 self.dataset["path"],
                 splits[s],
-                name=self.dataset.get("name"),
-                data_files=self.dataset.get("data_files"),
-                data_dir=self.dataset.get("data_dir"),
-                revision=self.dataset.get("revision"),
+                name=self.dataset["name"],
+                data_files=self.dataset["data_files"],
+                data_dir=self.dataset["data_dir"],
+                revision=self.dataset["revision"],
                 audio_column=audio_column,
                 cache_dir=self.hf_cache_dir,
             )
             for s in SPLITS
         }
         return {
-            s: iter_parquet(t, audio_column, text_column, self.dataset.get("id_column"))
+            s: iter_parquet(t, audio_column, text_column, self.dataset["id_column"])
             for s, t in loaded.items()
         }
 

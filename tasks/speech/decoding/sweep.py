@@ -36,7 +36,7 @@ from tasks.text.normalisers import TEXT_NORMALISERS
 def run_normaliser(module: SpeechModule) -> str:
     """The run's ``data.text_normalizer``: references and LM text are normalised as its
     training transcripts were."""
-    return module.run_config.get("data", {}).get("text_normalizer", "spoken_form")
+    return module.run_config["data"]["text_normalizer"]
 
 
 def split_log_probs(
@@ -50,7 +50,7 @@ def split_log_probs(
     with torch.inference_mode():
         for row in tqdm(rows, desc=f"acoustic model on {folder.name}"):
             wave, _ = load_audio(str(row.audio), module.sample_rate)
-            log_probs.append(module.transcribe_log_probs(wave, {}).float())
+            log_probs.append(module.transcribe_log_probs(wave, module.predict_options({})).float())
             refs.append(normalise(row.transcript))
     return log_probs, refs, rows
 
@@ -99,7 +99,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     module = load_module(find_checkpoint(args.ckpt))
-    beam_size = args.beam_size or int(module.decoding.get("beam_size", 1))
+    beam_size = args.beam_size or int(module.decoding["beam_size"])
     if args.char_lm_order is not None:
         module.decoding["char_lm_order"] = args.char_lm_order
     if args.lm_text is not None:  # read as training reads data.lm_text
