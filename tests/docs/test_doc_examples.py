@@ -282,3 +282,31 @@ def test_commands_are_in_shell_blocks() -> None:
         and re.search(r"^\s*(\S*python\S* |make )", block.code, re.MULTILINE)
     ]
     assert not hidden, f"commands outside a bash block: {hidden}"
+
+
+def anchors(doc: Path) -> set[str]:
+    """GitHub's anchors of the headings of ``doc`` (outside code blocks)."""
+    fenced = {
+        number
+        for block in blocks(doc)
+        for number in range(block.line, block.line + block.code.count("\n") + 2)
+    }
+    return {
+        re.sub(r"[^\w\- ]", "", match.group(1).strip().lower()).replace(" ", "-")
+        for number, line in enumerate(doc.read_text().splitlines(), start=1)
+        if number not in fenced and (match := re.match(r"^#+ (.*)", line))
+    }
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda doc: str(doc.relative_to(REPO)))
+def test_links_resolve(doc: Path) -> None:
+    """Relative links name files that exist, and their #anchors headings of those files."""
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", doc.read_text()):
+        if re.match(r"^[a-z]+:", target):  # http:, https:, mailto:
+            continue
+        path, _, anchor = target.partition("#")
+        linked = (doc.parent / path).resolve() if path else doc
+        if not linked.exists() or (anchor and anchor not in anchors(linked)):
+            broken.append(target)
+    assert not broken, f"{doc.relative_to(REPO)}: broken links {broken}"
