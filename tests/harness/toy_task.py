@@ -37,15 +37,18 @@ class ToyEncoderConfig:
 
 
 @dataclass
+class ToyPredictOptions:
+    """``model.predict``: ``top_k`` labels listed per input (null: all)."""
+
+    top_k: int | None
+
+
+@dataclass
 class ToyModelConfig:
     encoder: Any
     fail_at_epoch: int | None
     dropout: float
-
-
-@dataclass
-class ToyPredictOptions:
-    """The toy task has no predict options."""
+    predict: ToyPredictOptions
 
 
 class ToyDataModule(TaskDataModule):
@@ -157,9 +160,6 @@ class ToyModule(TaskModule):
     def encoder_schema(cls, encoder: Mapping[str, Any]) -> type:
         return ToyEncoderConfig
 
-    def predict_defaults(self) -> dict[str, Any]:
-        return {}
-
     def __init__(
         self, model: Mapping[str, Any], optim: Mapping[str, Any], artifacts: Mapping[str, Any]
     ) -> None:
@@ -196,13 +196,14 @@ class ToyModule(TaskModule):
         self._step(batch, "test")
 
     def predict_items(self, inputs: list[str], options: Mapping[str, Any]) -> Iterator[dict]:
+        top_k = self.predict_options(options)["top_k"]
         for text in inputs:
             try:
                 values = torch.tensor([float(v) for v in text.split()])
             except ValueError as error:
                 raise ValueError(f"input {text!r} is not a list of numbers") from error
             probs = self(values[None], torch.tensor([len(values)])).softmax(-1)[0]
-            top = probs.argsort(descending=True)[: options.get("top_k", len(self.labels))]
+            top = probs.argsort(descending=True)[:top_k]
             yield {
                 "input": text,
                 "label": self.labels[int(top[0])],

@@ -8,7 +8,7 @@ import yaml
 
 from tasks.speech.model import SpeechRecognizer, waveform_frontend
 
-CONF = Path(__file__).resolve().parents[2] / "conf" / "encoder"
+CONF = Path(__file__).resolve().parents[2] / "conf" / "encoder" / "speech"
 ENCODERS = ["blstm", "conv_blstm", "pblstm", "uni_lstm"]
 VOCAB = 30
 
