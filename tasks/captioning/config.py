@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from tasks.batching import LoaderOptions
+
 
 @dataclass
 class TorchvisionEncoderConfig:
@@ -84,19 +86,14 @@ class CaptioningModelConfig:
 
 
 @dataclass
-class CaptioningDataConfig:
+class CaptioningDataConfig(LoaderOptions):
     """``data``: keyword arguments of
-    :class:`tasks.captioning.data.datamodule.CaptioningDataModule` (``source`` is the
-    instantiated caption source)."""
+    :class:`tasks.captioning.data.datamodule.CaptioningDataModule`: the shared loader options
+    and its own (``source`` is the instantiated caption source)."""
 
     _target_: str
     source: dict[str, Any]
     image_size: int
-    batch_size: int
-    eval_batch_size: int
-    bucket_batches: int
     min_freq: int
     max_caption_length: int
-    num_workers: int
     cache_images: bool
-    seed: int

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import pytorch_lightning as pl
 
 from tasks.langid.data.text_datamodule import LangIDTextDataModule
+from tests.serving.tiny_models import datamodule_options
 
 # Three toy "languages" with disjoint alphabets, so a few steps separate them.
 ALPHABETS = {"aa": "abcdefg", "bb": "ÿþðæøåß", "cc": "абвгдеж", "dd": "αβγδεζη"}
@@ -35,17 +37,20 @@ def write_jsonl_splits(root: Path, languages: list[str], n_train: int = 48) -> P
     return root
 
 
-def text_datamodule(root: Path, **overrides) -> LangIDTextDataModule:
-    options = {
-        "root": str(root),
-        "corpus": None,
-        "dataset": None,
-        "min_unit_freq": 1,
-        "batch_size": 16,
-        "eval_batch_size": 32,
-        "bucket_batches": 4,
-    }
-    return LangIDTextDataModule(**{**options, **overrides})
+def text_datamodule(root: Path, **options: Any) -> LangIDTextDataModule:
+    """A datamodule of ``data=langid_text`` over the JSONL splits in ``root`` (no embedded
+    corpus, every character kept, small batches), with ``options`` over it."""
+    config = datamodule_options(
+        "task=langid",
+        "data=langid_text",
+        f"data.root={root}",
+        "data.corpus=null",
+        "data.min_unit_freq=1",
+        "data.batch_size=16",
+        "data.eval_batch_size=32",
+        "data.bucket_batches=4",
+    )
+    return LangIDTextDataModule(**(config | options))
 
 
 TINY_MODEL = {
