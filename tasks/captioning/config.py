@@ -1,8 +1,6 @@
-"""Schemas of the captioning task's options (values: ``conf/task/captioning.yaml``,
-``conf/encoder/captioning/*.yaml``, ``conf/data/captioning_*.yaml``).
-
-Fields carry types only: every value comes from the YAML (see :mod:`tasks.harness.config_schema`).
-"""
+"""Schemas of the captioning task's options: types only, checked by
+:mod:`tasks.harness.config_schema`; every value comes from ``conf/task/captioning.yaml``,
+``conf/encoder/captioning/*.yaml`` and ``conf/data/captioning_*.yaml``."""
 
 from __future__ import annotations
 

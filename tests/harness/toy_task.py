@@ -47,14 +47,17 @@ class ToyPredictOptions:
 
 
 class ToyDataModule(TaskDataModule):
+    """Items of ``min_len`` to ``max_len`` values around their label's entry of ``centers``
+    (``noise`` their spread), ``sizes[split]`` items per split, written once under ``root``."""
+
     config_schema: ClassVar[type] = ToyDataConfig
 
     def __init__(
         self,
         *,
-        root: str,
         centers: dict[str, float],
         sizes: dict[str, int],
+        root: str,
         min_len: int = 3,
         max_len: int = 12,
         noise: float = 0.4,

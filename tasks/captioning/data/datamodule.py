@@ -120,7 +120,8 @@ class CaptioningDataModule(TaskDataModule):
         max_caption_length: training captions are cut to this many words.
         cache_images: keep decoded, resized images in memory as uint8 (for corpora that fit:
             6,000 images at 64 px take 74 MB); otherwise decode on every access.
-        loader: the shared loader options (:class:`tasks.batching.LoaderOptions`).
+        loader: :class:`tasks.batching.LoaderOptions`; a training batch holds ``batch_size``
+            (image, caption) pairs, an evaluation batch ``eval_batch_size`` images.
     """
 
     config_schema: ClassVar[type] = CaptioningDataConfig

@@ -106,7 +106,7 @@ class LangIDSpokenDataModule(BucketedLangIDDataModule):
             in file order); ``None`` keeps all.
         features: log-mel settings (``sample_rate``, ``n_mels``, ``n_fft``, ``win_length``,
             ``hop_length``) and ``max_seconds`` (longer clips are cut), ``min_seconds``.
-        loader: the shared loader options (:class:`tasks.batching.LoaderOptions`).
+        loader: :class:`tasks.batching.LoaderOptions`, batch sizes in clips.
     """
 
     config_schema: ClassVar[type] = LangIDSpokenDataConfig

@@ -78,7 +78,7 @@ class LangIDTextDataModule(BucketedLangIDDataModule):
         max_units: texts are truncated to this many symbols.
         max_train_per_label: keep at most this many training rows per label (the first ones
             in file order; ``None`` keeps all): balances skewed data and bounds training time.
-        loader: the shared loader options (:class:`tasks.batching.LoaderOptions`).
+        loader: :class:`tasks.batching.LoaderOptions`, batch sizes in texts.
     """
 
     config_schema: ClassVar[type] = LangIDTextDataConfig

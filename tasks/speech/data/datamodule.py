@@ -90,7 +90,8 @@ class SpeechDataModule(TaskDataModule):
             ``None`` (transcripts only), ``corpus`` (the embedded corpus's ``lm_text.txt``:
             every source sentence but the held-out ones) or a text file, one sentence per
             line (normalised like the transcripts).
-        loader: the shared loader options (:class:`tasks.batching.LoaderOptions`).
+        loader: :class:`tasks.batching.LoaderOptions`, batch sizes in utterances
+            (``max_frames`` replaces ``batch_size`` when set).
     """
 
     config_schema: ClassVar[type] = SpeechDataConfig
