@@ -9,8 +9,9 @@ from typing import Any
 
 import pytorch_lightning as pl
 
+from tasks.harness.plain import to_plain
 from tasks.langid.data.text_datamodule import LangIDTextDataModule
-from tests.serving.tiny_models import datamodule_options
+from tests.serving.tiny_models import composed, datamodule_options, model_config
 
 # Three toy "languages" with disjoint alphabets, so a few steps separate them.
 ALPHABETS = {"aa": "abcdefg", "bb": "ÿþðæøåß", "cc": "абвгдеж", "dd": "αβγδεζη"}
@@ -53,36 +54,27 @@ def text_datamodule(root: Path, **options: Any) -> LangIDTextDataModule:
     return LangIDTextDataModule(**(config | options))
 
 
-TINY_MODEL = {
-    "encoder": {
-        "name": "text_bilstm",
-        "modality": "text",
-        "embedding_dim": 8,
-        "embedding_dropout": 0.0,
-        "conv_channels": 10,
-        "conv_kernel": 3,
-        "conv_stride": 2,
-        "hidden_size": 12,
-        "num_layers": 1,
-        "dropout": 0.0,
-        "lstm_options": {},
-        "pooling": "attention",
-        "attention_dim": 8,
-    },
-    "classifier_dropout": 0.0,
-    "label_smoothing": 0.0,
-    "short_text_chars": 20,
-    "predict": {"top_k": 2, "max_chars": 40},
-}
-OPTIM = {
-    "name": "adamw",
-    "lr": 0.02,
-    "weight_decay": 0.0,
-    "betas": [0.9, 0.98],
-    "eps": 1e-8,
-    "momentum": 0.9,
-    "scheduler": {"name": "constant", "warmup": 0.0, "initial_lr_ratio": 1.0, "min_lr_ratio": 1.0},
-}
+TINY_TEXT = [
+    # the written model of the tests on the real config: tiny, no dropout, constant LR
+    "task=langid",
+    "encoder.embedding_dim=8",
+    "encoder.embedding_dropout=0.0",
+    "encoder.conv_channels=10",
+    "encoder.hidden_size=12",
+    "encoder.attention_dim=8",
+    "model.classifier_dropout=0.0",
+    "model.label_smoothing=0.0",
+    "model.predict.top_k=2",
+    "model.predict.max_chars=40",
+    "optim.lr=0.02",
+    "optim.weight_decay=0.0",
+    "optim.scheduler.name=constant",
+    "optim.scheduler.warmup=0.0",
+    "optim.scheduler.initial_lr_ratio=1.0",
+    "optim.scheduler.min_lr_ratio=1.0",
+]
+TINY_MODEL = model_config(*TINY_TEXT)
+OPTIM = to_plain(composed(*TINY_TEXT).optim, "optim")
 
 
 def tiny_trainer(run_dir: Path, max_epochs: int = 4) -> pl.Trainer:
