@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import NamedTuple
 
@@ -10,7 +9,7 @@ import pytest
 
 from tasks.harness.checkpoint import load_module
 from tasks.langid.module import LangIDModule
-from tests.harness.conftest import run_entry_point
+from tests.harness.conftest import read_json, run_entry_point
 from tests.langid.langid_helpers import TINY_TEXT, write_jsonl_splits
 
 
@@ -33,17 +32,17 @@ def trained_text(tmp_path_factory: pytest.TempPathFactory) -> TrainedRun:
         "train",
         [
             *TINY_TEXT,
+            "callbacks.progress_bar.refresh_rate=0",
+            "trainer.enable_model_summary=false",
             f"paths.root_dir={root}",
             f"data.root={data}",
             "data.corpus=null",
             "data.batch_size=8",
             "trainer.max_epochs=1",
             "trainer.max_steps=18",
-            "callbacks.progress_bar.refresh_rate=0",
-            "trainer.enable_model_summary=false",
         ],
     )
     (run_dir,) = (root / "outputs" / "langid" / "runs").iterdir()
-    summary = json.loads((run_dir / "summary.json").read_text())
+    summary = read_json(run_dir / "summary.json")
     checkpoint = Path(summary["checkpoint"])
     return TrainedRun(load_module(checkpoint).eval(), run_dir, checkpoint, summary)
