@@ -1,13 +1,13 @@
-"""Schemas of the captioning task's options (values: ``conf/task/captioning.yaml``,
-``conf/encoder/captioning/*.yaml``, ``conf/data/captioning_*.yaml``).
-
-Fields carry types only: every value comes from the YAML (see :mod:`tasks.harness.config_schema`).
-"""
+"""Schemas of the captioning task's options: types only, checked by
+:mod:`tasks.harness.config_schema`; every value comes from ``conf/task/captioning.yaml``,
+``conf/encoder/captioning/*.yaml`` and ``conf/data/captioning_*.yaml``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from tasks.batching import LoaderOptions
 
 
 @dataclass
@@ -84,19 +84,14 @@ class CaptioningModelConfig:
 
 
 @dataclass
-class CaptioningDataConfig:
+class CaptioningDataConfig(LoaderOptions):
     """``data``: keyword arguments of
-    :class:`tasks.captioning.data.datamodule.CaptioningDataModule` (``source`` is the
-    instantiated caption source)."""
+    :class:`tasks.captioning.data.datamodule.CaptioningDataModule`: the shared loader options
+    and its own (``source`` is the instantiated caption source)."""
 
     _target_: str
     source: dict[str, Any]
     image_size: int
-    batch_size: int
-    eval_batch_size: int
-    bucket_batches: int
     min_freq: int
     max_caption_length: int
-    num_workers: int
     cache_images: bool
-    seed: int

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tasks.audio.features import SpecAugmentConfig
+from tasks.batching import LoaderOptions
 
 
 @dataclass
@@ -80,8 +81,9 @@ class SplitNames:
 
 
 @dataclass
-class LangIDTextDataConfig:
-    """``data`` of :class:`tasks.langid.data.text_datamodule.LangIDTextDataModule`."""
+class LangIDTextDataConfig(LoaderOptions):
+    """``data`` of :class:`tasks.langid.data.text_datamodule.LangIDTextDataModule` (the
+    shared loader options and its own)."""
 
     _target_: str
     root: str
@@ -94,11 +96,6 @@ class LangIDTextDataConfig:
     min_unit_freq: int
     max_units: int
     max_train_per_label: int | None
-    batch_size: int
-    eval_batch_size: int
-    bucket_batches: int
-    num_workers: int
-    seed: int
 
 
 @dataclass
@@ -115,8 +112,9 @@ class SpokenFeaturesConfig:
 
 
 @dataclass
-class LangIDSpokenDataConfig:
-    """``data`` of :class:`tasks.langid.data.spoken_datamodule.LangIDSpokenDataModule`."""
+class LangIDSpokenDataConfig(LoaderOptions):
+    """``data`` of :class:`tasks.langid.data.spoken_datamodule.LangIDSpokenDataModule` (the
+    shared loader options and its own)."""
 
     _target_: str
     root: str
@@ -127,8 +125,3 @@ class LangIDSpokenDataConfig:
     label_column: str
     splits: SplitNames
     max_train_per_label: int | None
-    batch_size: int
-    eval_batch_size: int
-    bucket_batches: int
-    num_workers: int
-    seed: int

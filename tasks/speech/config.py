@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tasks.audio.features import SpecAugmentConfig
+from tasks.batching import LoaderOptions
 
 
 @dataclass
@@ -110,8 +111,9 @@ class SpeechDatasetConfig:
 
 
 @dataclass
-class SpeechDataConfig:
-    """``data``: keyword arguments of :class:`tasks.speech.data.datamodule.SpeechDataModule`."""
+class SpeechDataConfig(LoaderOptions):
+    """``data``: keyword arguments of :class:`tasks.speech.data.datamodule.SpeechDataModule`
+    (the shared loader options and its own)."""
 
     _target_: str
     source: str
@@ -122,16 +124,11 @@ class SpeechDataConfig:
     text_normalizer: str
     min_duration: float
     max_duration: float
-    batch_size: int
     max_frames: int | None
-    eval_batch_size: int
-    bucket_batches: int
     sortagrad_epochs: int
-    num_workers: int
     index_workers: int
     cache_features: bool
     cache_dir: str | None
     output: str
-    seed: int
     hf_cache_dir: str | None
     lm_text: str | None

@@ -16,19 +16,17 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from tasks.batching import pad_collate
+from tasks.batching import LoaderOptions, pad_collate
 from tasks.harness.datamodule import TaskDataModule
 from tasks.harness.module import TaskModule
 
 
 @dataclass
-class ToyDataConfig:
+class ToyDataConfig(LoaderOptions):
     _target_: str
     root: str
     centers: dict[str, float]
     sizes: dict[str, int]
-    batch_size: int
-    seed: int
 
 
 @dataclass
@@ -52,38 +50,37 @@ class ToyModelConfig:
 
 
 class ToyDataModule(TaskDataModule):
+    """Items of ``min_len`` to ``max_len`` values around their label's entry of ``centers``
+    (``noise`` their spread), ``sizes[split]`` items per split, written once under ``root``."""
+
     config_schema: ClassVar[type] = ToyDataConfig
 
     def __init__(
         self,
-        root: str,
+        *,
         centers: dict[str, float],
         sizes: dict[str, int],
+        root: str,
         min_len: int = 3,
         max_len: int = 12,
         noise: float = 0.4,
-        batch_size: int = 8,
-        seed: int = 0,
+        **loader: int,
     ) -> None:
-        super().__init__()
+        super().__init__(LoaderOptions(**loader))
         self.root = Path(root)
         self.centers = centers
         self.sizes = sizes
         self.min_len, self.max_len, self.noise = min_len, max_len, noise
-        self.batch_size = self.eval_batch_size = batch_size
-        self.bucket_batches = 50
-        self.num_workers = 0
-        self.seed = seed
         self.splits: dict[str, list[dict[str, Any]]] = {}
 
     @property
     def corpus_file(self) -> Path:
-        return self.root / f"toy_{self.seed}_{'_'.join(sorted(self.centers))}.json"
+        return self.root / f"toy_{self.loader_options.seed}_{'_'.join(sorted(self.centers))}.json"
 
     def prepare_data(self) -> None:
         if self.corpus_file.is_file():
             return
-        generator = torch.Generator().manual_seed(self.seed)
+        generator = torch.Generator().manual_seed(self.loader_options.seed)
         labels = sorted(self.centers)
         corpus = {}
         for split, size in self.sizes.items():

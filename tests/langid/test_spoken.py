@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -24,6 +25,7 @@ from tasks.langid.model.audio_frontend import audio_frontend
 from tasks.langid.module import LangIDModule
 from tests.harness.gate_outputs import check_gate_outputs
 from tests.langid.langid_helpers import OPTIM, TINY_MODEL, tiny_trainer
+from tests.serving.tiny_models import datamodule_options
 
 SENTENCES = {
     "de": ["Die Datei konnte nicht geöffnet werden", "Bitte warten Sie einen Moment",
@@ -34,10 +36,6 @@ SENTENCES = {
            "La carpeta está vacía y lista", "La configuración se ha guardado",
            "La impresora no está conectada", "Nuevo mensaje recibido hoy",
            "Cerrar la ventana y salir", "Se perdió la conexión con el servidor"],
-}  # fmt: skip
-FEATURES = {
-    "sample_rate": 16000, "n_mels": 20, "n_fft": 400, "win_length": 400, "hop_length": 160,
-    "max_seconds": 1.5, "min_seconds": 0.2,
 }  # fmt: skip
 TINY_AUDIO_MODEL = {
     **TINY_MODEL,
@@ -56,6 +54,18 @@ TINY_AUDIO_MODEL = {
         "pooling": "mean", "attention_dim": 8,
     },
 }  # fmt: skip
+
+
+def spoken_datamodule(**options: Any) -> LangIDSpokenDataModule:
+    """A datamodule of ``data=langid_spoken`` (20 mel bins, clips cut to 1.5 s) with
+    ``options`` over it."""
+    config = datamodule_options(
+        "task=langid",
+        "data=langid_spoken",
+        "data.features.n_mels=20",
+        "data.features.max_seconds=1.5",
+    )
+    return LangIDSpokenDataModule(**(config | options))
 
 
 def settings(**overrides) -> SpokenCorpusSettings:
@@ -111,14 +121,19 @@ def test_spoken_end_to_end(tmp_path: Path) -> None:
     with open(out / "test" / "metadata.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 4 and {r["label"] for r in rows} == {"de", "es"}
-    options = {"root": str(tmp_path / "spoken"), "text_root": str(text_root), "features": FEATURES}
     corpus = {
         "voices": {"de": "de", "es": "es"},
         "variants": {"train": ["m1", "f1"], "validation": ["m3"], "test": ["f3", "klatt4"]},
         "per_language": {"train": 4, "validation": 2, "test": 2},
         "workers": 1,
     }
-    dm = LangIDSpokenDataModule(corpus=corpus, data_dir=None, batch_size=4, **options)
+    dm = spoken_datamodule(
+        root=str(tmp_path / "spoken"),
+        text_root=str(text_root),
+        corpus=corpus,
+        data_dir=None,
+        batch_size=4,
+    )
     dm.prepare_data()
     assert dm.data_dir == out  # same settings: the cached corpus is reused
     dm.setup("fit")
@@ -161,9 +176,9 @@ def test_voxlingua_layout_labels_from_folders(tmp_path: Path, caplog) -> None:
                 write_audio(folder / f"clip{i}.wav", wave.astype(np.float32), 16000)
     (tmp_path / "vox" / "train" / "en" / "broken.wav").write_bytes(b"garbage")
     options = {"root": str(tmp_path), "text_root": str(tmp_path), "corpus": None}
-    options.update(data_dir=str(tmp_path / "vox"), features=FEATURES)
-    dm = LangIDSpokenDataModule(**options)
-    capped = LangIDSpokenDataModule(**options, max_train_per_label=1).load()
+    options.update(data_dir=str(tmp_path / "vox"))
+    dm = spoken_datamodule(**options)
+    capped = spoken_datamodule(**options, max_train_per_label=1).load()
     assert sorted(capped["train"][1]) == ["en", "sw"]  # the first clip of each language
     assert len(capped["test"][1]) == 4  # evaluation splits are never capped
     dm.setup("fit")

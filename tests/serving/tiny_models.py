@@ -95,6 +95,14 @@ def composed(*overrides: str) -> DictConfig:
     return cfg
 
 
+def datamodule_options(*overrides: str) -> dict[str, Any]:
+    """The ``data`` config of ``conf/train.yaml`` with ``overrides``, resolved, without its
+    ``_target_``: the keyword arguments of the datamodule it names."""
+    options = to_plain(composed(*overrides).data, "data")
+    del options["_target_"]
+    return options
+
+
 def model_config(*overrides: str) -> dict[str, Any]:
     """The ``model`` config of ``conf/train.yaml`` with ``overrides``, resolved."""
     return to_plain(composed(*overrides).model, "model")

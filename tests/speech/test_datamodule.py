@@ -10,11 +10,10 @@ import pytest
 import soundfile as sf
 import torch
 
-from tasks.harness.plain import to_plain
 from tasks.speech.data.corpus import SpeechSynthConfig, prepare_speech_synth
 from tasks.speech.data.datamodule import SpeechDataModule
 from tasks.text.vocabulary import Vocabulary
-from tests.serving.tiny_models import composed
+from tests.serving.tiny_models import datamodule_options
 
 # Every sentence uses exactly the letters a d e h i n o r s t, so any training subset yields
 # the same character vocabulary.
@@ -30,7 +29,6 @@ The trains are not in the shed.
 A stone rose near the tide.
 Dinner is on the hot stand.
 """
-FEATURES = {"n_mels": 40, "n_fft": 400, "win_length": 400, "hop_length": 160}
 
 
 @pytest.fixture(scope="module")
@@ -54,18 +52,20 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _datamodule(tmp_path: Path, **kwargs) -> SpeechDataModule:
-    """A datamodule of the speech data config's dataset options with ``kwargs["dataset"]``
-    over them, and ``kwargs``."""
-    dataset = to_plain(composed("task=speech").data.dataset, "dataset")
-    kwargs["dataset"] = {**dataset, **kwargs.get("dataset", {})}
-    options = dict(
-        features=FEATURES,
-        batch_size=3,
-        eval_batch_size=2,
-        index_workers=1,
-        cache_dir=str(tmp_path / "cache"),
-        hf_cache_dir=str(tmp_path / "hf"),
+    """A datamodule of the speech task's data config (40 mel bins, small batches, caches
+    under ``tmp_path``, no LM text) with ``kwargs`` over it; ``kwargs["dataset"]`` goes over
+    the config's ``dataset`` options."""
+    options = datamodule_options(
+        "task=speech",
+        "data.features.n_mels=40",
+        "data.batch_size=3",
+        "data.eval_batch_size=2",
+        "data.index_workers=1",
+        f"data.cache_dir={tmp_path / 'cache'}",
+        f"data.hf_cache_dir={tmp_path / 'hf'}",
+        "data.lm_text=null",
     )
+    kwargs["dataset"] = {**options["dataset"], **kwargs.get("dataset", {})}
     return SpeechDataModule(**(options | kwargs))
 
 
@@ -318,13 +318,13 @@ def test_parquet_with_audio_struct_like_the_hub(corpus: Path, tmp_path: Path) ->
 
 def test_checkpoint_artifacts_replace_computed_ones(corpus: Path, tmp_path: Path) -> None:
     vocab = Vocabulary(list("abcdefghijklmnopqrstuvwxyz' "), specials=("<blank>",))
+    dm = _datamodule(tmp_path, source="audiofolder", dataset={"data_dir": str(corpus)})
     fixed = {
         "vocabulary": vocab.to_list(),
         "cmvn": {"mean": torch.zeros(40), "std": torch.ones(40)},
         "sample_rate": 16000,
-        "features": {"sample_rate": 16000, **FEATURES},
+        "features": dict(dm.feature_options),
     }
-    dm = _datamodule(tmp_path, source="audiofolder", dataset={"data_dir": str(corpus)})
     dm.load_artifacts(fixed)
     dm.setup("test")
     assert dm.artifacts() is fixed
@@ -335,11 +335,11 @@ def test_checkpoint_artifacts_replace_computed_ones(corpus: Path, tmp_path: Path
 
 def test_configuration_errors_are_clear(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"data\.source must be"):
-        SpeechDataModule(source="youtube")
+        _datamodule(tmp_path, source="youtube")
     with pytest.raises(ValueError, match=r"needs data\.cache_features=false"):
-        SpeechDataModule(output="waveforms")
+        _datamodule(tmp_path, output="waveforms", cache_features=True)
     with pytest.raises(ValueError, match=r"data\.lm_text=corpus needs data\.source=synth"):
-        SpeechDataModule(source="audiofolder", lm_text="corpus")
+        _datamodule(tmp_path, source="audiofolder", lm_text="corpus")
     dm = _datamodule(
         tmp_path, source="audiofolder", dataset={"data_dir": str(tmp_path / "nowhere")}
     )

@@ -13,6 +13,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset
 from tasks.captioning.config import CaptioningDataConfig
 from tasks.captioning.data.images import ImageLoadError, image_to_pixels, load_image, pixels_to_tensor
 from tasks.captioning.tokenization import PAD, build_vocabulary, encode_caption, tokenize
+from tasks.batching import LoaderOptions
 from tasks.harness.datamodule import TaskDataModule
 from tasks.text.vocabulary import Vocabulary
 
@@ -115,42 +116,31 @@ class CaptioningDataModule(TaskDataModule):
     Args:
         source: object with ``prepare()`` and ``load() -> {split: Dataset(image, captions)}``.
         image_size: images are resized to ``image_size`` x ``image_size``.
-        batch_size: training batch size; ``eval_batch_size`` for validation/test.
-        bucket_batches: batches' worth of captions sorted by length together (less padding,
-            less randomness).
         min_freq: words seen fewer times in training captions map to ``<unk>``.
         max_caption_length: training captions are cut to this many words.
-        num_workers: DataLoader workers.
-        seed: seed of the training shuffle.
         cache_images: keep decoded, resized images in memory as uint8 (for corpora that fit:
             6,000 images at 64 px take 74 MB); otherwise decode on every access.
+        loader: :class:`tasks.batching.LoaderOptions`; a training batch holds ``batch_size``
+            (image, caption) pairs, an evaluation batch ``eval_batch_size`` images.
     """
 
     config_schema: ClassVar[type] = CaptioningDataConfig
 
     def __init__(
         self,
+        *,
         source: Any,
-        image_size: int = 64,
-        batch_size: int = 64,
-        eval_batch_size: int = 128,
-        bucket_batches: int = 50,
-        min_freq: int = 1,
-        max_caption_length: int = 24,
-        num_workers: int = 0,
-        seed: int = 0,
-        cache_images: bool = False,
+        image_size: int,
+        min_freq: int,
+        max_caption_length: int,
+        cache_images: bool,
+        **loader: int,
     ) -> None:
-        super().__init__()
+        super().__init__(LoaderOptions(**loader))
         self.source = source
         self.image_size = image_size
-        self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size
-        self.bucket_batches = bucket_batches
         self.min_freq = min_freq
         self.max_caption_length = max_caption_length
-        self.num_workers = num_workers
-        self.seed = seed
         self.cache_images = cache_images
         self.splits: dict[str, datasets.Dataset] = {}
 

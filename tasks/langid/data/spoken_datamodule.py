@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from tasks.audio.features import cmvn_stats
 from tasks.audio.io import AudioDecodeError, load_audio
-from tasks.batching import pad_collate
+from tasks.batching import LoaderOptions, pad_collate
 from tasks.langid.model.audio_frontend import utterance_features
 from tasks.langid.config import LangIDSpokenDataConfig
 from tasks.langid.data.bucketed_datamodule import BucketedLangIDDataModule
@@ -106,37 +106,32 @@ class LangIDSpokenDataModule(BucketedLangIDDataModule):
             in file order); ``None`` keeps all.
         features: log-mel settings (``sample_rate``, ``n_mels``, ``n_fft``, ``win_length``,
             ``hop_length``) and ``max_seconds`` (longer clips are cut), ``min_seconds``.
-        batch_size, eval_batch_size, bucket_batches, num_workers, seed: batching.
+        loader: :class:`tasks.batching.LoaderOptions`, batch sizes in clips.
     """
 
     config_schema: ClassVar[type] = LangIDSpokenDataConfig
 
     def __init__(
         self,
+        *,
         root: str,
         text_root: str,
         corpus: Mapping[str, Any] | None,
         data_dir: str | None,
         features: Mapping[str, Any],
-        label_column: str = "label",
-        splits: Mapping[str, str] | None = None,
-        max_train_per_label: int | None = None,
-        batch_size: int = 32,
-        eval_batch_size: int = 64,
-        bucket_batches: int = 20,
-        num_workers: int = 0,
-        seed: int = 0,
+        label_column: str,
+        splits: Mapping[str, str],
+        max_train_per_label: int | None,
+        **loader: int,
     ) -> None:
-        super().__init__()
+        super().__init__(LoaderOptions(**loader))
         self.root, self.text_root = Path(root), Path(text_root)
         self.corpus = dict(corpus) if corpus is not None else None
         self.data_dir = Path(data_dir) if data_dir is not None else None
         self.features = dict(features)
         self.label_column = label_column
-        self.splits = dict(splits or {s: s for s in ("train", "validation", "test")})
+        self.splits = dict(splits)
         self.max_train_per_label = max_train_per_label
-        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
-        self.bucket_batches, self.num_workers, self.seed = bucket_batches, num_workers, seed
         self.encoded: dict[str, Utterances] = {}
         self.labels: list[str] = []
         self.cmvn: dict[str, list[float]] | None = None

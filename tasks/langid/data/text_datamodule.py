@@ -17,7 +17,7 @@ import torch
 from datasets import DatasetDict, load_dataset
 from torch.utils.data import Dataset
 
-from tasks.batching import pad_collate
+from tasks.batching import LoaderOptions, pad_collate
 from tasks.langid.config import LangIDTextDataConfig
 from tasks.langid.data.bucketed_datamodule import BucketedLangIDDataModule
 from tasks.langid.data.text_corpus import TextCorpusSettings, build_text_corpus
@@ -26,7 +26,6 @@ from tasks.text.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
 
-STAGES = ("train", "validation", "test")
 CSV_ONLY_OPTIONS = ("keep_default_na",)  # options of the csv builder (pandas) alone
 
 
@@ -79,39 +78,34 @@ class LangIDTextDataModule(BucketedLangIDDataModule):
         max_units: texts are truncated to this many symbols.
         max_train_per_label: keep at most this many training rows per label (the first ones
             in file order; ``None`` keeps all): balances skewed data and bounds training time.
-        batch_size, eval_batch_size, bucket_batches, num_workers, seed: batching.
+        loader: :class:`tasks.batching.LoaderOptions`, batch sizes in texts.
     """
 
     config_schema: ClassVar[type] = LangIDTextDataConfig
 
     def __init__(
         self,
+        *,
         root: str,
         corpus: Mapping[str, Any] | None,
         dataset: Mapping[str, Any] | None,
-        text_column: str = "text",
-        label_column: str = "label",
-        splits: Mapping[str, str] | None = None,
-        unit: str = "char",
-        min_unit_freq: int = 2,
-        max_units: int = 256,
-        max_train_per_label: int | None = None,
-        batch_size: int = 64,
-        eval_batch_size: int = 256,
-        bucket_batches: int = 50,
-        num_workers: int = 0,
-        seed: int = 0,
+        text_column: str,
+        label_column: str,
+        splits: Mapping[str, str],
+        unit: str,
+        min_unit_freq: int,
+        max_units: int,
+        max_train_per_label: int | None,
+        **loader: int,
     ) -> None:
-        super().__init__()
+        super().__init__(LoaderOptions(**loader))
         self.root = Path(root)
         self.corpus = dict(corpus) if corpus is not None else None
         self.dataset = dict(dataset) if dataset is not None else None
         self.text_column, self.label_column = text_column, label_column
-        self.splits = dict(splits or {s: s for s in STAGES})
+        self.splits = dict(splits)
         self.unit, self.min_unit_freq, self.max_units = unit, min_unit_freq, max_units
         self.max_train_per_label = max_train_per_label
-        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
-        self.bucket_batches, self.num_workers, self.seed = bucket_batches, num_workers, seed
         self.raw: dict[str, tuple[list[str], list[str]]] = {}
         self.encoded: dict[str, EncodedTexts] = {}
         self.vocabulary: Vocabulary | None = None

@@ -48,6 +48,7 @@ from torch.utils.data import DataLoader
 
 from tasks.audio.features import LogMel, cmvn_stats
 from tasks.audio.io import load_audio
+from tasks.batching import LoaderOptions
 from tasks.harness.datamodule import TaskDataModule
 from tasks.speech.config import SpeechDataConfig
 from tasks.speech.data.corpus import LM_TEXT_FILE, SPLITS, prepare_speech_synth
@@ -77,81 +78,69 @@ class SpeechDataModule(TaskDataModule):
             ``f_min``, ``f_max``, ``dither``).
         text_normalizer: ``spoken_form``, ``lower`` or ``none``.
         min_duration, max_duration: seconds; utterances outside are skipped.
-        batch_size: utterances per batch (when ``max_frames`` is unset).
-        max_frames: frame budget per training batch (``B * T_max <= max_frames``).
-        eval_batch_size: utterances per validation/test batch.
-        bucket_batches: batches' worth of utterances sorted by length together
-            (``tasks.batching.BucketBatchSampler``): more means less padding, less randomness.
+        max_frames: frame budget per training batch (``B * T_max <= max_frames``) instead of
+            ``batch_size`` utterances.
         sortagrad_epochs: first epochs whose training batches come shortest first.
-        num_workers: DataLoader workers.
         index_workers: processes that decode and check the data once when the index is built.
         cache_features: compute log-mels once and keep them (memory + disk cache).
         cache_dir: folder of the on-disk feature cache (``None``: memory only).
         output: ``features`` or ``waveforms`` (only without ``cache_features``).
-        seed: seed of the batch shuffling.
         hf_cache_dir: ``datasets`` cache folder (``None``: its default).
         lm_text: text for the decoder's n-gram LMs besides the training transcripts:
             ``None`` (transcripts only), ``corpus`` (the embedded corpus's ``lm_text.txt``:
             every source sentence but the held-out ones) or a text file, one sentence per
             line (normalised like the transcripts).
+        loader: :class:`tasks.batching.LoaderOptions`, batch sizes in utterances
+            (``max_frames`` replaces ``batch_size`` when set).
     """
 
     config_schema: ClassVar[type] = SpeechDataConfig
 
-
     def __init__(
         self,
-        source: str = "synth",
-        corpus: Mapping[str, Any] | None = None,
-        dataset: Mapping[str, Any] | None = None,
-        sample_rate: int = 16000,
-        features: Mapping[str, Any] | None = None,
-        text_normalizer: str = "spoken_form",
-        min_duration: float = 0.1,
-        max_duration: float = 30.0,
-        batch_size: int = 16,
-        max_frames: int | None = None,
-        eval_batch_size: int = 32,
-        bucket_batches: int = 50,
-        sortagrad_epochs: int = 0,
-        num_workers: int = 0,
-        index_workers: int = 2,
-        cache_features: bool = True,
-        cache_dir: str | None = "data/speech_cache",
-        output: str = "features",
-        seed: int = 0,
-        hf_cache_dir: str | None = None,
-        lm_text: str | None = None,
+        *,
+        source: str,
+        corpus: Mapping[str, Any],
+        dataset: Mapping[str, Any],
+        sample_rate: int,
+        features: Mapping[str, Any],
+        text_normalizer: str,
+        min_duration: float,
+        max_duration: float,
+        max_frames: int | None,
+        sortagrad_epochs: int,
+        index_workers: int,
+        cache_features: bool,
+        cache_dir: str | None,
+        output: str,
+        hf_cache_dir: str | None,
+        lm_text: str | None,
+        **loader: int,
     ) -> None:
-        super().__init__()
+        super().__init__(LoaderOptions(**loader))
         if lm_text == "corpus" and source != "synth":
             raise ValueError(
                 "data.lm_text=corpus needs data.source=synth; give a text file or null instead"
             )
-        self.speech_source = speech_source(source, corpus or {}, dataset or {}, hf_cache_dir)
+        self.speech_source = speech_source(source, corpus, dataset, hf_cache_dir)
         if text_normalizer not in TEXT_NORMALISERS:
             raise ValueError(f"data.text_normalizer must be one of {sorted(TEXT_NORMALISERS)}")
         if output not in ("features", "waveforms"):
             raise ValueError(f"data.output must be features or waveforms, got {output!r}")
         if output == "waveforms" and cache_features:
             raise ValueError("data.output=waveforms needs data.cache_features=false")
-        self.corpus = dict(corpus or {})
+        self.corpus = dict(corpus)
         self.sample_rate = sample_rate
-        self.feature_options = {"sample_rate": sample_rate, **dict(features or {})}
+        self.feature_options = {"sample_rate": sample_rate, **features}
         self.text_normalizer = text_normalizer
         self.min_duration = min_duration
         self.max_duration = max_duration
-        self.batch_size = batch_size
         self.max_frames = max_frames
-        self.eval_batch_size = eval_batch_size
-        self.bucket_batches = bucket_batches
         self.sortagrad_epochs = sortagrad_epochs
-        self.num_workers = num_workers
         self.index_workers = index_workers
         self.cache_features = cache_features
         self.cache_dir = cache_dir
         self.output = output
-        self.seed = seed
         self.hf_cache_dir = hf_cache_dir
         self.lm_text = lm_text
         self.frontend = LogMel(**self.feature_options).eval()
@@ -240,6 +229,7 @@ class SpeechDataModule(TaskDataModule):
             training=shuffle,
             collate_fn=collate_speech,
             max_frames=self.max_frames,
+            sortagrad_epochs=self.sortagrad_epochs,
         )
 
     # ----------------------------------------------------------------- indices
