@@ -41,7 +41,9 @@ def test_train_writes_test_metrics_report_and_a_checkpoint_eval_reads(
     assert artifacts["labels"] == ["aa", "bb", "cc"]
     # without task=, scripts/eval.py takes task and data from the checkpoint: same metrics
     run_entry_point("eval", [f"paths.root_dir={tmp_path}", f"ckpt={trained_text.checkpoint}"])
+    # ... and files its outputs under the checkpoint's task, not the default one
     (eval_summary,) = (tmp_path / "outputs").glob("*/evals/*/summary.json")
+    assert eval_summary.parents[2].name == "langid"
     evaluated = json.loads(eval_summary.read_text())
     assert evaluated["task"] == "langid"
     assert evaluated["test/acc"] == pytest.approx(summary["test/acc"])
