@@ -26,6 +26,7 @@ from tasks.langid.metrics import (
     summary_scores,
 )
 from tasks.langid.model.identifier import LanguageIdentifier, TextFrontEnd
+from tasks.langid.model.ngram_bag import HashedNgramBag
 from tasks.langid.predict.text import TextPredictor
 from tasks.text.vocabulary import Vocabulary
 
@@ -51,6 +52,21 @@ def build_frontend(encoder: Mapping[str, Any], artifacts: Mapping[str, Any]) -> 
     from tasks.langid.model.audio_frontend import AudioFrontEnd
 
     return AudioFrontEnd.from_config(encoder, artifacts)
+
+
+def build_ngram_bag(
+    encoder: Mapping[str, Any], artifacts: Mapping[str, Any]
+) -> HashedNgramBag | None:
+    """The hashed n-gram bag of a text encoder with ``ngram_buckets > 0``, else ``None``."""
+    if encoder["modality"] != "text" or not encoder.get("ngram_buckets"):
+        return None
+    return HashedNgramBag(
+        artifacts["vocabulary"]["itos"],
+        encoder["ngram_buckets"],
+        encoder["ngram_dim"],
+        encoder["ngram_orders"],
+        encoder.get("ngram_dropout", 0.0),
+    )
 
 
 def default_temperature(state_dict: dict[str, Tensor], prefix: str, *args: Any) -> None:
@@ -89,6 +105,7 @@ class LangIDModule(TaskModule):
             attention_dim=encoder["attention_dim"],
             classifier_dropout=model["classifier_dropout"],
             n_labels=len(self.labels),
+            ngram_bag=build_ngram_bag(encoder, artifacts),
         )
         # Fitted on each validation epoch (temperature scaling), saved with the weights.
         self.register_buffer("temperature", torch.ones(()))
