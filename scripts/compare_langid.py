@@ -106,7 +106,11 @@ def compare(
 
 def summary_table(rows: list[tuple[str, str, list[ToolResult]]]) -> str:
     """Accuracy per held-out source: each tool next to ours on the same sentences, + mean."""
-    tools = list(dict.fromkeys(r.tool for _, _, results in rows for r in results if r.tool != OURS))
+    tools = list(
+        dict.fromkeys(
+            r.tool for _, _, results in rows for r in results if not r.tool.startswith(OURS)
+        )
+    )
     header = "| held-out source | our model | " + " | ".join(
         f"{t} (n) | ours on {t}'s languages" for t in tools
     )

@@ -158,7 +158,7 @@ def markdown_table(results: list[ToolResult]) -> str:
         "|---|---|---:|---:|---:|---:|" + "---:|" * len(bins) + "---:|",
     ]
     for r in results:
-        cells = " | ".join(f"{acc:.4f} ({n})" for acc, n in r.by_length.values())
+        cells = " | ".join(f"{acc:.4f} ({n})" if n else "- (0)" for acc, n in r.by_length.values())
         lines.append(
             f"| {r.subset} | {r.tool} | {r.languages} | {r.n} | {r.acc:.4f} | {r.macro_f1:.4f} "
             f"| {cells} | {r.sentences_per_s:,.0f} |"

@@ -43,6 +43,9 @@ def test_compare_reports_sources_lengths_and_held_out_models(
     assert "| names | trained without names |" in report
     assert "| ui | default (in-domain) |" in report
     assert "mean over sources" in report
+    summary = report[report.index("## Accuracy per source") :]
+    assert "| fake (n) | ours on fake's languages |" in summary
+    assert "without names (n)" not in summary  # our held-out model is not a tool column
     results = json.loads((out / "compare_langid.json").read_text())
     names = {r["tool"]: r for r in results["per_source"]["names"]}
     assert set(names) == {"fake", "ours (LSTM), without names"}
