@@ -58,8 +58,22 @@ FORMER_FALLBACKS: list[tuple[str, str, dict[str, Any]]] = [
         },
     ),
     (LANGID, "encoder.spec_augment", {"time_warp": 0}),
+    (LANGID, "model.predict", {"und_threshold": 0.0}),
     (CAPTIONING, "model.predict", {"attention_maps": False, "attention_dir": "attention_maps"}),
     (CAPTIONING, "data", {"cache_images": False}),
+]
+
+
+# (module class, modality, values) for the encoders of one input modality, and the data
+# config of the datamodule class that reads that modality.
+FORMER_MODALITY_FALLBACKS: list[tuple[str, str, str, dict[str, Any], dict[str, Any]]] = [
+    (
+        LANGID,
+        "text",
+        "LangIDTextDataModule",
+        {"ngram_buckets": 0, "ngram_dim": 64, "ngram_orders": [1, 2, 3, 4], "ngram_dropout": 0.0},
+        {"held_out_source": None},
+    ),
 ]
 
 
@@ -116,6 +130,15 @@ def upgrade_options(module: str, run_config: dict[str, Any], hparams: dict[str, 
             _filled(_section(run_config, where, create=True), values)
             if where.startswith("model."):
                 _filled(_section(hparams, where, create=True), values)
+    for owner, modality, datamodule, encoder_values, data_values in FORMER_MODALITY_FALLBACKS:
+        if owner != module:
+            continue
+        for encoder in encoders:
+            if isinstance(encoder, dict) and encoder.get("modality") == modality:
+                _filled(encoder, encoder_values)
+        data = run_config.get("data")
+        if isinstance(data, dict) and str(data.get("_target_", "")).endswith(datamodule):
+            _filled(data, data_values)
 
 
 def upgrade_targets(config: Any) -> Any:

@@ -2,10 +2,10 @@
 
 Each tool is scored on the test items whose true language it supports; our model is
 scored on the same subset, so every row pair compares like with like. A tool's answer
-outside the subset's languages counts as wrong (it is a real mistake on that text).
-Throughput is sentences per second over the whole subset: langid.py one text at a time
-(its API), lingua with its parallel batch API, ours in length-sorted batches of
-``batch_size`` on CPU.
+outside the subset's languages (and our ``und``) counts as wrong (it is a real mistake on
+that text). Accuracy is also reported per text length (:data:`LENGTH_BINS`). Throughput is
+sentences per second over the whole subset: langid.py one text at a time (its API), lingua
+with its parallel batch API, ours in length-sorted batches of ``batch_size`` on CPU.
 """
 
 from __future__ import annotations
@@ -23,9 +23,21 @@ from tasks.langid.metrics import confusion_matrix, summary_scores
 Identify = Callable[[list[str]], list[str | None]]
 
 
+LENGTH_BINS = ((0, 20), (21, 60), (61, None))
+"""Text length bins (characters, inclusive; ``None``: no upper bound) of the per-length accuracy."""
+
+
+def length_bin_name(low: int, high: int | None) -> str:
+    """``"<= 20"``, ``"21-60"``, ``"> 60"``."""
+    if low == 0:
+        return f"<= {high}"
+    return f"> {low - 1}" if high is None else f"{low}-{high}"
+
+
 @dataclass
 class ToolResult:
-    """One row of the comparison table."""
+    """One row of the comparison table; ``by_length`` maps a :func:`length_bin_name` to
+    ``(accuracy, n)`` (accuracy is NaN when the bin is empty)."""
 
     subset: str
     tool: str
@@ -33,8 +45,7 @@ class ToolResult:
     n: int
     acc: float
     macro_f1: float
-    acc_short: float
-    n_short: int
+    by_length: dict[str, tuple[float, int]]
     sentences_per_s: float
 
 
@@ -77,18 +88,26 @@ def score(
     truth: Sequence[str],
     predicted: Sequence[str | None],
     seconds: float,
-    short_chars: int,
+    bins: Sequence[tuple[int, int | None]] = LENGTH_BINS,
 ) -> ToolResult:
-    """Accuracy, macro-F1 (over the subset's languages) and short-text accuracy."""
+    """Accuracy, macro-F1 (over the subset's languages) and accuracy per length bin."""
     labels = sorted(set(truth))
     index = {label: i for i, label in enumerate(labels)}
     t = [index[x] for x in truth]
     p = [index.get(x, -1) if x is not None else -1 for x in predicted]
     overall = summary_scores(confusion_matrix(t, p, len(labels)))
-    short = [i for i, text in enumerate(texts) if len(text) <= short_chars]
-    short_scores = summary_scores(
-        confusion_matrix([t[i] for i in short], [p[i] for i in short], len(labels))
-    )
+    by_length: dict[str, tuple[float, int]] = {}
+    for low, high in bins:
+        members = [
+            i
+            for i, text in enumerate(texts)
+            if low <= len(text) and (high is None or len(text) <= high)
+        ]
+        correct = sum(t[i] == p[i] for i in members)
+        by_length[length_bin_name(low, high)] = (
+            correct / len(members) if members else float("nan"),
+            len(members),
+        )
     return ToolResult(
         subset=subset,
         tool=tool,
@@ -96,8 +115,7 @@ def score(
         n=len(texts),
         acc=overall["acc"],
         macro_f1=overall["macro_f1"],
-        acc_short=short_scores["acc"],
-        n_short=len(short),
+        by_length=by_length,
         sentences_per_s=len(texts) / seconds if seconds > 0 else float("inf"),
     )
 
@@ -130,14 +148,19 @@ def our_identifier(module: torch.nn.Module, batch_size: int) -> Identify:
 
 
 def markdown_table(results: list[ToolResult]) -> str:
+    """One row per result: subset, tool, sizes, accuracy, macro-F1, accuracy per length bin
+    (with its number of sentences) and sentences/s."""
+    bins = list(results[0].by_length) if results else []
     lines = [
-        "| test subset | tool | languages | sentences | accuracy | macro-F1 "
-        "| accuracy <= 20 chars (n) | sentences/s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| test subset | tool | languages | sentences | accuracy | macro-F1 | "
+        + " | ".join(f"accuracy {b} chars (n)" for b in bins)
+        + " | sentences/s |",
+        "|---|---|---:|---:|---:|---:|" + "---:|" * len(bins) + "---:|",
     ]
     for r in results:
+        cells = " | ".join(f"{acc:.4f} ({n})" if n else "- (0)" for acc, n in r.by_length.values())
         lines.append(
             f"| {r.subset} | {r.tool} | {r.languages} | {r.n} | {r.acc:.4f} | {r.macro_f1:.4f} "
-            f"| {r.acc_short:.4f} ({r.n_short}) | {r.sentences_per_s:,.0f} |"
+            f"| {cells} | {r.sentences_per_s:,.0f} |"
         )
     return "\n".join(lines) + "\n"

@@ -36,6 +36,10 @@ class TextEncoderConfig(LangIDEncoderConfig):
     embedding_dropout: float
     conv_kernel: int
     conv_stride: int
+    ngram_buckets: int
+    ngram_dim: int
+    ngram_orders: list[int]
+    ngram_dropout: float
 
 
 @dataclass
@@ -58,6 +62,7 @@ class LangIDPredictConfig:
 
     top_k: int
     max_chars: int
+    und_threshold: float
 
 
 @dataclass
@@ -96,6 +101,7 @@ class LangIDTextDataConfig(LoaderOptions):
     min_unit_freq: int
     max_units: int
     max_train_per_label: int | None
+    held_out_source: str | None
 
 
 @dataclass

@@ -18,6 +18,7 @@ from tasks.harness.eval_records import Record
 from tasks.harness.export import ExportGraph
 from tasks.harness.gate_plots import GateView, draw_spectrogram, draw_tokens, recorded_layers
 from tasks.harness.module import TaskModule
+from tasks.langid.calibration import expected_calibration_error, fit_temperature
 from tasks.langid.config import ENCODER_SCHEMAS, LangIDModelConfig, LangIDPredictConfig
 from tasks.langid.data.text_units import text_units
 from tasks.langid.metrics import (
@@ -27,6 +28,7 @@ from tasks.langid.metrics import (
     summary_scores,
 )
 from tasks.langid.model.identifier import LanguageIdentifier, TextFrontEnd
+from tasks.langid.model.ngram_bag import HashedNgramBag
 from tasks.langid.predict.text import TextPredictor
 from tasks.text.vocabulary import Vocabulary
 
@@ -55,13 +57,36 @@ def build_frontend(encoder: Mapping[str, Any], artifacts: Mapping[str, Any]) -> 
     return audio_frontend(encoder, artifacts)
 
 
+def build_ngram_bag(
+    encoder: Mapping[str, Any], artifacts: Mapping[str, Any]
+) -> HashedNgramBag | None:
+    """The hashed n-gram bag of a text encoder with ``ngram_buckets > 0``, else ``None``."""
+    if encoder["modality"] != "text" or not encoder["ngram_buckets"]:
+        return None
+    return HashedNgramBag(
+        artifacts["vocabulary"]["itos"],
+        encoder["ngram_buckets"],
+        encoder["ngram_dim"],
+        encoder["ngram_orders"],
+        encoder["ngram_dropout"],
+    )
+
+
+def default_temperature(state_dict: dict[str, Tensor], prefix: str, *args: Any) -> None:
+    """Checkpoints written before temperature scaling load with ``T = 1`` (raw softmax)."""
+    state_dict.setdefault(f"{prefix}temperature", torch.ones(()))
+
+
 class LangIDModule(TaskModule):
     """Cross-entropy language classifier.
 
     ``model`` config: ``encoder`` (front-end + BiLSTM + pooling fields, see
-    ``conf/encoder/text_bilstm.yaml``), ``classifier_dropout``, ``label_smoothing``,
+    ``conf/encoder/langid/text_bilstm.yaml``), ``classifier_dropout``, ``label_smoothing``,
     ``short_text_chars`` (texts up to this length are also scored separately) and
-    ``predict`` defaults (``top_k``, ``max_chars``); schemas in :mod:`tasks.langid.config`.
+    ``predict`` defaults (``top_k``, ``max_chars``, ``und_threshold``); schemas in
+    :mod:`tasks.langid.config`. Written-text probabilities are ``softmax(logits /
+    temperature)`` with the temperature fitted on the validation set
+    (:mod:`tasks.langid.calibration`).
 
     Batches: ``inputs (B, T[, F])``, ``inputs_lengths (B,)``, ``label (B,)`` and, for text,
     ``n_chars (B,)``.
@@ -97,7 +122,12 @@ class LangIDModule(TaskModule):
             attention_dim=encoder["attention_dim"],
             classifier_dropout=model["classifier_dropout"],
             n_labels=len(self.labels),
+            ngram_bag=build_ngram_bag(encoder, artifacts),
         )
+        # Fitted on each validation epoch (temperature scaling), saved with the weights.
+        self.register_buffer("temperature", torch.ones(()))
+        self._register_load_state_dict_pre_hook(default_temperature)
+        self.validation_logits: list[tuple[Tensor, Tensor]] = []
 
     @property
     def input_kind(self) -> str:  # type: ignore[override]
@@ -172,7 +202,8 @@ class LangIDModule(TaskModule):
         self.log_metrics("train", {"loss": loss}, batch_size=len(batch["label"]))
         return loss
 
-    def evaluation_step(self, batch: dict[str, Any], stage: str) -> None:
+    def evaluation_step(self, batch: dict[str, Any], stage: str) -> Tensor:
+        """Record predictions and log the loss; returns the logits ``(B, n_labels)``."""
         logits = self(batch["inputs"], batch["inputs_lengths"])
         loss = F.cross_entropy(logits, batch["label"])
         columns = {"predicted": logits.argmax(-1).tolist(), "label": batch["label"].tolist()}
@@ -180,9 +211,29 @@ class LangIDModule(TaskModule):
             columns["n_chars"] = batch["n_chars"].tolist()
         self.record(stage, batch, **columns)
         self.log_metrics(stage, {"loss": loss}, batch_size=len(batch["label"]))
+        return logits
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self.evaluation_step(batch, "val")
+        logits = self.evaluation_step(batch, "val")
+        self.validation_logits.append((logits.detach().float().cpu(), batch["label"].cpu()))
+
+    def on_validation_epoch_end(self) -> None:
+        """Fit the temperature on this epoch's validation logits (this rank's share) and log
+        it with the expected calibration error before and after scaling."""
+        if self.validation_logits:
+            logits = torch.cat([z for z, _ in self.validation_logits])
+            labels = torch.cat([y for _, y in self.validation_logits])
+            self.validation_logits.clear()
+            temperature = fit_temperature(logits, labels)
+            self.temperature.fill_(temperature)
+            calibration = {
+                "temperature": temperature,
+                "ece_raw": expected_calibration_error(logits.softmax(-1), labels),
+                "ece": expected_calibration_error((logits / temperature).softmax(-1), labels),
+            }
+            for name, value in calibration.items():
+                self.log(f"val/{name}", value, on_epoch=True, sync_dist=False)
+        super().on_validation_epoch_end()
 
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self.evaluation_step(batch, "test")
@@ -280,7 +331,9 @@ class LangIDModule(TaskModule):
         a ``notice`` when the text was truncated or is undetermined (``und``)."""
         settings = self.predict_options(options)
         if self.modality == "text":
-            predictor = TextPredictor(self, self.vocabulary, self.hparams["artifacts"], settings)
+            predictor = TextPredictor(
+                self, self.vocabulary, self.hparams["artifacts"], settings, float(self.temperature)
+            )
         else:
             from tasks.langid.predict.audio import AudioPredictor
 

@@ -80,7 +80,7 @@ def settings(**overrides) -> SpokenCorpusSettings:
 
 def text_corpus(root: Path) -> Path:
     """A written corpus whose splits hold disjoint sentences, cached by its manifest."""
-    from tasks.langid.data.text_corpus import TextCorpusSettings
+    from tasks.langid.data.text_corpus import TextCorpusSettings, corpus_fingerprint
 
     parts = {"train": slice(0, 4), "validation": slice(4, 6), "test": slice(6, 8)}
     root.mkdir(parents=True, exist_ok=True)
@@ -88,10 +88,7 @@ def text_corpus(root: Path) -> Path:
         with open(root / f"{split}.jsonl", "w", encoding="utf-8") as f:
             for lang, texts in SENTENCES.items():
                 f.writelines(json.dumps({"text": t, "label": lang}) + "\n" for t in texts[part])
-    from dataclasses import asdict
-
-    manifest = {"settings": json.loads(json.dumps(asdict(TextCorpusSettings())))}
-    (root / "manifest.json").write_text(json.dumps(manifest))
+    (root / "manifest.json").write_text(json.dumps(corpus_fingerprint(TextCorpusSettings())))
     return root
 
 

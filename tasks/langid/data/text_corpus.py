@@ -1,43 +1,60 @@
-"""The embedded written-LID corpus: translated UI sentences from the machine's gettext catalogs.
+"""The embedded written-LID corpus: labelled text of several domains, with provenance.
 
-Pipeline: find catalogs (system locale dirs + catalogs shipped in Python packages) ->
-clean every translation (:mod:`tasks.langid.data.cleaning`) -> map its locale to an ISO 639
-code (:mod:`tasks.langid.data.locales`) -> drop sentences claimed by several languages ->
-split by text hash (:mod:`tasks.langid.data.splits`) -> cap each language per split ->
-keep languages with enough sentences -> write ``{train,validation,test}.jsonl`` with
-``text`` and ``label`` fields plus ``manifest.json`` (the build settings and counts).
-A rebuild is skipped when the manifest's settings match.
+Pipeline: read every source of ``data.corpus.sources`` (:mod:`tasks.langid.data.sources`:
+desktop UI catalogs, Django's catalogs, CLDR names, Faker's job titles and words, emoji
+names), each already cleaned to natural language -> compare texts by their normalised
+form (:func:`tasks.langid.data.splits.dedup_key`) -> drop a text claimed by several
+languages; keep a text several sources share once, for the first source listed -> cap
+each language of each source (``max_per_source``) -> keep languages with enough text from
+enough sources -> split by the hash of the normalised text -> write
+``{train,validation,test}.jsonl`` rows ``{text, label, source, licence, version, id}`` and
+``manifest.json`` (settings, sources with domain, licence and version, counts).
+
+The build is deterministic (same sources and settings -> byte-identical files) and cached:
+it is skipped when ``manifest.json`` records the same settings and source versions.
+Leave-one-domain-out training reads the same files: ``data.held_out_source`` drops a
+source from training and validation and tests on its test rows alone
+(:mod:`tasks.langid.data.text_datamodule`).
 """
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import logging
-import site
-import sysconfig
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
-from tasks.langid.data.cleaning import (
-    CleaningRules,
-    clean_message,
-    clean_translation,
-    is_natural_language,
-    strip_context,
-)
-from tasks.langid.data.locales import locale_to_language
-from tasks.langid.data.splits import SPLITS, split_of, unit_hash
-from tasks.text.gettext_catalogs import find_catalogs, iter_catalog_messages
+from tasks.langid.data.cleaning import CleaningRules
+from tasks.langid.data.sources import TextSource, make_source
+from tasks.langid.data.splits import SPLITS, dedup_key, split_of, unit_hash
 
 log = logging.getLogger(__name__)
 
+DEFAULT_SOURCES: dict[str, dict[str, Any]] = {
+    "gettext": {
+        "locale_dirs": ["/usr/share/locale"],
+        "python_packages": True,
+        "exclude_packages": ["django"],
+        "exclude_domains": ["iso_*"],
+        "english_from_msgids": True,
+    },
+    "django": {},
+    "cldr": {"extra_locales": ["sr_Latn", "zh_Hant"]},
+    "faker": {"skip_locales": ["la"]},
+    "emoji": {},
+}
+"""The sources of ``conf/data/langid_text.yaml`` (kept equal: the spoken corpus builds the
+written one from these defaults into the same folder, and the cache compares settings)."""
+DEFAULT_CAPS = {"gettext": 2000, "django": 1000, "cldr": 1000, "faker": 1000, "emoji": 1000}
+
 
 class CorpusError(RuntimeError):
-    """The machine's catalogs cannot yield the requested corpus."""
+    """The machine's sources cannot yield the requested corpus."""
 
 
 @dataclass(frozen=True)
@@ -45,136 +62,182 @@ class TextCorpusSettings:
     """Every knob of the corpus build (the Hydra ``data.corpus`` node).
 
     Args:
-        locale_dirs: roots holding ``<locale>/LC_MESSAGES/*.mo``.
-        python_packages: also scan installed Python packages for ``LC_MESSAGES`` catalogs.
-        exclude_domains: catalog domains (glob patterns) that hold names, not sentences
-            (``iso_*`` = country, language and currency names).
-        english_from_msgids: use the catalogs' English source strings as the ``en`` class.
-        min_per_language: keep a language only with at least this many sentences in total.
-        max_per_language: cap per language (split across train/validation/test by fraction).
+        sources: source name -> its reader's options (:data:`tasks.langid.data.sources.SOURCES`).
+            The order matters once: a text several sources share is kept for the first.
+        max_per_source: per source, the cap on texts of one language (kept by salted hash,
+            not source order); a source not listed is not capped.
+        min_per_language: keep a language only with at least this many texts in total...
+        min_sources: ...coming from at least this many sources.
         min_languages: fail when fewer languages survive.
         val_fraction / test_fraction: hash-split fractions.
+        rules: what counts as natural language (:class:`CleaningRules`).
     """
 
-    locale_dirs: tuple[str, ...] = ("/usr/share/locale",)
-    python_packages: bool = True
-    exclude_domains: tuple[str, ...] = ("iso_*",)
-    english_from_msgids: bool = True
+    sources: Mapping[str, Mapping[str, Any]] = field(
+        default_factory=lambda: json.loads(json.dumps(DEFAULT_SOURCES))
+    )
+    max_per_source: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_CAPS))
     min_per_language: int = 1000
-    max_per_language: int = 2000
+    min_sources: int = 2
     min_languages: int = 40
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     rules: CleaningRules = field(default_factory=CleaningRules)
 
     @classmethod
-    def from_dict(cls, options: dict) -> TextCorpusSettings:
+    def from_dict(cls, options: Mapping[str, Any]) -> TextCorpusSettings:
         options = dict(options)
         rules = CleaningRules(**options.pop("rules", {}))
-        for key in ("locale_dirs", "exclude_domains"):
-            if key in options:
-                options[key] = tuple(options[key])
+        if "sources" in options:
+            options["sources"] = {
+                name: dict(reader or {}) for name, reader in dict(options["sources"]).items()
+            }
+        if "max_per_source" in options:
+            options["max_per_source"] = dict(options["max_per_source"])
         return cls(rules=rules, **options)
 
 
-def python_package_locale_dirs() -> tuple[str, ...]:
-    """Locale roots (parents of ``<locale>/LC_MESSAGES``) inside installed Python packages."""
-    roots: set[str] = set()
-    for packages in {*site.getsitepackages(), sysconfig.get_paths()["purelib"]}:
-        for mo in Path(packages).glob("**/LC_MESSAGES/*.mo"):
-            roots.add(str(mo.parent.parent.parent))
-    return tuple(sorted(roots))
+@dataclass(frozen=True)
+class CorpusRow:
+    """One kept text with its label and provenance; ``key`` is its normalised form."""
+
+    key: str
+    text: str
+    label: str
+    source: str
+    original_id: str
 
 
-def collect_sentences(catalogs: list[Path], settings: TextCorpusSettings) -> dict[str, set[str]]:
-    """Cleaned sentences per ISO 639 language, before de-duplication across languages."""
-    by_language: dict[str, set[str]] = defaultdict(set)
-    rules = settings.rules
-    seen_msgids: set[str] = set()  # every locale repeats the same English sources
-    for path in tqdm(catalogs, desc="langid: reading catalogs", unit="catalog"):
-        if any(fnmatch.fnmatch(path.stem, pattern) for pattern in settings.exclude_domains):
-            continue
-        language = locale_to_language(path.parent.parent.name)
-        for message in iter_catalog_messages([path]):
-            if settings.english_from_msgids and message.msgid not in seen_msgids:
-                seen_msgids.add(message.msgid)
-                source = clean_message(strip_context(message.msgid))
-                if is_natural_language(source, rules):
-                    by_language["en"].add(source)
-            if language is not None:
-                text = clean_translation(message.msgid, message.msgstr, rules)
-                if text is not None:
-                    by_language[language].add(text)
-    return by_language
+def read_sources(
+    sources: list[TextSource], rules: CleaningRules
+) -> tuple[dict[str, CorpusRow], dict[str, int]]:
+    """``{normalised text: row}`` over all sources, and counts of what was dropped.
 
-
-def assign_splits(
-    by_language: dict[str, set[str]], settings: TextCorpusSettings
-) -> dict[str, dict[str, list[str]]]:
-    """``{split: {language: sentences}}`` after de-duplication, capping and the size filter.
-
-    A sentence claimed by two languages ("Internet", "OK") carries no label and is
-    dropped. Capping keeps the sentences with the smallest salted hash, so the kept set
-    does not depend on catalog order.
+    A normalised text claimed by two languages ("Internet", "OK") carries no label and is
+    dropped; one several sources give with the same language is kept for the first source.
     """
-    owners: dict[str, int] = defaultdict(int)
-    for sentences in by_language.values():
-        for text in sentences:
-            owners[text] += 1
-    fractions = {
-        "train": 1.0 - settings.val_fraction - settings.test_fraction,
-        "validation": settings.val_fraction,
-        "test": settings.test_fraction,
-    }
-    result: dict[str, dict[str, list[str]]] = {split: {} for split in SPLITS}
+    rows: dict[str, CorpusRow] = {}
+    ambiguous: set[str] = set()
+    dropped = {"repeated": 0, "claimed by several languages": 0}
+    for source in sources:
+        for sentence in tqdm(
+            source.sentences(rules), desc=f"langid corpus: {source.name}", unit=" texts"
+        ):
+            key = dedup_key(sentence.text)
+            if key in ambiguous:
+                continue
+            kept = rows.get(key)
+            if kept is None:
+                rows[key] = CorpusRow(
+                    key, sentence.text, sentence.language, source.name, sentence.original_id
+                )
+            elif kept.label != sentence.language:
+                ambiguous.add(key)
+                del rows[key]
+            else:
+                dropped["repeated"] += 1
+    dropped["claimed by several languages"] = len(ambiguous)
+    return rows, dropped
+
+
+def select_rows(
+    rows: dict[str, CorpusRow], settings: TextCorpusSettings
+) -> dict[str, list[CorpusRow]]:
+    """``{split: rows}`` after the per-source caps and the language filter, each split in
+    hash order (a function of the texts alone)."""
+    groups: dict[tuple[str, str], list[CorpusRow]] = defaultdict(list)
+    for row in rows.values():
+        groups[(row.source, row.label)].append(row)
+    by_language: dict[str, list[CorpusRow]] = defaultdict(list)
+    for (source, language), members in sorted(groups.items()):
+        members.sort(key=lambda r: (unit_hash(r.key, "keep:"), r.key))
+        cap = settings.max_per_source.get(source)
+        by_language[language].extend(members if cap is None else members[:cap])
+    result: dict[str, list[CorpusRow]] = {split: [] for split in SPLITS}
     for language in sorted(by_language):
-        unique = [t for t in by_language[language] if owners[t] == 1]
-        if len(unique) < settings.min_per_language:
+        members = by_language[language]
+        if len(members) < settings.min_per_language:
             continue
-        per_split: dict[str, list[str]] = defaultdict(list)
-        for text in unique:
-            per_split[split_of(text, settings.val_fraction, settings.test_fraction)].append(text)
-        for split in SPLITS:
-            cap = round(settings.max_per_language * fractions[split])
-            ranked = sorted(per_split[split], key=lambda t: unit_hash(t, "keep:"))
-            result[split][language] = ranked[:cap]
+        if len({r.source for r in members}) < settings.min_sources:
+            continue
+        for row in members:
+            result[split_of(row.key, settings.val_fraction, settings.test_fraction)].append(row)
+    for split_rows in result.values():
+        split_rows.sort(key=lambda r: (unit_hash(r.key, "order:"), r.key))
     return result
+
+
+def source_descriptions(sources: list[TextSource]) -> dict[str, dict[str, str]]:
+    """``{name: {domain, licence, version}}``: the provenance recorded in the manifest."""
+    return {
+        s.name: {"domain": s.domain, "licence": s.licence, "version": s.version()} for s in sources
+    }
+
+
+def corpus_fingerprint(
+    settings: TextCorpusSettings, sources: list[TextSource] | None = None
+) -> dict[str, Any]:
+    """``{"settings", "sources"}``: what ``manifest.json`` must record for a cached build to
+    be reused (the settings and every source's domain, licence and version)."""
+    if sources is None:
+        sources = [make_source(name, options) for name, options in settings.sources.items()]
+    return {
+        "settings": json.loads(json.dumps(asdict(settings))),
+        "sources": source_descriptions(sources),
+    }
 
 
 def build_text_corpus(root: str | Path, settings: TextCorpusSettings) -> Path:
     """Write the corpus under ``root`` unless an identical build is already there."""
     root = Path(root)
     manifest_path = root / "manifest.json"
-    wanted = json.loads(json.dumps(asdict(settings)))
+    sources = [make_source(name, options) for name, options in settings.sources.items()]
+    fingerprint = corpus_fingerprint(settings, sources)
+    described = fingerprint["sources"]
     complete = manifest_path.exists() and all((root / f"{s}.jsonl").exists() for s in SPLITS)
-    if complete and json.loads(manifest_path.read_text())["settings"] == wanted:
-        return root
-    dirs = settings.locale_dirs
-    if settings.python_packages:
-        dirs = dirs + python_package_locale_dirs()
-    catalogs = find_catalogs(dirs)
-    splits = assign_splits(collect_sentences(catalogs, settings), settings)
-    languages = sorted(splits["train"])
+    if complete:
+        manifest = json.loads(manifest_path.read_text())
+        if {key: manifest.get(key) for key in fingerprint} == fingerprint:
+            return root
+    rows, dropped = read_sources(sources, settings.rules)
+    splits = select_rows(rows, settings)
+    languages = sorted({r.label for r in splits["train"]})
     if len(languages) < settings.min_languages:
         raise CorpusError(
             f"only {len(languages)} languages have >= {settings.min_per_language} usable "
-            f"sentences in {len(catalogs)} gettext catalogs under {list(dirs)} "
-            f"(need data.corpus.min_languages={settings.min_languages}). Install more "
-            "translations (e.g. `apt-get install language-pack-gnome-* locales-all`), add "
-            "catalog roots to data.corpus.locale_dirs, or lower data.corpus.min_languages / "
-            "data.corpus.min_per_language."
+            f"texts from >= {settings.min_sources} of the sources {sorted(described)} "
+            f"(need data.corpus.min_languages={settings.min_languages}). Install the pinned "
+            "dependencies (`make venv`), add gettext catalog roots to "
+            "data.corpus.sources.gettext.locale_dirs, or lower data.corpus.min_languages / "
+            "min_per_language / min_sources."
         )
     root.mkdir(parents=True, exist_ok=True)
-    counts: dict[str, dict[str, int]] = {}
+    counts: dict[str, dict[str, dict[str, int]]] = {}
     for split in SPLITS:
-        rows = [(t, lang) for lang in languages for t in splits[split][lang]]
-        rows.sort(key=lambda row: unit_hash(row[0], "order:"))
+        kept = [r for r in splits[split] if r.label in languages]
+        per_source: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         with open(root / f"{split}.jsonl", "w", encoding="utf-8") as f:
-            for text, label in rows:
-                f.write(json.dumps({"text": text, "label": label}, ensure_ascii=False) + "\n")
-        counts[split] = {lang: len(splits[split][lang]) for lang in languages}
-    manifest = {"settings": wanted, "catalogs": len(catalogs), "languages": languages}
-    manifest["counts"] = counts
-    manifest_path.write_text(json.dumps(manifest, indent=1))
-    log.info("langid corpus: %d languages, %d catalogs -> %s", len(languages), len(catalogs), root)
+            for row in kept:
+                provenance = described[row.source]
+                record = {
+                    "text": row.text,
+                    "label": row.label,
+                    "source": row.source,
+                    "licence": provenance["licence"],
+                    "version": provenance["version"],
+                    "id": row.original_id,
+                }
+                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+                per_source[row.source][row.label] += 1
+        counts[split] = {s: dict(sorted(c.items())) for s, c in sorted(per_source.items())}
+    manifest = {
+        **fingerprint,
+        "languages": languages,
+        "dropped": dropped,
+        "counts": counts,
+    }
+    manifest_path.write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
+    log.info(
+        "langid corpus: %d languages from %s -> %s", len(languages), sorted(described), root
+    )
     return root

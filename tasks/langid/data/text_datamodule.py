@@ -26,6 +26,7 @@ from tasks.text.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
 
+SOURCE_COLUMN = "source"  # provenance column of the embedded corpus
 CSV_ONLY_OPTIONS = ("keep_default_na",)  # options of the csv builder (pandas) alone
 
 
@@ -78,6 +79,8 @@ class LangIDTextDataModule(BucketedLangIDDataModule):
         max_units: texts are truncated to this many symbols.
         max_train_per_label: keep at most this many training rows per label (the first ones
             in file order; ``None`` keeps all): balances skewed data and bounds training time.
+        held_out_source: leave-one-domain-out: train and validate without the rows whose
+            ``source`` column is this source, test on its rows alone (``None``: all rows).
         loader: :class:`tasks.batching.LoaderOptions`, batch sizes in texts.
     """
 
@@ -96,6 +99,7 @@ class LangIDTextDataModule(BucketedLangIDDataModule):
         min_unit_freq: int,
         max_units: int,
         max_train_per_label: int | None,
+        held_out_source: str | None,
         **loader: int,
     ) -> None:
         super().__init__(LoaderOptions(**loader))
@@ -106,6 +110,7 @@ class LangIDTextDataModule(BucketedLangIDDataModule):
         self.splits = dict(splits)
         self.unit, self.min_unit_freq, self.max_units = unit, min_unit_freq, max_units
         self.max_train_per_label = max_train_per_label
+        self.held_out_source = held_out_source
         self.raw: dict[str, tuple[list[str], list[str]]] = {}
         self.encoded: dict[str, EncodedTexts] = {}
         self.vocabulary: Vocabulary | None = None
@@ -146,12 +151,31 @@ class LangIDTextDataModule(BucketedLangIDDataModule):
                         f"column {column!r} (data.{field}) not in split {split!r}; its columns "
                         f"are {columns}: set data.{field}"
                     )
-            texts = data[split][self.text_column]
-            labels = [str(label) for label in data[split][self.label_column]]
+            rows = data[split]
+            if self.held_out_source is not None:
+                rows = self.leave_source_out(rows, split, keep=stage == "test")
+            texts = rows[self.text_column]
+            labels = [str(label) for label in rows[self.label_column]]
             if stage == "train" and self.max_train_per_label is not None:
                 texts, labels = cap_per_label(texts, labels, self.max_train_per_label)
             self.raw[stage] = (texts, labels)
         return self.raw
+
+    def leave_source_out(self, rows: Any, split: str, keep: bool) -> Any:
+        """The rows of ``held_out_source`` (``keep``) or all the others (``not keep``)."""
+        if SOURCE_COLUMN not in rows.column_names:
+            raise ValueError(
+                f"data.held_out_source={self.held_out_source!r} needs a {SOURCE_COLUMN!r} "
+                f"column; split {split!r} has {rows.column_names} (the embedded corpus has it)"
+            )
+        sources = rows[SOURCE_COLUMN]
+        if self.held_out_source not in set(sources):
+            raise ValueError(
+                f"data.held_out_source={self.held_out_source!r} has no rows in split {split!r}; "
+                f"its sources are {sorted(set(sources))}"
+            )
+        indices = [i for i, s in enumerate(sources) if (s == self.held_out_source) == keep]
+        return rows.select(indices)
 
     def setup(self, stage: str | None = None) -> None:
         if self.encoded:

@@ -98,7 +98,7 @@ class BiLSTMEncoder(nn.Module):
 
 
 class LanguageIdentifier(nn.Module):
-    """``logits = W pool(BiLSTM(frontend(x))) + b``, shape ``(B, n_labels)``.
+    """``logits = W [pool(BiLSTM(frontend(x))); bag(x)] + b``, shape ``(B, n_labels)``.
 
     Args:
         frontend: maps ``(inputs, lengths)`` to ``(features (B, T', F), lengths (B,))``.
@@ -107,6 +107,9 @@ class LanguageIdentifier(nn.Module):
         pooling: ``attention`` | ``mean`` | ``stats`` | ``last``; ``attention_dim`` sizes the attention.
         classifier_dropout: dropout on the pooled vector.
         n_labels: number of languages (rows of ``head``).
+        ngram_bag: optional module mapping the raw ``(inputs, lengths)`` to ``(B, D)``
+            features concatenated to the pooled vector
+            (:class:`tasks.langid.model.ngram_bag.HashedNgramBag`); ``None``: none.
     """
 
     def __init__(
@@ -120,6 +123,7 @@ class LanguageIdentifier(nn.Module):
         attention_dim: int,
         classifier_dropout: float,
         n_labels: int,
+        ngram_bag: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.frontend = frontend
@@ -128,10 +132,15 @@ class LanguageIdentifier(nn.Module):
         )
         self.pooling = build_pooling(pooling, self.encoder.output_size, attention_dim)
         self.dropout = nn.Dropout(classifier_dropout)
-        self.head = nn.Linear(self.pooling.output_size, n_labels)
+        self.ngram_bag = ngram_bag
+        bag_size = ngram_bag.output_size if ngram_bag is not None else 0
+        self.head = nn.Linear(self.pooling.output_size + bag_size, n_labels)
 
     def forward(self, inputs: Tensor, lengths: Tensor) -> Tensor:
-        features, lengths = self.frontend(inputs, lengths)
-        states, final = self.encoder(features, lengths)
-        mask = torch.arange(states.shape[1], device=states.device) < lengths.unsqueeze(1)
-        return self.head(self.dropout(self.pooling(states, mask, final)))
+        features, feature_lengths = self.frontend(inputs, lengths)
+        states, final = self.encoder(features, feature_lengths)
+        mask = torch.arange(states.shape[1], device=states.device) < feature_lengths.unsqueeze(1)
+        pooled = self.pooling(states, mask, final)
+        if self.ngram_bag is not None:
+            pooled = torch.cat([pooled, self.ngram_bag(inputs, lengths)], dim=-1)
+        return self.head(self.dropout(pooled))

@@ -16,7 +16,8 @@ from tasks.text.vocabulary import Vocabulary
 log = logging.getLogger(__name__)
 
 UNDETERMINED = "und"
-"""ISO 639-2 code for "undetermined", returned when a text holds no letters."""
+"""ISO 639-2 code for "undetermined", returned when a text holds no letters or the best
+language's calibrated probability is below the ``und_threshold``."""
 
 
 def is_undetermined(text: str) -> bool:
@@ -42,7 +43,9 @@ class TextPredictor:
     Args:
         module: maps ``(ids (B, T), lengths (B,))`` to logits ``(B, L)``.
         vocabulary, artifacts: the checkpoint's symbol vocabulary, ``unit`` and ``labels``.
-        settings: ``top_k`` and ``max_chars`` (longer inputs are truncated with a notice).
+        settings: ``top_k``, ``max_chars`` (longer inputs are truncated with a notice) and
+            ``und_threshold`` (a best probability below it answers ``und``; 0 never does).
+        temperature: probabilities are ``softmax(logits / temperature)``.
     """
 
     def __init__(
@@ -51,6 +54,7 @@ class TextPredictor:
         vocabulary: Vocabulary,
         artifacts: Mapping[str, Any],
         settings: Mapping[str, Any],
+        temperature: float = 1.0,
     ) -> None:
         self.module = module
         self.vocabulary = vocabulary
@@ -59,6 +63,10 @@ class TextPredictor:
         self.labels = list(artifacts["labels"])
         self.top_k = int(settings["top_k"])
         self.max_chars = int(settings["max_chars"])
+        self.und_threshold = float(settings.get("und_threshold", 0.0))
+        if not 0.0 <= self.und_threshold <= 1.0:
+            raise ValueError(f"model.predict.und_threshold={self.und_threshold} must lie in [0, 1]")
+        self.temperature = temperature
 
     def predict(self, texts: list[str]) -> Iterator[dict]:
         records: list[dict] = [{"input": text} for text in texts]
@@ -89,11 +97,21 @@ class TextPredictor:
             padded, lengths = pad_sequences(ids, 0)
             device = next(self.module.parameters()).device
             logits = self.module(padded.to(device), lengths.to(device))
-            best = top_k_records(logits.float().softmax(-1).cpu(), self.labels, self.top_k)
+            probabilities = (logits.float() / self.temperature).softmax(-1).cpu()
+            best = top_k_records(probabilities, self.labels, self.top_k)
             for i, ranked in zip(scored, best, strict=True):
                 records[i].update(
                     language=ranked[0]["language"],
                     probability=ranked[0]["probability"],
                     top_k=ranked,
                 )
+                if ranked[0]["probability"] < self.und_threshold:
+                    records[i]["language"] = UNDETERMINED
+                    notice = (
+                        f"best language {ranked[0]['language']} has probability "
+                        f"{ranked[0]['probability']:.3f} < und_threshold {self.und_threshold}"
+                    )
+                    records[i]["notice"] = "; ".join(
+                        filter(None, [records[i].get("notice"), notice])
+                    )
         yield from records
