@@ -1,10 +1,18 @@
-"""Compare our language identifier with langid.py and lingua on the same test split.
+"""Compare our language identifier with langid.py and lingua on the same test sentences.
 
     python scripts/compare_langid.py --ckpt outputs/langid/runs/<run>/checkpoints/last.ckpt
+    python scripts/compare_langid.py --ckpt <default run> \\
+        --held-out cldr=<run trained with data.held_out_source=cldr> --held-out emoji=<...>
 
-Prints (and writes under --out) one table: accuracy, macro-F1, accuracy on texts of at most
-20 characters and sentences/second for each tool on the test items of the languages it
-supports, next to our model on exactly the same items.
+Prints (and writes under --out) accuracy, macro-F1, accuracy per text length (<= 20,
+21-60, > 60 characters) and sentences/second for each tool on the test items of the
+languages it supports, next to our model on exactly the same items, all in one run:
+
+* over the whole test file (our default checkpoint);
+* per source (domain) of the test file, when it has a ``source`` column: our model is the
+  ``--held-out`` checkpoint trained without that source (leave-one-domain-out) when one is
+  given, else the default checkpoint (the source is then in-domain, marked so);
+* a summary: accuracy per held-out source and the mean over sources, per tool pair.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -19,8 +28,8 @@ import torch
 from datasets import load_dataset
 
 from tasks.harness.checkpoint import load_module
-from tasks.langid.text_datamodule import cap_per_label
-from tasks.langid.yardstick import (
+from tasks.langid.comparison import (
+    Identify,
     ToolResult,
     langid_py_identifier,
     lingua_identifier,
@@ -29,31 +38,110 @@ from tasks.langid.yardstick import (
     score,
     timed,
 )
+from tasks.langid.data.text_datamodule import SOURCE_COLUMN, cap_per_label
 
 TOOLS = {"langid.py": langid_py_identifier, "lingua": lingua_identifier}
+OURS = "ours (LSTM)"
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--ckpt", required=True, help="our langid checkpoint (.ckpt)")
+    parser.add_argument(
+        "--held-out",
+        action="append",
+        default=[],
+        metavar="SOURCE=CKPT",
+        help="checkpoint trained without SOURCE (data.held_out_source=SOURCE); repeatable",
+    )
     parser.add_argument("--test-file", default="data/langid_text/test.jsonl", help="JSONL or CSV")
     parser.add_argument("--text-column", default="text")
     parser.add_argument("--label-column", default="label")
     parser.add_argument("--batch-size", type=int, default=256, help="our model's batch size")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
-    parser.add_argument("--short-chars", type=int, default=20)
     parser.add_argument(
         "--max-per-language", type=int, default=0, help="test items per language (0: all)"
     )
     parser.add_argument("--tools", default="langid.py,lingua", help=f"subset of {sorted(TOOLS)}")
     parser.add_argument("--out", default="results/langid_compare", help="folder for .md/.json")
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
-def main() -> None:
-    args = parse_args()
+def held_out_checkpoints(pairs: list[str]) -> dict[str, str]:
+    """``["cldr=a.ckpt"]`` -> ``{"cldr": "a.ckpt"}``, with a clear error on a bad pair."""
+    found: dict[str, str] = {}
+    for pair in pairs:
+        source, sep, path = pair.partition("=")
+        if not sep or not source or not path:
+            raise SystemExit(f"--held-out {pair!r}: expected SOURCE=CKPT, e.g. cldr=run/last.ckpt")
+        found[source] = path
+    return found
+
+
+def compare(
+    subset: str,
+    texts: list[str],
+    truth: list[str],
+    tools: dict[str, tuple[set[str], Identify]],
+    ours: Identify,
+    our_labels: set[str],
+    our_name: str,
+) -> list[ToolResult]:
+    """For each tool, the tool and our model on the texts of the languages both support."""
+    results: list[ToolResult] = []
+    for name, (languages, identify) in tools.items():
+        keep = [i for i, label in enumerate(truth) if label in languages & our_labels]
+        if not keep:
+            continue
+        sub_texts, sub_truth = [texts[i] for i in keep], [truth[i] for i in keep]
+        label = f"{subset}, {name} languages"
+        predicted, seconds = timed(identify, sub_texts)
+        results.append(score(label, name, sub_texts, sub_truth, predicted, seconds))
+        predicted, seconds = timed(ours, sub_texts)
+        results.append(score(label, our_name, sub_texts, sub_truth, predicted, seconds))
+    return results
+
+
+def summary_table(rows: list[tuple[str, str, list[ToolResult]]]) -> str:
+    """Accuracy per held-out source: each tool next to ours on the same sentences, + mean."""
+    tools = list(
+        dict.fromkeys(
+            r.tool for _, _, results in rows for r in results if not r.tool.startswith(OURS)
+        )
+    )
+    header = "| held-out source | our model | " + " | ".join(
+        f"{t} (n) | ours on {t}'s languages" for t in tools
+    )
+    lines = [header + " |", "|---|---|" + "---:|---:|" * len(tools)]
+    sums: dict[str, list[float]] = {t: [] for t in tools}
+    ours_sums: dict[str, list[float]] = {t: [] for t in tools}
+    for source, model, results in rows:
+        cells = []
+        for tool in tools:
+            pair = [r for r in results if r.subset.endswith(f"{tool} languages")]
+            theirs = next((r for r in pair if r.tool == tool), None)
+            mine = next((r for r in pair if r.tool != tool), None)
+            if theirs is None or mine is None:
+                cells.append("- | -")
+                continue
+            sums[tool].append(theirs.acc)
+            ours_sums[tool].append(mine.acc)
+            cells.append(f"{theirs.acc:.4f} ({theirs.n}) | {mine.acc:.4f}")
+        lines.append(f"| {source} | {model} | " + " | ".join(cells) + " |")
+    means = [
+        f"{sum(sums[t]) / len(sums[t]):.4f} | {sum(ours_sums[t]) / len(ours_sums[t]):.4f}"
+        if sums[t]
+        else "- | -"
+        for t in tools
+    ]
+    lines.append("| mean over sources | | " + " | ".join(means) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     path = Path(args.test_file)
@@ -61,46 +149,81 @@ def main() -> None:
         raise SystemExit(
             f"{path} not found: build the corpus first (python scripts/train.py task=langid)"
         )
+    held_out = held_out_checkpoints(args.held_out)
     builder = "csv" if path.suffix == ".csv" else "json"
     data = load_dataset(builder, data_files={"test": str(path)})["test"]
     texts_all = [str(t) for t in data[args.text_column]]
     truth_all = [str(x) for x in data[args.label_column]]
+    sources_all = (
+        [str(s) for s in data[SOURCE_COLUMN]] if SOURCE_COLUMN in data.column_names else None
+    )
     if args.max_per_language:
-        texts_all, truth_all = cap_per_label(texts_all, truth_all, args.max_per_language)
-    module = load_module(args.ckpt)
-    ours = our_identifier(module, args.batch_size)
-    ours_known = set(module.labels)
-    results: list[ToolResult] = []
-    subsets = {"all corpus languages": (ours_known, None)}
+        index, truth_all = cap_per_label(
+            list(range(len(texts_all))), truth_all, args.max_per_language
+        )
+        texts_all = [texts_all[i] for i in index]
+        sources_all = [sources_all[i] for i in index] if sources_all else None
+    unknown = sorted(set(held_out) - set(sources_all or []))
+    if unknown:
+        raise SystemExit(
+            f"--held-out {unknown}: no such source in {path} "
+            f"(its sources: {sorted(set(sources_all or []))})"
+        )
+    tools: dict[str, tuple[set[str], Identify]] = {}
     for name in [t.strip() for t in args.tools.split(",") if t.strip()]:
         if name not in TOOLS:
             raise SystemExit(f"--tools: unknown tool {name!r}, choose from {sorted(TOOLS)}")
-        languages, identify = TOOLS[name]()
-        subsets[f"{name} languages"] = (languages & ours_known, (name, identify))
-    for subset, (languages, tool) in subsets.items():
-        keep = [i for i, label in enumerate(truth_all) if label in languages]
-        texts = [texts_all[i] for i in keep]
-        truth = [truth_all[i] for i in keep]
-        if tool is not None:
-            predicted, seconds = timed(tool[1], texts)
-            results.append(
-                score(subset, tool[0], texts, truth, predicted, seconds, args.short_chars)
-            )
-        predicted, seconds = timed(ours, texts)
-        results.append(
-            score(subset, "ours (LSTM)", texts, truth, predicted, seconds, args.short_chars)
-        )
-    table = markdown_table(results)
+        tools[name] = TOOLS[name]()
+    module = load_module(args.ckpt)
+    ours, our_labels = our_identifier(module, args.batch_size), set(module.labels)
+    mine = [i for i, label in enumerate(truth_all) if label in our_labels]
+    texts_mine, truth_mine = [texts_all[i] for i in mine], [truth_all[i] for i in mine]
+    predicted, seconds = timed(ours, texts_mine)
+    results = [
+        score("all sources, all our languages", OURS, texts_mine, truth_mine, predicted, seconds)
+    ]
+    results += compare("all sources", texts_all, truth_all, tools, ours, our_labels, OURS)
+    per_source: list[tuple[str, str, list[ToolResult]]] = []
+    for source in sorted(set(sources_all or [])):
+        keep = [i for i, s in enumerate(sources_all or []) if s == source]
+        texts, truth = [texts_all[i] for i in keep], [truth_all[i] for i in keep]
+        if source in held_out:
+            loo = load_module(held_out[source])
+            model, name = f"trained without {source}", f"{OURS}, without {source}"
+            identify, labels = our_identifier(loo, args.batch_size), set(loo.labels)
+        else:
+            model, name, identify, labels = "default (in-domain)", OURS, ours, our_labels
+        found = compare(source, texts, truth, tools, identify, labels, name)
+        per_source.append((source, model, found))
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    header = (
-        f"test file: {path} ({len(texts_all)} sentences); checkpoint: {args.ckpt}\n"
-        f"CPU threads: {torch.get_num_threads()} (torch), load average at the end: {load}\n"
-    )
-    print(header + "\n" + table)
+    report = [
+        f"test file: {path} ({len(texts_all)} sentences); checkpoint: {args.ckpt}",
+        *(f"held out {s}: {c}" for s, c in sorted(held_out.items())),
+        f"CPU threads: {torch.get_num_threads()} (torch), load average at the end: {load}",
+        "",
+        "## All sources",
+        "",
+        markdown_table(results),
+    ]
+    if per_source:
+        report += [
+            "## Per source",
+            "",
+            markdown_table([r for _, _, found in per_source for r in found]),
+            "## Accuracy per source",
+            "",
+            summary_table(per_source),
+        ]
+    text = "\n".join(report)
+    print(text)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "compare_langid.md").write_text(header + "\n" + table, encoding="utf-8")
-    (out / "compare_langid.json").write_text(json.dumps([asdict(r) for r in results], indent=1))
+    (out / "compare_langid.md").write_text(text, encoding="utf-8")
+    payload = {
+        "all": [asdict(r) for r in results],
+        "per_source": {s: [asdict(r) for r in found] for s, _, found in per_source},
+    }
+    (out / "compare_langid.json").write_text(json.dumps(payload, indent=1))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ from omegaconf import DictConfig
 
 from tasks.harness.errors import exit_on_error
 from tasks.harness.resolvers import register_resolvers
-from tasks.harness.train import build_datamodule, require_task
+from tasks.harness.run_config import validate_run_config
+from tasks.harness.train import build_datamodule
 
 register_resolvers()
 # Absolute, so the entry point also works as an imported module / console script.
@@ -22,7 +23,7 @@ CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="generate_data")
 @exit_on_error
 def main(cfg: DictConfig) -> None:
-    require_task(cfg)
+    validate_run_config(cfg)
     build_datamodule(cfg.data).prepare_data()
 
 

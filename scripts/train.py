@@ -14,6 +14,7 @@ from tasks.harness.errors import exit_on_error
 from tasks.harness.multirun_ddp import ddp_ranks_rerun_this_job
 from tasks.harness.optuna_pruning import pruned_trial_ends_quietly_off_rank_zero
 from tasks.harness.resolvers import register_resolvers
+from tasks.harness.run_config import refusing_ungrouped_encoder
 from tasks.harness.train import train
 
 register_resolvers()
@@ -21,6 +22,7 @@ register_resolvers()
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
 
+@refusing_ungrouped_encoder(CONF_DIR, "train")
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 @exit_on_error
 def main(cfg: DictConfig) -> float | None:

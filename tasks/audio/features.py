@@ -12,12 +12,13 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import torch
 import torchaudio
 from torch import Tensor, nn
 
-from lstmkit.recurrence import is_exporting
+from lstmkit.dispatch import is_exporting
 
 
 @functools.lru_cache(maxsize=16)
@@ -261,6 +262,18 @@ class CMVN(GlobalCMVN):
         if self.utterance is not None:
             return self.utterance(feats, lengths)
         return super().forward(feats, lengths)
+
+
+@dataclass
+class SpecAugmentConfig:
+    """The options of :class:`SpecAugment` that task configs set (``spec_augment:``)."""
+
+    freq_masks: int
+    freq_width: int
+    time_masks: int
+    time_width: int
+    time_ratio: float
+    time_warp: int
 
 
 class SpecAugment(nn.Module):

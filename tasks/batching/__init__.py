@@ -2,5 +2,12 @@
 
 from tasks.batching.bucket_sampler import BucketBatchSampler, padding_fraction
 from tasks.batching.collate import pad_collate, pad_sequences
+from tasks.batching.loader_options import LoaderOptions
 
-__all__ = ["BucketBatchSampler", "pad_collate", "pad_sequences", "padding_fraction"]
+__all__ = [
+    "BucketBatchSampler",
+    "LoaderOptions",
+    "pad_collate",
+    "pad_sequences",
+    "padding_fraction",
+]

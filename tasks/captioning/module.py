@@ -5,17 +5,25 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import fields
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
 from lstmkit import record_gates
 from tasks.captioning.attention_maps import save_attention_figure
-from tasks.captioning.images import image_to_tensor, load_image
+from tasks.captioning.config import (
+    CaptioningModelConfig,
+    CaptioningPredictOptions,
+    DecodingConfig,
+    SmallCNNEncoderConfig,
+    TorchvisionEncoderConfig,
+)
+from tasks.captioning.data.images import image_to_tensor, load_image
 from tasks.captioning.metrics import caption_scores
-from tasks.captioning.model import Captioner
+from tasks.captioning.model.captioner import Captioner
 from tasks.captioning.step_graphs import DecoderStepGraph, EncoderGraph
 from tasks.captioning.tokenization import BOS, EOS, PAD, decode_caption, tokenize
 from tasks.harness.eval_records import Record
@@ -23,14 +31,6 @@ from tasks.harness.export import ExportGraph
 from tasks.harness.gate_plots import GateView, draw_tokens, recorded_layers
 from tasks.harness.module import TaskModule
 from tasks.text.vocabulary import Vocabulary
-
-DEFAULT_DECODING: dict[str, Any] = {
-    "search": "beam",
-    "beam_size": 3,
-    "max_len": 24,
-    "length_penalty": 0.0,
-    "no_repeat_ngram_size": 0,
-}
 
 
 class CaptioningModule(TaskModule):
@@ -41,13 +41,22 @@ class CaptioningModule(TaskModule):
             ``attention_regularizer`` (lambda of the doubly stochastic penalty),
             ``scheduled_sampling`` (``max_probability``, ``ramp_epochs``) and ``decoding``
             (``beam_size``, ``max_len``, ``length_penalty``, ``no_repeat_ngram_size``: used by
-            test and predict; validation decodes greedily, which is faster).
+            test and predict; validation decodes greedily, which is faster) and ``predict``
+            (``attention_maps``, ``attention_dir``); schemas in :mod:`tasks.captioning.config`.
         optim: the harness optimizer/schedule config.
         artifacts: ``vocabulary`` (``Vocabulary.to_list()``) and ``image_size``.
     """
 
     input_kind = "file"
     input_extensions = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+    model_schema: ClassVar[type] = CaptioningModelConfig
+    predict_schema: ClassVar[type] = CaptioningPredictOptions
+
+    @classmethod
+    def encoder_schema(cls, encoder: Mapping[str, Any]) -> type:
+        """The small CNN's schema (with ``channels``) or a torchvision network's."""
+        small = isinstance(encoder, Mapping) and encoder.get("name") == "small_cnn"
+        return SmallCNNEncoderConfig if small else TorchvisionEncoderConfig
 
     def __init__(
         self, model: Mapping[str, Any], optim: Mapping[str, Any], artifacts: Mapping[str, Any]
@@ -55,12 +64,16 @@ class CaptioningModule(TaskModule):
         super().__init__(model, optim, artifacts)
         self.vocab = Vocabulary.from_list(artifacts["vocabulary"])
         self.image_size = int(artifacts["image_size"])
-        self.decoding = {**DEFAULT_DECODING, **(model.get("decoding") or {})}
-        self.attention_regularizer = float(model.get("attention_regularizer", 0.0))
-        self.scheduled_sampling = dict(model.get("scheduled_sampling") or {})
+        self.decoding = dict(model["decoding"])
+        self.attention_regularizer = float(model["attention_regularizer"])
+        self.scheduled_sampling = dict(model["scheduled_sampling"])
         self.captioner = Captioner(len(self.vocab), model["encoder"], model["decoder"])
         self.grid = self.captioner.grid_shape(self.image_size)
         self._skipped = 0
+
+    def predict_defaults(self) -> dict[str, Any]:
+        """``model.predict`` and ``model.decoding``."""
+        return {**self.decoding, **self.hparams["model"]["predict"]}
 
     def output_vocabularies(self) -> dict[str, list[str]]:
         return {
@@ -113,8 +126,8 @@ class CaptioningModule(TaskModule):
     # ----------------------------------------------------------------- training
     def sampling_probability(self) -> float:
         """Scheduled sampling rate, ramped linearly to ``max_probability`` over ``ramp_epochs``."""
-        top = float(self.scheduled_sampling.get("max_probability", 0.0))
-        ramp = max(int(self.scheduled_sampling.get("ramp_epochs", 1)), 1)
+        top = float(self.scheduled_sampling["max_probability"])
+        ramp = max(int(self.scheduled_sampling["ramp_epochs"]), 1)
         return top * min(1.0, self.current_epoch / ramp)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
@@ -138,8 +151,7 @@ class CaptioningModule(TaskModule):
         """Record per image its split, name, references and greedy (and beam) caption."""
         if not batch["names"]:
             return
-        max_len = self.decoding["max_len"]
-        greedy = self.captioner.caption(batch["images"], search="greedy", max_len=max_len)
+        greedy = self.captioner.caption(batch["images"], **{**self.decoding, "search": "greedy"})
         columns: dict[str, Sequence[Any]] = {
             "split": list(batch["splits"]),
             "name": list(batch["names"]),
@@ -231,19 +243,21 @@ class CaptioningModule(TaskModule):
     def predict_items(self, inputs: list[str], options: Mapping[str, Any]) -> Iterator[dict]:
         """Caption image files.
 
-        Options: ``search`` (``beam``/``greedy``), ``beam_size``, ``max_len``, ``length_penalty``, ``no_repeat_ngram_size``
-        (defaults from the model's ``decoding``), ``attention_maps`` (false) and
-        ``attention_dir`` (``attention_maps``) where one PNG per image is written.
+        Options (:class:`tasks.captioning.config.CaptioningPredictOptions`): ``search``
+        (``beam``/``greedy``), ``beam_size``, ``max_len``, ``length_penalty``,
+        ``no_repeat_ngram_size`` (over ``model.decoding``), ``attention_maps`` and
+        ``attention_dir``, where one PNG per image is written (over ``model.predict``).
 
         Yields:
             ``{"input", "caption", "score"}`` (+ ``"attention_map"``) per image; ``score`` is the
             caption's log-probability. An unreadable image raises ``ValueError`` naming it.
         """
-        decoding = {k: type(v)(options.get(k, v)) for k, v in self.decoding.items()}
+        options = self.predict_options(options)
+        decoding = {f.name: options[f.name] for f in fields(DecodingConfig)}
         images = [load_image(path) for path in inputs]
         batch = torch.stack([image_to_tensor(img, self.image_size) for img in images])
         captions = self.captioner.caption(batch.to(self.device), **decoding)
-        map_dir = Path(options.get("attention_dir", "attention_maps"))
+        map_dir = Path(options["attention_dir"])
         for path, image, cap in zip(inputs, images, captions, strict=True):
             words = self.vocab.decode(cap.tokens)
             record: dict[str, Any] = {
@@ -251,7 +265,7 @@ class CaptioningModule(TaskModule):
                 "caption": " ".join(words),
                 "score": round(cap.score, 4),
             }
-            if options.get("attention_maps") and words and cap.attention is not None:
+            if options["attention_maps"] and words and cap.attention is not None:
                 png = map_dir / f"{Path(path).stem}.png"
                 save_attention_figure(image, words, cap.attention, self.grid, png)
                 record["attention_map"] = str(png)

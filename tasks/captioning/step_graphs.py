@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lstmkit.decoder import DecoderMemory
-from tasks.captioning.model import Captioner
+from tasks.captioning.model.captioner import Captioner
 
 
 class EncoderGraph(nn.Module):

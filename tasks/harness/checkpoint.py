@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from tasks.harness.checkpoint_upgrade import upgrade_checkpoint
 from tasks.harness.errors import CheckpointError
 from tasks.harness.module import CHECKPOINT_KEY, TaskModule
 
@@ -79,7 +80,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(
             f"checkpoint {path} was not written by a TaskModule (no '{CHECKPOINT_KEY}' entry)"
         )
-    return checkpoint
+    return upgrade_checkpoint(checkpoint, CHECKPOINT_KEY)
 
 
 def module_class(dotted: str) -> type[TaskModule]:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader, Dataset
 
-from tasks.batching import BucketBatchSampler
+from tasks.batching import BucketBatchSampler, LoaderOptions
 from tasks.batching.resumable_loader import numbered_loader
 
 
@@ -26,20 +26,22 @@ class TaskDataModule(pl.LightningDataModule, ABC):
     the checkpoint's artifacts back through :meth:`load_artifacts` *before* ``setup``; the
     datamodule must then encode data with them instead of recomputing them.
 
-    Subclasses that serve batches through :meth:`bucketed_loader` set ``batch_size``,
-    ``eval_batch_size``, ``bucket_batches``, ``seed`` and ``num_workers``, and may set
-    ``sortagrad_epochs`` (see :class:`tasks.batching.BucketBatchSampler`).
+    Every datamodule takes the shared loader options (:class:`tasks.batching.LoaderOptions`:
+    ``batch_size``, ``eval_batch_size``, ``bucket_batches``, ``num_workers``, ``seed``) as
+    keyword arguments next to its own and hands them here; :meth:`bucketed_loader` batches
+    with them.
+
+    Args:
+        loader: the shared loader options.
     """
 
-    batch_size: int
-    eval_batch_size: int
-    bucket_batches: int
-    seed: int
-    num_workers: int
-    sortagrad_epochs: int = 0
+    config_schema: ClassVar[type]
+    """Dataclass of the ``data`` config that builds this datamodule (its keyword arguments
+    and ``_target_``), checked by :func:`tasks.harness.train.build_datamodule`."""
 
-    def __init__(self) -> None:
+    def __init__(self, loader: LoaderOptions) -> None:
         super().__init__()
+        self.loader_options = loader
         self.fixed_artifacts: dict[str, Any] | None = None
 
     def load_artifacts(self, artifacts: dict[str, Any]) -> None:
@@ -58,24 +60,28 @@ class TaskDataModule(pl.LightningDataModule, ABC):
         training: bool,
         collate_fn: Callable[[list[Any]], Any],
         max_frames: int | None = None,
+        sortagrad_epochs: int = 0,
     ) -> DataLoader:
         """Batches of items of similar length (``lengths[i]`` is item ``i``'s), so padding
         stays small: reshuffled every epoch when ``training``, in a fixed order otherwise,
         and sharded across processes by the sampler under DDP (training: the same number of
         batches on every rank; evaluation: every item exactly once). ``max_frames`` caps
-        ``batch size x longest item`` per training batch instead of ``batch_size``.
+        ``batch size x longest item`` per training batch instead of ``batch_size``; the
+        first ``sortagrad_epochs`` training epochs come shortest first (tasks without these
+        options leave them unset).
 
         Batches carry ``sample_ids`` (dataset indices, see
         :mod:`tasks.batching.resumable_loader`) and the loader resumes mid-epoch from a
         checkpoint."""
+        options = self.loader_options
         sampler = BucketBatchSampler(
             lengths,
-            batch_size=self.batch_size if training else self.eval_batch_size,
+            batch_size=options.batch_size if training else options.eval_batch_size,
             max_frames=max_frames if training else None,
             shuffle=training,
-            bucket_batches=self.bucket_batches,
-            seed=self.seed,
-            sortagrad_epochs=self.sortagrad_epochs if training else 0,
+            bucket_batches=options.bucket_batches,
+            seed=options.seed,
+            sortagrad_epochs=sortagrad_epochs if training else 0,
             even=training,
         )
-        return numbered_loader(dataset, sampler, collate_fn, self.num_workers, self.seed)
+        return numbered_loader(dataset, sampler, collate_fn, options.num_workers, options.seed)

@@ -60,7 +60,10 @@ class DemoPredictor:
     ) -> None:
         self.module = module
         self.folder = Path(tempfile.mkdtemp(prefix="lstmkit-demo-"))
-        self.options = {"attention_maps": True, "attention_dir": str(self.folder), **options}
+        figures = {"attention_maps": True, "attention_dir": str(self.folder)}
+        known = module.predict_options({})
+        self.options = {**{k: v for k, v in figures.items() if k in known}, **options}
+        module.predict_options(self.options)  # unknown or mistyped options fail at start
         self.gates = gates if gates is not None and draws_gates(module) else None
         self.lock = threading.Lock()
         self.count = 0

@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 from tasks.harness.checkpoint import build_module, find_checkpoint, load_checkpoint
 from tasks.harness.errors import ConfigError
 from tasks.harness.module import parameter_counts
+from tasks.harness.run_config import validate_run_config
 from tasks.harness.summary import plain_metrics, summary_table, write_summary
 from tasks.harness.train import build_datamodule, build_trainer
 
@@ -36,6 +37,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     labels, statistics).
     """
     started = time.perf_counter()
+    if data_selected():
+        validate_run_config(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     path = find_checkpoint(cfg.ckpt, cfg.paths.runs_dir)
     module = build_module(load_checkpoint(path))

@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytorch_lightning as pl
 import torch
+from omegaconf import DictConfig
 from pytorch_lightning.callbacks import Timer
 from pytorch_lightning.utilities.warnings import PossibleUserWarning
 
+from tasks.harness.config_schema import resolved, validate
 from tasks.harness.errors import ConfigError
 from tasks.harness.eval_records import (
     Record,
@@ -61,6 +63,11 @@ class TaskModule(pl.LightningModule, ABC):
     follow a vocabulary or label set, :meth:`output_vocabularies`. They must keep the
     ``(model, optim, artifacts)`` constructor signature and call ``super().__init__``.
 
+    Options are checked against the subclass's schemas (:mod:`tasks.harness.config_schema`):
+    ``model`` against :attr:`model_schema`, ``model.encoder`` against
+    :meth:`encoder_schema`, predict options against :attr:`predict_schema` (their values
+    default to :meth:`predict_defaults`, read from ``model``).
+
     Corpus-level metrics: evaluation steps call :meth:`record` with per-sample predictions
     and references; at the end of every validation/test epoch the records of all DDP ranks
     are gathered (:func:`tasks.harness.eval_records.gather_records`) and
@@ -75,10 +82,45 @@ class TaskModule(pl.LightningModule, ABC):
     input_extensions: ClassVar[tuple[str, ...]] = ()
     """Lower-case suffixes (``".wav"``) kept when a folder is expanded; empty keeps all files."""
 
+    model_schema: ClassVar[type]
+    """Dataclass of the ``model`` config (``conf/task/<name>.yaml``)."""
+    predict_schema: ClassVar[type]
+    """Dataclass of the predict ``options`` (``+options.<key>=<value>``)."""
+
+    @classmethod
+    @abstractmethod
+    def encoder_schema(cls, encoder: Mapping[str, Any]) -> type:
+        """Dataclass of ``encoder`` (``conf/encoder/<task>/<name>.yaml``); raises
+        :class:`~tasks.harness.errors.ConfigError` for an encoder the task cannot use."""
+
+    @classmethod
+    def validate_model(cls, model: Any) -> None:
+        """Check a ``model`` config (and its ``encoder``) against the task's schemas.
+
+        Raises:
+            ConfigError: one line naming the unknown, mistyped or missing key.
+        """
+        model = resolved(model)
+        validate(cls.model_schema, model, "model")
+        validate(cls.encoder_schema(model["encoder"]), model["encoder"], "model.encoder")
+
+    def predict_defaults(self) -> dict[str, Any]:
+        """The values of the predict options when a call sets none (from ``model``)."""
+        return dict(self.hparams["model"]["predict"])
+
+    def predict_options(self, options: Mapping[str, Any]) -> DictConfig:
+        """``options`` over :meth:`predict_defaults`, checked against :attr:`predict_schema`.
+
+        Raises:
+            ConfigError: naming an unknown or mistyped option.
+        """
+        return validate(self.predict_schema, {**self.predict_defaults(), **options}, "options")
+
     def __init__(
         self, model: Mapping[str, Any], optim: Mapping[str, Any], artifacts: Mapping[str, Any]
     ) -> None:
         super().__init__()
+        self.validate_model(model)
         self.save_hyperparameters(
             {
                 "model": to_plain(model, "model"),

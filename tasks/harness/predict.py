@@ -176,8 +176,9 @@ def predict(cfg: DictConfig) -> int:
     if cfg.ckpt is None:
         raise InputError("pass ckpt=<checkpoint file, run directory or 'last'>")
     module = load_module(find_checkpoint(cfg.ckpt, cfg.paths.runs_dir)).to(cfg.device)
-    items = expand_inputs(cfg.input, cfg.text, module.input_kind, module.input_extensions)
     options = to_plain(cfg.options, "options")
+    module.predict_options(options)  # unknown or mistyped options fail before any input
+    items = expand_inputs(cfg.input, cfg.text, module.input_kind, module.input_extensions)
     output = Path(cfg.output) if cfg.output else None
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)

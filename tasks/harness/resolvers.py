@@ -9,8 +9,9 @@ from pathlib import Path
 from lightning_fabric.plugins.environments import SLURMEnvironment
 from omegaconf import OmegaConf
 
-from tasks.harness.checkpoint import find_checkpoint, run_dir_of
+from tasks.harness.checkpoint import LAST, find_checkpoint, load_checkpoint, run_dir_of
 from tasks.harness.errors import CheckpointError
+from tasks.harness.module import CHECKPOINT_KEY
 
 
 def unique_dir(root: str) -> str:
@@ -57,11 +58,32 @@ def train_run_dir(ckpt_path: str | None, runs_root: str) -> str:
         return unique_dir(runs_root)
 
 
+def checkpoint_task(ckpt: str | None, fallback: str) -> str:
+    """The task name saved in checkpoint ``ckpt`` (a ``.ckpt`` file or a run directory), else
+    ``fallback``, the composed ``task.name``.
+
+    Eval and predict outputs of a checkpoint then land in its own task's folder even when the
+    command line names no task. ``last`` and unreadable checkpoints give ``fallback``: the entry
+    point reports those with its one-line error.
+    """
+    if ckpt is None or str(ckpt) == LAST:
+        return fallback
+    try:
+        saved = load_checkpoint(find_checkpoint(ckpt))[CHECKPOINT_KEY]["config"]
+    except CheckpointError:
+        return fallback
+    return saved.get("task", {}).get("name") or fallback
+
+
 def register_resolvers() -> None:
-    """Register ``${unique_dir:root}`` and ``${train_run_dir:ckpt_path,runs_root}``.
+    """Register ``${unique_dir:root}``, ``${train_run_dir:ckpt_path,runs_root}`` and
+    ``${checkpoint_task:ckpt,fallback}``.
 
     Both are cached per config (like Hydra's ``now``), so every read of ``hydra.run.dir`` in
     one run, including Lightning's when it launches DDP workers, gives the same directory.
     """
     OmegaConf.register_new_resolver("unique_dir", unique_dir, use_cache=True, replace=True)
     OmegaConf.register_new_resolver("train_run_dir", train_run_dir, use_cache=True, replace=True)
+    OmegaConf.register_new_resolver(
+        "checkpoint_task", checkpoint_task, use_cache=True, replace=True
+    )

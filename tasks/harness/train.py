@@ -10,7 +10,7 @@ from typing import Any
 import hydra
 import pytorch_lightning as pl
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 from tasks.harness.atomic_checkpoint import AtomicCheckpointIO
@@ -29,25 +29,16 @@ from tasks.harness.plain import to_plain
 from tasks.harness.plots import plot_learning_curves
 from tasks.harness.preemption import Preempted
 from tasks.harness.resumption import ResumableTraining
+from tasks.harness.run_config import validate_data, validate_run_config
 from tasks.harness.summary import plain_metrics, summary_table, write_summary
 
 log = logging.getLogger(__name__)
 
 
-def require_task(cfg: DictConfig) -> None:
-    """A clear error when no task is selected instead of a missing-key traceback."""
-    if OmegaConf.select(cfg, "task.module", default=None) in (None, "???"):
-        raise ConfigError("no task selected: pass task=<name> (one of conf/task/*.yaml)")
-
-
 def build_datamodule(data_cfg: Any) -> TaskDataModule:
-    datamodule = hydra.utils.instantiate(data_cfg, _convert_="all")
-    if not isinstance(datamodule, TaskDataModule):
-        raise ConfigError(
-            f"data._target_ {data_cfg.get('_target_')!r} must build a "
-            "tasks.harness.datamodule.TaskDataModule"
-        )
-    return datamodule
+    """The datamodule of a ``data`` config, checked against its schema first."""
+    validate_data(data_cfg)
+    return hydra.utils.instantiate(data_cfg, _convert_="all")
 
 
 def instantiate_all(group: DictConfig | None) -> list[Any]:
@@ -105,7 +96,7 @@ def train(cfg: DictConfig) -> float | None:
     """Fit (unless ``train=false``), test the best checkpoint (unless ``test=false``) and write
     ``summary.json``. Returns the best value of ``task.monitor`` (for sweepers)."""
     started = time.perf_counter()
-    require_task(cfg)
+    validate_run_config(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     run_dir = Path(cfg.paths.output_dir)
 

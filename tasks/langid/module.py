@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -13,19 +13,23 @@ from torch import Tensor
 
 from lstmkit import record_gates
 from tasks.audio.io import load_audio
+from tasks.harness.errors import ConfigError
 from tasks.harness.eval_records import Record
 from tasks.harness.export import ExportGraph
 from tasks.harness.gate_plots import GateView, draw_spectrogram, draw_tokens, recorded_layers
 from tasks.harness.module import TaskModule
-from tasks.langid.model import LanguageIdentifier, TextFrontEnd
-from tasks.langid.predict import TextPredictor
-from tasks.langid.scores import (
+from tasks.langid.calibration import expected_calibration_error, fit_temperature
+from tasks.langid.config import ENCODER_SCHEMAS, LangIDModelConfig, LangIDPredictConfig
+from tasks.langid.data.text_units import text_units
+from tasks.langid.metrics import (
     confusion_matrix,
     per_language_markdown,
     plot_confusion,
     summary_scores,
 )
-from tasks.langid.text_units import text_units
+from tasks.langid.model.identifier import LanguageIdentifier, TextFrontEnd
+from tasks.langid.model.ngram_bag import HashedNgramBag
+from tasks.langid.predict.text import TextPredictor
 from tasks.text.vocabulary import Vocabulary
 
 
@@ -35,7 +39,8 @@ def build_frontend(encoder: Mapping[str, Any], artifacts: Mapping[str, Any]) -> 
     if encoder["modality"] != modality:
         raise ValueError(
             f"encoder={encoder['name']} reads {encoder['modality']} input but the data is "
-            f"{modality}: pick a {modality} encoder (text_bilstm for text, audio_bilstm for audio)"
+            f"{modality}: pick a {modality} encoder (encoder=langid/text_bilstm for text, "
+            "encoder=langid/audio_bilstm for audio)"
         )
     if modality == "text":
         vocab_size = len(artifacts["vocabulary"]["itos"])
@@ -47,22 +52,58 @@ def build_frontend(encoder: Mapping[str, Any], artifacts: Mapping[str, Any]) -> 
             conv_kernel=encoder["conv_kernel"],
             conv_stride=encoder["conv_stride"],
         )
-    from tasks.langid.audio_frontend import AudioFrontEnd
+    from tasks.langid.model.audio_frontend import audio_frontend
 
-    return AudioFrontEnd.from_config(encoder, artifacts)
+    return audio_frontend(encoder, artifacts)
+
+
+def build_ngram_bag(
+    encoder: Mapping[str, Any], artifacts: Mapping[str, Any]
+) -> HashedNgramBag | None:
+    """The hashed n-gram bag of a text encoder with ``ngram_buckets > 0``, else ``None``."""
+    if encoder["modality"] != "text" or not encoder["ngram_buckets"]:
+        return None
+    return HashedNgramBag(
+        artifacts["vocabulary"]["itos"],
+        encoder["ngram_buckets"],
+        encoder["ngram_dim"],
+        encoder["ngram_orders"],
+        encoder["ngram_dropout"],
+    )
+
+
+def default_temperature(state_dict: dict[str, Tensor], prefix: str, *args: Any) -> None:
+    """Checkpoints written before temperature scaling load with ``T = 1`` (raw softmax)."""
+    state_dict.setdefault(f"{prefix}temperature", torch.ones(()))
 
 
 class LangIDModule(TaskModule):
     """Cross-entropy language classifier.
 
     ``model`` config: ``encoder`` (front-end + BiLSTM + pooling fields, see
-    ``conf/encoder/text_bilstm.yaml``), ``classifier_dropout``, ``label_smoothing``,
+    ``conf/encoder/langid/text_bilstm.yaml``), ``classifier_dropout``, ``label_smoothing``,
     ``short_text_chars`` (texts up to this length are also scored separately) and
-    ``predict`` defaults (``top_k``, ``max_chars``).
+    ``predict`` defaults (``top_k``, ``max_chars``, ``und_threshold``); schemas in
+    :mod:`tasks.langid.config`. Written-text probabilities are ``softmax(logits /
+    temperature)`` with the temperature fitted on the validation set
+    (:mod:`tasks.langid.calibration`).
 
     Batches: ``inputs (B, T[, F])``, ``inputs_lengths (B,)``, ``label (B,)`` and, for text,
     ``n_chars (B,)``.
     """
+
+    model_schema: ClassVar[type] = LangIDModelConfig
+    predict_schema: ClassVar[type] = LangIDPredictConfig
+
+    @classmethod
+    def encoder_schema(cls, encoder: Mapping[str, Any]) -> type:
+        """The text or audio encoder schema, by the encoder's ``modality``."""
+        modality = encoder.get("modality") if isinstance(encoder, Mapping) else None
+        if modality not in ENCODER_SCHEMAS:
+            raise ConfigError(
+                f"encoder.modality: {modality!r} is not one of {', '.join(ENCODER_SCHEMAS)}"
+            )
+        return ENCODER_SCHEMAS[modality]
 
     def __init__(
         self, model: Mapping[str, Any], optim: Mapping[str, Any], artifacts: Mapping[str, Any]
@@ -76,12 +117,17 @@ class LangIDModule(TaskModule):
             hidden_size=encoder["hidden_size"],
             num_layers=encoder["num_layers"],
             dropout=encoder["dropout"],
-            variants=encoder.get("variants") or {},
+            lstm_options=encoder["lstm_options"],
             pooling=encoder["pooling"],
             attention_dim=encoder["attention_dim"],
             classifier_dropout=model["classifier_dropout"],
             n_labels=len(self.labels),
+            ngram_bag=build_ngram_bag(encoder, artifacts),
         )
+        # Fitted on each validation epoch (temperature scaling), saved with the weights.
+        self.register_buffer("temperature", torch.ones(()))
+        self._register_load_state_dict_pre_hook(default_temperature)
+        self.validation_logits: list[tuple[Tensor, Tensor]] = []
 
     @property
     def input_kind(self) -> str:  # type: ignore[override]
@@ -112,7 +158,7 @@ class LangIDModule(TaskModule):
             inputs = torch.randint(2, size, (2, 12), generator=generator)
             lengths, steps, module = torch.tensor([12, 7]), "symbols", self.model
         else:
-            from tasks.langid.audio_frontend import WaveformLanguageIdentifier
+            from tasks.langid.model.audio_frontend import WaveformLanguageIdentifier
 
             features = self.hparams["artifacts"]["features"]
             rate = features["sample_rate"]
@@ -156,7 +202,8 @@ class LangIDModule(TaskModule):
         self.log_metrics("train", {"loss": loss}, batch_size=len(batch["label"]))
         return loss
 
-    def evaluation_step(self, batch: dict[str, Any], stage: str) -> None:
+    def evaluation_step(self, batch: dict[str, Any], stage: str) -> Tensor:
+        """Record predictions and log the loss; returns the logits ``(B, n_labels)``."""
         logits = self(batch["inputs"], batch["inputs_lengths"])
         loss = F.cross_entropy(logits, batch["label"])
         columns = {"predicted": logits.argmax(-1).tolist(), "label": batch["label"].tolist()}
@@ -164,9 +211,29 @@ class LangIDModule(TaskModule):
             columns["n_chars"] = batch["n_chars"].tolist()
         self.record(stage, batch, **columns)
         self.log_metrics(stage, {"loss": loss}, batch_size=len(batch["label"]))
+        return logits
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self.evaluation_step(batch, "val")
+        logits = self.evaluation_step(batch, "val")
+        self.validation_logits.append((logits.detach().float().cpu(), batch["label"].cpu()))
+
+    def on_validation_epoch_end(self) -> None:
+        """Fit the temperature on this epoch's validation logits (this rank's share) and log
+        it with the expected calibration error before and after scaling."""
+        if self.validation_logits:
+            logits = torch.cat([z for z, _ in self.validation_logits])
+            labels = torch.cat([y for _, y in self.validation_logits])
+            self.validation_logits.clear()
+            temperature = fit_temperature(logits, labels)
+            self.temperature.fill_(temperature)
+            calibration = {
+                "temperature": temperature,
+                "ece_raw": expected_calibration_error(logits.softmax(-1), labels),
+                "ece": expected_calibration_error((logits / temperature).softmax(-1), labels),
+            }
+            for name, value in calibration.items():
+                self.log(f"val/{name}", value, on_epoch=True, sync_dist=False)
+        super().on_validation_epoch_end()
 
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self.evaluation_step(batch, "test")
@@ -243,7 +310,7 @@ class LangIDModule(TaskModule):
         )
 
     def _audio_gate_view(self, path: str, verdict: str) -> GateView:
-        from tasks.langid.audio_frontend import utterance_features
+        from tasks.langid.model.audio_frontend import utterance_features
 
         features = self.hparams["artifacts"]["features"]
         wave, _ = load_audio(path, features["sample_rate"])
@@ -262,11 +329,13 @@ class LangIDModule(TaskModule):
     def predict_items(self, inputs: list[str], options: Mapping[str, Any]) -> Iterator[dict]:
         """One record per input: ``input``, ``language``, ``probability``, ``top_k`` list and
         a ``notice`` when the text was truncated or is undetermined (``und``)."""
-        settings = {**self.hparams["model"]["predict"], **dict(options)}
+        settings = self.predict_options(options)
         if self.modality == "text":
-            predictor = TextPredictor(self, self.vocabulary, self.hparams["artifacts"], settings)
+            predictor = TextPredictor(
+                self, self.vocabulary, self.hparams["artifacts"], settings, float(self.temperature)
+            )
         else:
-            from tasks.langid.audio_predict import AudioPredictor
+            from tasks.langid.predict.audio import AudioPredictor
 
             predictor = AudioPredictor(self, self.hparams["artifacts"], settings)
         yield from predictor.predict(inputs)

@@ -23,7 +23,7 @@ import torch
 from torchmetrics.functional.text import char_error_rate
 
 from tasks.harness.checkpoint import find_checkpoint, load_module
-from tasks.speech.decoding_sweep import split_log_probs, transcripts
+from tasks.speech.decoding.sweep import split_log_probs, transcripts
 
 GREEDY = {"beam_size": 1, "lm_weight": 0.0, "char_lm_weight": 0.0}
 

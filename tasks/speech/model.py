@@ -25,7 +25,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lstmkit import LSTM
-from tasks.audio.features import CMVN, LogMel, SpecAugment
+from tasks.audio.features import LogMel, SpecAugment
+from tasks.audio.frontend import AudioFrontEnd
 from tasks.audio.subsampling import build_subsampling, stack_frames
 
 State = list[tuple[Tensor, Tensor]]
@@ -104,46 +105,26 @@ class LSTMEncoder(nn.Module):
         return x, lengths, new_state
 
 
-class FeatureFrontEnd(nn.Module):
-    """Waveforms -> normalised log-mel features: :class:`LogMel`, :class:`CMVN`, then
-    :class:`SpecAugment` (training mode only). ``log_mel`` must be the options the training
-    data's features were computed with.
-
-    ``normalization``: ``global`` (the training set's statistics; per frame, so it streams)
-    or ``utterance`` (each utterance's own statistics, which also remove its recording level;
-    needs the whole utterance).
-
-    ``waves (B, S)``, ``lengths (B,)`` samples -> ``(B, T, F)``, frame lengths ``(B,)``.
-    """
-
-    def __init__(
-        self,
-        cmvn_mean: Tensor | None,
-        cmvn_std: Tensor | None,
-        log_mel: dict | None = None,
-        spec_augment: dict | None = None,
-        normalization: str = "global",
-    ) -> None:
-        super().__init__()
-        self.log_mel = LogMel(**(log_mel or {}))
-        self.cmvn = CMVN(cmvn_mean, cmvn_std, self.log_mel.n_mels, normalization)
-        self.spec_augment = SpecAugment(**(spec_augment or {}))
-
-    @property
-    def n_mels(self) -> int:
-        return self.log_mel.n_mels
-
-    @property
-    def frame_seconds(self) -> float:
-        return self.log_mel.hop_length / self.log_mel.sample_rate
-
-    def forward(self, waves: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-        feats, frames = self.log_mel(waves, lengths)
-        return self.normalize(feats, frames), frames
-
-    def normalize(self, feats: Tensor, lengths: Tensor) -> Tensor:
-        """Log-mel ``(B, T, F)`` (e.g. cached by the datamodule) -> CMVN (+ SpecAugment)."""
-        return self.spec_augment(self.cmvn(feats, lengths), lengths)
+def waveform_frontend(
+    cmvn_mean: Tensor | None,
+    cmvn_std: Tensor | None,
+    normalization: str,
+    log_mel: dict | None = None,
+    spec_augment: dict | None = None,
+) -> AudioFrontEnd:
+    """The recogniser's front-end: waveforms -> :class:`LogMel` (``log_mel`` options, those
+    the training data's features were computed with) -> CMVN -> :class:`SpecAugment`
+    (``spec_augment`` options). Subsampling stays outside it: ``from_features`` runs it on
+    normalised features, which streaming feeds chunk by chunk."""
+    frames = LogMel(**(log_mel or {}))
+    return AudioFrontEnd(
+        frames.n_mels,
+        cmvn_mean,
+        cmvn_std,
+        normalization,
+        SpecAugment(**(spec_augment or {})),
+        log_mel=frames,
+    )
 
 
 class SpeechRecognizer(nn.Module):
@@ -152,8 +133,9 @@ class SpeechRecognizer(nn.Module):
     Args:
         vocab_size: ``V`` outputs, blank at 0.
         cmvn_mean, cmvn_std: ``(F,)`` global feature statistics of the training set.
-        features: :class:`FeatureFrontEnd` options, ``{log_mel: {...}, spec_augment: {...}}``.
-        normalization: ``global`` or ``utterance`` CMVN (:class:`FeatureFrontEnd`).
+        features: :func:`waveform_frontend` options, ``{log_mel: {...}, spec_augment: {...}}``.
+        normalization: ``global`` or ``utterance`` CMVN
+            (:class:`tasks.audio.frontend.AudioFrontEnd`).
         subsampling: ``conv``, ``stack`` or ``none``.
         subsampling_factor: time reduction of the subsampling stage.
         conv_channels: channels of the conv subsampling.
@@ -179,9 +161,7 @@ class SpeechRecognizer(nn.Module):
         lstm_options: dict | None = None,
     ) -> None:
         super().__init__()
-        self.frontend = FeatureFrontEnd(
-            cmvn_mean, cmvn_std, **(features or {}), normalization=normalization
-        )
+        self.frontend = waveform_frontend(cmvn_mean, cmvn_std, normalization, **(features or {}))
         self.subsampling = build_subsampling(
             subsampling, self.frontend.n_mels, subsampling_factor, conv_channels
         )
@@ -205,7 +185,8 @@ class SpeechRecognizer(nn.Module):
     @property
     def output_frame_seconds(self) -> float:
         """Seconds per output (CTC) frame, e.g. 10 ms hop x 4 = 0.04."""
-        return self.frontend.frame_seconds * self.frame_reduction
+        log_mel = self.frontend.log_mel
+        return log_mel.hop_length / log_mel.sample_rate * self.frame_reduction
 
     def forward(self, waves: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         """``waves (B, S)``, ``lengths (B,)`` -> log-probs ``(B, T', V)``, ``lengths' (B,)``."""

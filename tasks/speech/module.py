@@ -2,11 +2,14 @@
 
 Config (``cfg.model``, see ``conf/task/speech.yaml``)::
 
-    encoder:       ${encoder}                 conf/encoder/<name>.yaml
+    encoder:       ${encoder}                 conf/encoder/speech/<name>.yaml
     spec_augment:  {...}                      tasks.audio.features.SpecAugment options
     decoding:      {beam_size, lm_order, lm_weight, word_bonus, ...}
+    predict:       {streaming, chunk_seconds, min_seconds}
 
-Artifacts (from :class:`tasks.speech.datamodule.SpeechDataModule`): ``vocab``
+Schemas: :mod:`tasks.speech.config`.
+
+Artifacts (from :class:`tasks.speech.data.datamodule.SpeechDataModule`): ``vocabulary``
 (``Vocabulary.to_list()``, blank first), ``cmvn`` ``{mean, std}`` ``(F,)``, ``sample_rate``,
 ``features`` (the ``LogMel`` options of the data) and, for the n-gram LMs, the training
 ``transcripts`` and ``lm_text`` (``SpeechDataModule.lm_text_sentences``: further text).
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
+from dataclasses import fields
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
@@ -37,15 +41,21 @@ from tasks.harness.export import ExportGraph
 from tasks.harness.gate_plots import GateView, draw_spectrogram, recorded_layers
 from tasks.harness.module import TaskModule
 from tasks.harness.predict import error_record
-from tasks.speech.alignment import ctc_forced_align, word_timings
-from tasks.speech.ctc_decoding import (
+from tasks.speech.config import (
+    SearchConfig,
+    SpeechEncoderConfig,
+    SpeechModelConfig,
+    SpeechPredictOptions,
+)
+from tasks.speech.decoding.alignment import ctc_forced_align, word_timings
+from tasks.speech.decoding.ctc import (
     CTCPrefixBeamSearch,
     decode_batch,
     greedy_decode,
     labels_to_text,
 )
+from tasks.speech.decoding.ngram_lm import NgramLM
 from tasks.speech.model import SpeechRecognizer
-from tasks.speech.ngram_lm import NgramLM
 from tasks.speech.streaming import stream_log_probs
 from tasks.text.vocabulary import Vocabulary
 
@@ -66,12 +76,18 @@ class SpeechModule(TaskModule):
 
     input_kind: ClassVar[str] = "file"
     input_extensions: ClassVar[tuple[str, ...]] = AUDIO_EXTENSIONS
+    model_schema: ClassVar[type] = SpeechModelConfig
+    predict_schema: ClassVar[type] = SpeechPredictOptions
+
+    @classmethod
+    def encoder_schema(cls, encoder: Mapping[str, Any]) -> type:
+        return SpeechEncoderConfig
 
     def __init__(
         self, model: Mapping[str, Any], optim: Mapping[str, Any], artifacts: Mapping[str, Any]
     ) -> None:
         super().__init__(model, optim, artifacts)
-        self.vocab = Vocabulary.from_list(artifacts["vocab"])
+        self.vocab = Vocabulary.from_list(artifacts["vocabulary"])
         self.tokens = list(self.vocab.itos)
         self.sample_rate = int(artifacts["sample_rate"])
         encoder = {k: v for k, v in model["encoder"].items() if k != "name"}
@@ -82,11 +98,11 @@ class SpeechModule(TaskModule):
             torch.as_tensor(cmvn["std"], dtype=torch.float32),
             features={
                 "log_mel": dict(artifacts["features"]),
-                "spec_augment": dict(model.get("spec_augment", {})),
+                "spec_augment": dict(model["spec_augment"]),
             },
             **encoder,
         )
-        self.decoding = dict(model.get("decoding", {}))
+        self.decoding = dict(model["decoding"])
         self.lm: NgramLM | None = None
         self.char_lm: NgramLM | None = None
         self.build_language_models()
@@ -96,7 +112,7 @@ class SpeechModule(TaskModule):
         """Fit: take the LMs' text (the training transcripts and the data's ``lm_text``) from
         the datamodule when the artifacts lack it, and keep it in the hyperparameters so
         checkpoints rebuild the same LMs."""
-        wanted = any(int(self.decoding.get(k, 0)) > 0 for k in ("lm_order", "char_lm_order"))
+        wanted = self.decoding["lm_order"] > 0 or self.decoding["char_lm_order"] > 0
         artifacts = self.hparams["artifacts"]
         if stage != "fit" or not wanted or artifacts.get("transcripts"):
             return
@@ -118,12 +134,9 @@ class SpeechModule(TaskModule):
             self.lm = self.char_lm = None
             return
         transcripts = [*artifacts["transcripts"], *artifacts.get("lm_text", [])]
-        smoothing = (
-            float(self.decoding.get("lm_add_k", 0.5)),
-            float(self.decoding.get("lm_prior", 2.0)),
-        )
-        word_order = int(self.decoding.get("lm_order", 0))
-        char_order = int(self.decoding.get("char_lm_order", 0))
+        smoothing = (float(self.decoding["lm_add_k"]), float(self.decoding["lm_prior"]))
+        word_order = int(self.decoding["lm_order"])
+        char_order = int(self.decoding["char_lm_order"])
         self.lm = (
             NgramLM.from_sentences(transcripts, word_order, *smoothing) if word_order else None
         )
@@ -132,23 +145,29 @@ class SpeechModule(TaskModule):
         )
 
     def beam_search(self, options: Mapping[str, Any] | None = None) -> CTCPrefixBeamSearch | None:
-        """The configured decoder (``options`` override ``model.decoding``); None = greedy."""
+        """The configured decoder (``options``, :class:`tasks.speech.config.SearchConfig`
+        fields, override ``model.decoding``); None = greedy."""
         cfg = {**self.decoding, **(options or {})}
-        beam = int(cfg.get("beam_size", 1))
-        use_lm = self.lm is not None and float(cfg.get("lm_weight", 0.0)) > 0
-        use_char_lm = self.char_lm is not None and float(cfg.get("char_lm_weight", 0.0)) > 0
+        beam = int(cfg["beam_size"])
+        use_lm = self.lm is not None and float(cfg["lm_weight"]) > 0
+        use_char_lm = self.char_lm is not None and float(cfg["char_lm_weight"]) > 0
         if beam <= 1 and not (use_lm or use_char_lm):
             return None
         return CTCPrefixBeamSearch(
             self.tokens,
             beam_size=max(beam, 1),
             lm=self.lm if use_lm else None,
-            lm_weight=float(cfg.get("lm_weight", 0.0)),
-            word_bonus=float(cfg.get("word_bonus", 0.0)),
-            token_prune=float(cfg.get("token_prune", 1e-3)),
+            lm_weight=float(cfg["lm_weight"]),
+            word_bonus=float(cfg["word_bonus"]),
+            token_prune=float(cfg["token_prune"]),
             char_lm=self.char_lm if use_char_lm else None,
-            char_lm_weight=float(cfg.get("char_lm_weight", 0.0)),
+            char_lm_weight=float(cfg["char_lm_weight"]),
         )
+
+    def predict_defaults(self) -> dict[str, Any]:
+        """``model.predict`` and the search settings of ``model.decoding``."""
+        search = {f.name: self.decoding[f.name] for f in fields(SearchConfig)}
+        return {**search, **self.hparams["model"]["predict"]}
 
     def output_vocabularies(self) -> dict[str, list[str]]:
         return {"recognizer.head.": self.tokens}
@@ -216,7 +235,7 @@ class SpeechModule(TaskModule):
         return loss
 
     def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
-        self._evaluate(batch, "val", self.beam_search() if self.decoding.get("val_beam") else None)
+        self._evaluate(batch, "val", self.beam_search() if self.decoding["val_beam"] else None)
 
     def test_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
         self._evaluate(batch, "test", self.beam_search(), greedy_too=True)
@@ -237,7 +256,7 @@ class SpeechModule(TaskModule):
             columns[GREEDY] = self._decode(log_probs, out_lengths, None)
         refs = list(batch["transcripts"])
         self.record(stage, batch, ref=refs, **columns)
-        wanted = int(self.decoding.get("examples", 4)) - len(self.examples)
+        wanted = int(self.decoding["examples"]) - len(self.examples)
         self.examples += list(zip(columns["hyp"], refs, strict=True))[: max(wanted, 0)]
 
     def _decode(
@@ -283,22 +302,23 @@ class SpeechModule(TaskModule):
         that cannot be used gives an error record (:func:`tasks.harness.predict.error_record`).
 
         The readable files run as one padded batch through the encoder (``lengths=`` keeps
-        each one's result its own). Options: ``beam_size``, ``lm_weight``, ``word_bonus``,
-        ``char_lm_weight`` (override ``model.decoding``), ``streaming`` (feed
-        ``chunk_seconds`` pieces through the carried encoder state, one file at a time).
+        each one's result its own). Options (:class:`tasks.speech.config.SpeechPredictOptions`):
+        the search's ``beam_size``, ``token_prune``, ``lm_weight``, ``word_bonus``,
+        ``char_lm_weight`` (over ``model.decoding``), ``streaming`` (feed ``chunk_seconds``
+        pieces through the carried encoder state, one file at a time) and ``min_seconds``
+        (shorter files give error records), over ``model.predict``.
         """
+        options = self.predict_options(options)
         search = self.beam_search(options)
         records: list[dict | None] = [None] * len(inputs)
         waves: dict[int, Tensor] = {}
         for i, path in enumerate(inputs):
             try:
-                wave, _ = load_audio(
-                    path, self.sample_rate, float(options.get("min_seconds", 0.05))
-                )
+                wave, _ = load_audio(path, self.sample_rate, float(options["min_seconds"]))
                 waves[i] = wave
             except AudioDecodeError as error:
                 records[i] = error_record(path, error)
-        if options.get("streaming", False):
+        if options["streaming"]:
             log_probs = [
                 self.transcribe_log_probs(waves[i].to(self.device), options) for i in waves
             ]
@@ -348,9 +368,10 @@ class SpeechModule(TaskModule):
         )
 
     def transcribe_log_probs(self, wave: Tensor, options: Mapping[str, Any]) -> Tensor:
-        """``wave (S,)`` -> CTC log-probs ``(T', V)``, whole-utterance or streamed."""
-        if options.get("streaming", False):
-            chunk = round(float(options.get("chunk_seconds", 0.32)) * self.sample_rate)
+        """``wave (S,)`` -> CTC log-probs ``(T', V)``, whole-utterance or streamed
+        (``options``: :meth:`predict_options`)."""
+        if options["streaming"]:
+            chunk = round(float(options["chunk_seconds"]) * self.sample_rate)
             return stream_log_probs(self.recognizer, wave, chunk)
         log_probs, _ = self.recognizer(wave[None], torch.tensor([wave.numel()], device=wave.device))
         return log_probs[0]

@@ -1,1 +1,2 @@
-"""Text primitives shared by the tasks: vocabularies and the gettext catalog reader."""
+"""Text primitives shared by the tasks: vocabularies, transcript normalisers, LM text and the
+gettext catalog reader."""

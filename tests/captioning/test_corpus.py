@@ -8,11 +8,11 @@ import re
 import numpy as np
 import pytest
 
-from tasks.captioning.captions import INVERSE_RELATION, PLURALS, caption_variants
-from tasks.captioning.corpus import ShapesCorpusConfig, generate_corpus, make_example
-from tasks.captioning.renderer import render_scene
-from tasks.captioning.scene import COLOURS, SHAPES, SIZES
-from tasks.captioning.sources import ShapesSource
+from tasks.captioning.data.captions import INVERSE_RELATION, PLURALS, caption_variants
+from tasks.captioning.data.corpus import ShapesCorpusConfig, generate_corpus, make_example
+from tasks.captioning.data.renderer import render_scene
+from tasks.captioning.data.scene import COLOURS, SHAPES, SIZES
+from tasks.captioning.data.sources import ShapesSource
 
 SMALL = {"train": 12, "validation": 3, "test": 3, "test_novel": 4}
 NUMBERS = {"a": 1, "an": 1, "two": 2, "three": 3}

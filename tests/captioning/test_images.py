@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from tasks.captioning.datamodule import CaptionDataset, collate_captions
-from tasks.captioning.images import ImageLoadError, image_to_tensor, load_image
+from tasks.captioning.data.datamodule import CaptionDataset, collate_captions
+from tasks.captioning.data.images import ImageLoadError, image_to_tensor, load_image
 from tasks.captioning.tokenization import build_vocabulary
 
 

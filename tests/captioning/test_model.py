@@ -7,10 +7,17 @@ from urllib.error import URLError
 import pytest
 import torch
 
-from tasks.captioning.encoders import ImageEncoder
-from tasks.captioning.model import Captioner
+from tasks.captioning.model.captioner import Captioner
+from tasks.captioning.model.encoders import ImageEncoder
 
 DECODER = {"embedding_size": 16, "hidden_size": 32, "attention_size": 16, "dropout": 0.0}
+DECODING = {
+    "search": "beam",
+    "beam_size": 1,
+    "max_len": 9,
+    "length_penalty": 0.0,
+    "no_repeat_ngram_size": 0,
+}
 
 
 @pytest.mark.parametrize(
@@ -40,14 +47,14 @@ def test_beam_search_of_width_one_equals_greedy() -> None:
     torch.manual_seed(0)
     model = Captioner(12, {"name": "small_cnn", "channels": [8, 8]}, DECODER).eval()
     images = torch.rand(5, 3, 32, 32)
-    greedy = model.caption(images, search="greedy", max_len=9)
-    beam = model.caption(images, search="beam", beam_size=1, max_len=9)
+    greedy = model.caption(images, **{**DECODING, "search": "greedy"})
+    beam = model.caption(images, **{**DECODING, "beam_size": 1})
     assert [g.tokens for g in greedy] == [b.tokens for b in beam]
     assert [g.score for g in greedy] == pytest.approx([b.score for b in beam], abs=1e-5)
     for g, b in zip(greedy, beam, strict=True):
         assert g.attention.shape == (len(g.tokens), 64)
         torch.testing.assert_close(g.attention, b.attention)
-    wider = model.caption(images, search="beam", beam_size=4, max_len=9)
+    wider = model.caption(images, **{**DECODING, "beam_size": 4})
     # a wider beam never finds a less probable best caption for the same length limit
     assert all(w.score >= g.score - 1e-5 for w, g in zip(wider, greedy, strict=True))
 

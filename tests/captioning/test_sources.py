@@ -10,7 +10,7 @@ import datasets
 import pytest
 from PIL import Image
 
-from tasks.captioning.sources import CocoJsonSource, HubSource, ImageFolderSource
+from tasks.captioning.data.sources import CocoJsonSource, HubSource, ImageFolderSource
 
 COLOURS = [(200, 0, 0), (0, 200, 0), (0, 0, 200)]
 

@@ -21,7 +21,13 @@ OPTIM = {
 
 def toy_module(labels: list[str]) -> ToyModule:
     artifacts = {"labels": labels, "mean": torch.tensor(0.0), "std": torch.tensor(1.0)}
-    return ToyModule(model={"encoder": {"hidden_size": 8}}, optim=OPTIM, artifacts=artifacts)
+    model = {
+        "encoder": {"hidden_size": 8},
+        "fail_at_epoch": None,
+        "dropout": 0.0,
+        "predict": {"top_k": None},
+    }
+    return ToyModule(model=model, optim=OPTIM, artifacts=artifacts)
 
 
 def test_init_from_keeps_rows_of_remaining_labels(base_run: Path) -> None:

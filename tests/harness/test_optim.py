@@ -70,7 +70,12 @@ def test_unknown_schedule_is_refused() -> None:
 @pytest.mark.parametrize("max_time", [None, "00:00:10:00"])
 def test_modules_read_the_time_share_from_lightnings_timer(max_time: str | None) -> None:
     module = ToyModule(
-        model={"encoder": {"hidden_size": 4}},
+        model={
+            "encoder": {"hidden_size": 4},
+            "fail_at_epoch": None,
+            "dropout": 0.0,
+            "predict": {"top_k": None},
+        },
         optim={"name": "sgd", "lr": 1.0, "weight_decay": 0.0, "momentum": 0.0,
                "scheduler": {"name": "onecycle", "fit_max_time": True, **SCHEDULE}},
         artifacts={"labels": ["a", "b"], "mean": torch.tensor(0.0), "std": torch.tensor(1.0)},

@@ -101,8 +101,8 @@ def langid(root: Path) -> list[str]:
         "encoder.conv_channels=8",
         "encoder.hidden_size=8",
         "encoder.attention_dim=8",
-        "+encoder.variants.peephole=true",
-        "+encoder.variants.recurrent_dropout=0.1",
+        "+encoder.lstm_options.peephole=true",
+        "+encoder.lstm_options.recurrent_dropout=0.1",
     ]
 
 
@@ -117,7 +117,7 @@ def langid_spoken(root: Path) -> list[str]:
         "encoder.hidden_size=8",
         "encoder.num_layers=2",
         "encoder.attention_dim=8",
-        "+encoder.variants.layer_norm=true",
+        "+encoder.lstm_options.layer_norm=true",
     ]
 
 

@@ -146,7 +146,11 @@ def test_kill_9_mid_epoch_resumes_from_the_step_checkpoint(
     resume_and_compare(tmp_path, first, uninterrupted, resumed_from=checkpoint["global_step"])
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGUSR1], ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "signum",
+    [signal.SIGTERM, pytest.param(signal.SIGUSR1, marks=pytest.mark.slow)],
+    ids=lambda s: s.name,
+)
 def test_signal_saves_at_the_next_batch_end_and_resumes(
     signum: signal.Signals, tmp_path: Path, uninterrupted: tuple[Path, list[dict]]
 ) -> None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from scripts.resume_check import main
 from tests.harness.conftest import toy_overrides
 
 
+@pytest.mark.slow  # a full kill-and-resume of two training runs; the kill -9 test covers resume
 def test_resume_check_reports_an_exact_resume(tmp_path: Path) -> None:
     pause = [
         "+callbacks.pause._target_=tests.harness.run_probes.PauseAt",

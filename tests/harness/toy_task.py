@@ -8,49 +8,79 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from tasks.batching import pad_collate
+from tasks.batching import LoaderOptions, pad_collate
 from tasks.harness.datamodule import TaskDataModule
 from tasks.harness.module import TaskModule
 
 
+@dataclass
+class ToyDataConfig(LoaderOptions):
+    _target_: str
+    root: str
+    centers: dict[str, float]
+    sizes: dict[str, int]
+
+
+@dataclass
+class ToyEncoderConfig:
+    hidden_size: int
+
+
+@dataclass
+class ToyPredictOptions:
+    """``model.predict``: ``top_k`` labels listed per input (null: all)."""
+
+    top_k: int | None
+
+
+@dataclass
+class ToyModelConfig:
+    encoder: Any
+    fail_at_epoch: int | None
+    dropout: float
+    predict: ToyPredictOptions
+
+
 class ToyDataModule(TaskDataModule):
+    """Items of ``min_len`` to ``max_len`` values around their label's entry of ``centers``
+    (``noise`` their spread), ``sizes[split]`` items per split, written once under ``root``."""
+
+    config_schema: ClassVar[type] = ToyDataConfig
+
     def __init__(
         self,
-        root: str,
+        *,
         centers: dict[str, float],
         sizes: dict[str, int],
+        root: str,
         min_len: int = 3,
         max_len: int = 12,
         noise: float = 0.4,
-        batch_size: int = 8,
-        seed: int = 0,
+        **loader: int,
     ) -> None:
-        super().__init__()
+        super().__init__(LoaderOptions(**loader))
         self.root = Path(root)
         self.centers = centers
         self.sizes = sizes
         self.min_len, self.max_len, self.noise = min_len, max_len, noise
-        self.batch_size = self.eval_batch_size = batch_size
-        self.bucket_batches = 50
-        self.num_workers = 0
-        self.seed = seed
         self.splits: dict[str, list[dict[str, Any]]] = {}
 
     @property
     def corpus_file(self) -> Path:
-        return self.root / f"toy_{self.seed}_{'_'.join(sorted(self.centers))}.json"
+        return self.root / f"toy_{self.loader_options.seed}_{'_'.join(sorted(self.centers))}.json"
 
     def prepare_data(self) -> None:
         if self.corpus_file.is_file():
             return
-        generator = torch.Generator().manual_seed(self.seed)
+        generator = torch.Generator().manual_seed(self.loader_options.seed)
         labels = sorted(self.centers)
         corpus = {}
         for split, size in self.sizes.items():
@@ -120,15 +150,21 @@ class ToyEncoder(nn.Module):
 
 class ToyModule(TaskModule):
     input_kind = "text"
+    model_schema: ClassVar[type] = ToyModelConfig
+    predict_schema: ClassVar[type] = ToyPredictOptions
+
+    @classmethod
+    def encoder_schema(cls, encoder: Mapping[str, Any]) -> type:
+        return ToyEncoderConfig
 
     def __init__(
         self, model: Mapping[str, Any], optim: Mapping[str, Any], artifacts: Mapping[str, Any]
     ) -> None:
         super().__init__(model, optim, artifacts)
         self.labels: list[str] = list(artifacts["labels"])
-        self.encoder = ToyEncoder(model["encoder"]["hidden_size"], model.get("dropout", 0.0))
+        self.encoder = ToyEncoder(model["encoder"]["hidden_size"], model["dropout"])
         self.head = nn.Linear(model["encoder"]["hidden_size"], len(self.labels))
-        self.fail_at_epoch = model.get("fail_at_epoch")
+        self.fail_at_epoch = model["fail_at_epoch"]
 
     def output_vocabularies(self) -> dict[str, list[str]]:
         return {"head.": self.labels}
@@ -157,13 +193,14 @@ class ToyModule(TaskModule):
         self._step(batch, "test")
 
     def predict_items(self, inputs: list[str], options: Mapping[str, Any]) -> Iterator[dict]:
+        top_k = self.predict_options(options)["top_k"]
         for text in inputs:
             try:
                 values = torch.tensor([float(v) for v in text.split()])
             except ValueError as error:
                 raise ValueError(f"input {text!r} is not a list of numbers") from error
             probs = self(values[None], torch.tensor([len(values)])).softmax(-1)[0]
-            top = probs.argsort(descending=True)[: options.get("top_k", len(self.labels))]
+            top = probs.argsort(descending=True)[:top_k]
             yield {
                 "input": text,
                 "label": self.labels[int(top[0])],

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import pytorch_lightning as pl
 
-from tasks.langid.text_datamodule import LangIDTextDataModule
+from tasks.harness.plain import to_plain
+from tasks.langid.data.text_datamodule import LangIDTextDataModule
+from tests.serving.tiny_models import composed, datamodule_options, model_config
 
 # Three toy "languages" with disjoint alphabets, so a few steps separate them.
 ALPHABETS = {"aa": "abcdefg", "bb": "ÿþðæøåß", "cc": "абвгдеж", "dd": "αβγδεζη"}
@@ -35,49 +38,43 @@ def write_jsonl_splits(root: Path, languages: list[str], n_train: int = 48) -> P
     return root
 
 
-def text_datamodule(root: Path, **overrides) -> LangIDTextDataModule:
-    options = {
-        "root": str(root),
-        "corpus": None,
-        "dataset": None,
-        "min_unit_freq": 1,
-        "batch_size": 16,
-        "eval_batch_size": 32,
-        "bucket_batches": 4,
-    }
-    return LangIDTextDataModule(**{**options, **overrides})
+def text_datamodule(root: Path, **options: Any) -> LangIDTextDataModule:
+    """A datamodule of ``data=langid_text`` over the JSONL splits in ``root`` (no embedded
+    corpus, every character kept, small batches), with ``options`` over it."""
+    config = datamodule_options(
+        "task=langid",
+        "data=langid_text",
+        f"data.root={root}",
+        "data.corpus=null",
+        "data.min_unit_freq=1",
+        "data.batch_size=16",
+        "data.eval_batch_size=32",
+        "data.bucket_batches=4",
+    )
+    return LangIDTextDataModule(**(config | options))
 
 
-TINY_MODEL = {
-    "encoder": {
-        "name": "text_bilstm",
-        "modality": "text",
-        "embedding_dim": 8,
-        "embedding_dropout": 0.0,
-        "conv_channels": 10,
-        "conv_kernel": 3,
-        "conv_stride": 2,
-        "hidden_size": 12,
-        "num_layers": 1,
-        "dropout": 0.0,
-        "variants": {},
-        "pooling": "attention",
-        "attention_dim": 8,
-    },
-    "classifier_dropout": 0.0,
-    "label_smoothing": 0.0,
-    "short_text_chars": 20,
-    "predict": {"top_k": 2, "max_chars": 40},
-}
-OPTIM = {
-    "name": "adamw",
-    "lr": 0.02,
-    "weight_decay": 0.0,
-    "betas": [0.9, 0.98],
-    "eps": 1e-8,
-    "momentum": 0.9,
-    "scheduler": {"name": "constant", "warmup": 0.0, "initial_lr_ratio": 1.0, "min_lr_ratio": 1.0},
-}
+TINY_TEXT = [
+    # the written model of the tests on the real config: tiny, no dropout, constant LR
+    "task=langid",
+    "encoder.embedding_dim=8",
+    "encoder.embedding_dropout=0.0",
+    "encoder.conv_channels=10",
+    "encoder.hidden_size=12",
+    "encoder.attention_dim=8",
+    "model.classifier_dropout=0.0",
+    "model.label_smoothing=0.0",
+    "model.predict.top_k=2",
+    "model.predict.max_chars=40",
+    "optim.lr=0.02",
+    "optim.weight_decay=0.0",
+    "optim.scheduler.name=constant",
+    "optim.scheduler.warmup=0.0",
+    "optim.scheduler.initial_lr_ratio=1.0",
+    "optim.scheduler.min_lr_ratio=1.0",
+]
+TINY_MODEL = model_config(*TINY_TEXT)
+OPTIM = to_plain(composed(*TINY_TEXT).optim, "optim")
 
 
 def tiny_trainer(run_dir: Path, max_epochs: int = 4) -> pl.Trainer:

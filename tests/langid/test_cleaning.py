@@ -2,7 +2,7 @@
 
 import pytest
 
-from tasks.langid.cleaning import (
+from tasks.langid.data.cleaning import (
     CleaningRules,
     clean_message,
     clean_translation,

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from tasks.langid.scores import confusion_matrix, per_class_scores, summary_scores
-from tasks.langid.yardstick import normalise, score
+from tasks.langid.comparison import normalise, score
+from tasks.langid.metrics import confusion_matrix, per_class_scores, summary_scores
 
 
 def test_confusion_scores_with_abstentions() -> None:
@@ -22,8 +22,10 @@ def test_confusion_scores_with_abstentions() -> None:
 
 def test_yardstick_score_counts_foreign_answers_as_wrong() -> None:
     texts = ["Guten Tag", "Bonjour à tous", "Hej", "Ciao a tutti voi"]
-    result = score("s", "tool", texts, ["de", "fr", "sv", "it"], ["de", "fr", "da", None], 2.0, 5)
+    truth, predicted = ["de", "fr", "sv", "it"], ["de", "fr", "da", None]
+    result = score("s", "tool", texts, truth, predicted, 2.0, bins=((0, 5), (6, None)))
     assert result.acc == pytest.approx(0.5)
-    assert (result.n_short, result.acc_short) == (1, 0.0)  # only "Hej" has <= 5 characters
+    assert result.by_length["<= 5"] == (0.0, 1)  # only "Hej" has <= 5 characters
+    assert result.by_length["> 5"] == (pytest.approx(2 / 3), 3)
     assert result.sentences_per_s == pytest.approx(2.0)
     assert normalise("no") == "nb" and normalise("iw") == "he" and normalise(None) is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,12 +15,17 @@ import torch
 from tasks.audio.io import AudioDecodeError, write_audio
 from tasks.harness.checkpoint import load_module
 from tasks.harness.gate_plots import GateFigureWriter
-from tasks.langid.audio_frontend import AudioFrontEnd
+from tasks.langid.data.spoken_corpus import (
+    SpokenCorpusSettings,
+    build_spoken_corpus,
+    plan_utterances,
+)
+from tasks.langid.data.spoken_datamodule import LangIDSpokenDataModule
+from tasks.langid.model.audio_frontend import audio_frontend
 from tasks.langid.module import LangIDModule
-from tasks.langid.spoken_corpus import SpokenCorpusSettings, build_spoken_corpus, plan_utterances
-from tasks.langid.spoken_datamodule import LangIDSpokenDataModule
 from tests.harness.gate_outputs import check_gate_outputs
 from tests.langid.langid_helpers import OPTIM, TINY_MODEL, tiny_trainer
+from tests.serving.tiny_models import datamodule_options
 
 SENTENCES = {
     "de": ["Die Datei konnte nicht geöffnet werden", "Bitte warten Sie einen Moment",
@@ -31,20 +37,35 @@ SENTENCES = {
            "La impresora no está conectada", "Nuevo mensaje recibido hoy",
            "Cerrar la ventana y salir", "Se perdió la conexión con el servidor"],
 }  # fmt: skip
-FEATURES = {
-    "sample_rate": 16000, "n_mels": 20, "n_fft": 400, "win_length": 400, "hop_length": 160,
-    "max_seconds": 1.5, "min_seconds": 0.2,
-}  # fmt: skip
 TINY_AUDIO_MODEL = {
     **TINY_MODEL,
     "encoder": {
         "name": "audio_bilstm", "modality": "audio", "normalization": "utterance",
-        "specaugment": {"freq_masks": 1, "freq_width": 3, "time_masks": 1, "time_width": 5},
+        "spec_augment": {
+            "freq_masks": 1,
+            "freq_width": 3,
+            "time_masks": 1,
+            "time_width": 5,
+            "time_ratio": 0.2,
+            "time_warp": 0,
+        },
         "subsampling": "conv", "subsampling_factor": 4, "conv_channels": 4,
-        "hidden_size": 12, "num_layers": 1, "dropout": 0.0, "variants": {},
+        "hidden_size": 12, "num_layers": 1, "dropout": 0.0, "lstm_options": {},
         "pooling": "mean", "attention_dim": 8,
     },
 }  # fmt: skip
+
+
+def spoken_datamodule(**options: Any) -> LangIDSpokenDataModule:
+    """A datamodule of ``data=langid_spoken`` (20 mel bins, clips cut to 1.5 s) with
+    ``options`` over it."""
+    config = datamodule_options(
+        "task=langid",
+        "data=langid_spoken",
+        "data.features.n_mels=20",
+        "data.features.max_seconds=1.5",
+    )
+    return LangIDSpokenDataModule(**(config | options))
 
 
 def settings(**overrides) -> SpokenCorpusSettings:
@@ -59,7 +80,7 @@ def settings(**overrides) -> SpokenCorpusSettings:
 
 def text_corpus(root: Path) -> Path:
     """A written corpus whose splits hold disjoint sentences, cached by its manifest."""
-    from tasks.langid.text_corpus import TextCorpusSettings
+    from tasks.langid.data.text_corpus import TextCorpusSettings, corpus_fingerprint
 
     parts = {"train": slice(0, 4), "validation": slice(4, 6), "test": slice(6, 8)}
     root.mkdir(parents=True, exist_ok=True)
@@ -67,10 +88,7 @@ def text_corpus(root: Path) -> Path:
         with open(root / f"{split}.jsonl", "w", encoding="utf-8") as f:
             for lang, texts in SENTENCES.items():
                 f.writelines(json.dumps({"text": t, "label": lang}) + "\n" for t in texts[part])
-    from dataclasses import asdict
-
-    manifest = {"settings": json.loads(json.dumps(asdict(TextCorpusSettings())))}
-    (root / "manifest.json").write_text(json.dumps(manifest))
+    (root / "manifest.json").write_text(json.dumps(corpus_fingerprint(TextCorpusSettings())))
     return root
 
 
@@ -100,14 +118,19 @@ def test_spoken_end_to_end(tmp_path: Path) -> None:
     with open(out / "test" / "metadata.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 4 and {r["label"] for r in rows} == {"de", "es"}
-    options = {"root": str(tmp_path / "spoken"), "text_root": str(text_root), "features": FEATURES}
     corpus = {
         "voices": {"de": "de", "es": "es"},
         "variants": {"train": ["m1", "f1"], "validation": ["m3"], "test": ["f3", "klatt4"]},
         "per_language": {"train": 4, "validation": 2, "test": 2},
         "workers": 1,
     }
-    dm = LangIDSpokenDataModule(corpus=corpus, data_dir=None, batch_size=4, **options)
+    dm = spoken_datamodule(
+        root=str(tmp_path / "spoken"),
+        text_root=str(text_root),
+        corpus=corpus,
+        data_dir=None,
+        batch_size=4,
+    )
     dm.prepare_data()
     assert dm.data_dir == out  # same settings: the cached corpus is reused
     dm.setup("fit")
@@ -150,9 +173,9 @@ def test_voxlingua_layout_labels_from_folders(tmp_path: Path, caplog) -> None:
                 write_audio(folder / f"clip{i}.wav", wave.astype(np.float32), 16000)
     (tmp_path / "vox" / "train" / "en" / "broken.wav").write_bytes(b"garbage")
     options = {"root": str(tmp_path), "text_root": str(tmp_path), "corpus": None}
-    options.update(data_dir=str(tmp_path / "vox"), features=FEATURES)
-    dm = LangIDSpokenDataModule(**options)
-    capped = LangIDSpokenDataModule(**options, max_train_per_label=1).load()
+    options.update(data_dir=str(tmp_path / "vox"))
+    dm = spoken_datamodule(**options)
+    capped = spoken_datamodule(**options, max_train_per_label=1).load()
     assert sorted(capped["train"][1]) == ["en", "sw"]  # the first clip of each language
     assert len(capped["test"][1]) == 4  # evaluation splits are never capped
     dm.setup("fit")
@@ -165,11 +188,11 @@ def test_voxlingua_layout_labels_from_folders(tmp_path: Path, caplog) -> None:
 
 @pytest.mark.parametrize(("subsampling", "size"), [("stack", 4 * 20), ("conv", 4 * 5)])
 def test_audio_frontend_subsamples_time(subsampling: str, size: int) -> None:
-    frontend = AudioFrontEnd(
-        torch.zeros(20), torch.ones(20), "utterance", {}, subsampling, 4, conv_channels=4
-    ).eval()
+    encoder = {**TINY_AUDIO_MODEL["encoder"], "subsampling": subsampling}
+    artifacts = {"cmvn": {"mean": [0.0] * 20, "std": [1.0] * 20}}
+    frontend = audio_frontend(encoder, artifacts).eval()
     out, lengths = frontend(torch.randn(2, 10, 20), torch.tensor([10, 5]))
     assert out.shape == (2, 3, size) and frontend.output_size == size
     assert lengths.tolist() == [3, 2]
     with pytest.raises(ValueError, match=r"encoder\.normalization must be one of"):
-        AudioFrontEnd(torch.zeros(20), torch.ones(20), "per-speaker", {}, "stack", 4, 4)
+        audio_frontend({**encoder, "normalization": "per-speaker"}, artifacts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -41,7 +42,7 @@ def test_local_csv_with_custom_columns(tmp_path: Path, csv_files, caplog) -> Non
     assert texts[1:3] == ["None of them", "NA"]  # not turned into missing values
     assert dm.artifacts()["labels"] == ["de", "en"]
     assert len(dm.encoded["train"]) == 4
-    assert len(dm.encoded["val"]) == 1  # "fr" is not a training label: skipped and counted
+    assert len(dm.encoded["validation"]) == 1  # "fr" is not a training label: skipped and counted
     assert len(dm.encoded["test"]) == 1  # empty text skipped
     assert "skipped 1 rows (label not in the training labels)" in caplog.text
     assert "skipped 1 rows (empty text)" in caplog.text
@@ -67,3 +68,36 @@ def test_max_train_per_label_keeps_the_first_rows(tmp_path: Path, csv_files) -> 
     dm.setup("fit")
     texts, labels = dm.load_raw()["train"]
     assert (texts, labels) == (["Guten Morgen", "None of them"], ["de", "en"])
+
+
+def write_sourced_splits(root: Path) -> Path:
+    """JSONL splits whose rows carry a ``source`` column (as the embedded corpus's do)."""
+    rows = {
+        "train": [("Guten Morgen", "de", "ui"), ("Good day", "en", "ui"), ("Hallo", "de", "names")],
+        "validation": [("Bonjour", "fr", "ui"), ("Tschüss", "de", "names")],
+        "test": [("Hello there", "en", "ui"), ("Wie geht es", "de", "names")],
+    }
+    root.mkdir(parents=True, exist_ok=True)
+    for split, items in rows.items():
+        with open(root / f"{split}.jsonl", "w", encoding="utf-8") as f:
+            for text, label, source in items:
+                f.write(json.dumps({"text": text, "label": label, "source": source}) + "\n")
+    return root
+
+
+def test_held_out_source_leaves_its_rows_out_of_training(tmp_path: Path) -> None:
+    dm = text_datamodule(write_sourced_splits(tmp_path / "data"), held_out_source="names")
+    raw = dm.load_raw()
+    assert raw["train"] == (["Guten Morgen", "Good day"], ["de", "en"])
+    assert raw["validation"] == (["Bonjour"], ["fr"])
+    assert raw["test"] == (["Wie geht es"], ["de"])  # the held-out source alone
+    everything = text_datamodule(tmp_path / "data").load_raw()
+    assert len(everything["train"][0]) == 3 and len(everything["test"][0]) == 2
+
+
+def test_held_out_source_errors_name_the_fix(tmp_path: Path, csv_files) -> None:
+    dm = text_datamodule(write_sourced_splits(tmp_path / "data"), held_out_source="wiki")
+    with pytest.raises(ValueError, match=r"held_out_source='wiki' has no rows.*'names', 'ui'"):
+        dm.load_raw()
+    with pytest.raises(ValueError, match=r"needs a 'source' column"):
+        local_dm(tmp_path, csv_files, held_out_source="ui").load_raw()

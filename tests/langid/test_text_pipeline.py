@@ -1,4 +1,5 @@
-"""Tiny end-to-end written LID: train, test report, predict (incl. bad input), fine-tune."""
+"""Tiny end-to-end written LID through the entry points: train, test report, eval, predict
+(incl. bad input), fine-tune."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import torch
 from tasks.harness.checkpoint import load_checkpoint, load_module
 from tasks.harness.finetune import init_from
 from tasks.harness.predict import InputError, expand_inputs
+from tasks.langid.model.pooling import build_pooling
 from tasks.langid.module import LangIDModule
-from tasks.langid.pooling import build_pooling
+from tests.harness.conftest import run_entry_point
 from tests.harness.gate_outputs import check_gate_outputs, run_predict
 from tests.langid.langid_helpers import (
     OPTIM,
@@ -23,26 +25,33 @@ from tests.langid.langid_helpers import (
 )
 
 
-def test_train_test_writes_metrics_and_report(trained_text) -> None:
-    module, _dm, checkpoint = trained_text
-    metrics = module.trainer.callback_metrics
-    assert metrics["test/acc"] >= 0.9  # disjoint alphabets are trivially separable
-    assert metrics["test/macro_f1"] >= 0.9
-    assert 0 < metrics["test/n_short"] <= metrics["test/n"]
-    run_dir = checkpoint.parent
+def test_train_writes_test_metrics_report_and_a_checkpoint_eval_reads(
+    trained_text, tmp_path: Path
+) -> None:
+    summary, run_dir = trained_text.summary, trained_text.run_dir
+    assert summary["global_step"] == 18  # one epoch: 144 training texts in batches of 8
+    assert summary["test/acc"] >= 0.9  # disjoint alphabets are trivially separable
+    assert summary["test/macro_f1"] >= 0.9
+    assert 0 < summary["test/n_short"] <= summary["test/n"] == 36
     table = (run_dir / "langid_per_language.md").read_text()
     assert all(f"| {lang} |" in table for lang in ("aa", "bb", "cc"))
     assert (run_dir / "plots" / "langid_confusion.png").stat().st_size > 1000
     # a checkpoint alone rebuilds the module, weights_only
-    assert load_checkpoint(checkpoint)["hyper_parameters"]["artifacts"]["labels"] == [
-        "aa",
-        "bb",
-        "cc",
-    ]
+    artifacts = load_checkpoint(trained_text.checkpoint)["hyper_parameters"]["artifacts"]
+    assert artifacts["labels"] == ["aa", "bb", "cc"]
+    # without task=, scripts/eval.py takes task and data from the checkpoint: same metrics
+    run_entry_point("eval", [f"paths.root_dir={tmp_path}", f"ckpt={trained_text.checkpoint}"])
+    # ... and files its outputs under the checkpoint's task, not the default one
+    (eval_summary,) = (tmp_path / "outputs").glob("*/evals/*/summary.json")
+    assert eval_summary.parents[2].name == "langid"
+    evaluated = json.loads(eval_summary.read_text())
+    assert evaluated["task"] == "langid"
+    assert evaluated["test/acc"] == pytest.approx(summary["test/acc"])
+    assert evaluated["test/n"] == summary["test/n"]
 
 
 def test_predict_records_and_bad_input(trained_text) -> None:
-    module = load_module(trained_text[2])
+    module = load_module(trained_text.checkpoint)
     good = sentences("bb", 1, seed=7)[0]
     oversized = ("абвг " * 30).strip()
     inputs = [good, "", "   ", "12345", "?!...", oversized]
@@ -68,7 +77,7 @@ def test_invalid_utf8_input_file_names_the_line(tmp_path: Path) -> None:
 
 
 def test_finetune_to_one_new_language_keeps_old_rows(trained_text, tmp_path: Path) -> None:
-    old_module, _, checkpoint = trained_text
+    old_module, checkpoint = trained_text.module, trained_text.checkpoint
     dm = text_datamodule(write_jsonl_splits(tmp_path / "data", ["aa", "bb", "cc", "dd"], 16))
     dm.setup("fit")
     module = LangIDModule(model=TINY_MODEL, optim=OPTIM, artifacts=dm.artifacts())
@@ -107,7 +116,7 @@ def test_pooling_ignores_padding(kind: str) -> None:
 
 
 def test_mismatched_encoder_and_data_is_a_clear_error(trained_text) -> None:
-    artifacts = {**trained_text[1].artifacts(), "modality": "audio"}
+    artifacts = {**trained_text.module.hparams["artifacts"], "modality": "audio"}
     with pytest.raises(
         ValueError, match="encoder=text_bilstm reads text input but the data is audio"
     ):
@@ -115,7 +124,7 @@ def test_mismatched_encoder_and_data_is_a_clear_error(trained_text) -> None:
 
 
 def test_predict_with_gates_draws_the_gates_under_the_characters(trained_text, tmp_path) -> None:
-    _, _, checkpoint = trained_text
+    checkpoint = trained_text.checkpoint
     output, gates = tmp_path / "predictions.jsonl", tmp_path / "gates"
     run_predict(
         [

@@ -19,8 +19,8 @@ from tasks.harness.checkpoint import load_module
 from tasks.harness.errors import ConfigError
 from tasks.harness.export import export_module
 from tasks.harness.exported import ExportedModel
-from tasks.langid.audio_frontend import utterance_features
-from tasks.langid.text_units import encode_text
+from tasks.langid.data.text_units import encode_text
+from tasks.langid.model.audio_frontend import utterance_features
 from tasks.text.vocabulary import Vocabulary
 
 pytest.importorskip("onnxruntime")
@@ -47,7 +47,7 @@ def padded(batch: list[torch.Tensor]) -> dict[str, torch.Tensor]:
 @pytest.mark.parametrize("encoder", ["blstm", "conv_blstm", "pblstm", "uni_lstm"])
 def test_speech_export_transcribes_like_predict(tiny_checkpoint, tmp_path, encoder, fmt) -> None:
     overrides = ["encoder.conv_channels=4"] if encoder == "conv_blstm" else []
-    module = load_module(tiny_checkpoint("speech", f"encoder={encoder}", *overrides))
+    module = load_module(tiny_checkpoint("speech", f"encoder=speech/{encoder}", *overrides))
     model = exported(module, tmp_path, fmt)
     manifest = model.manifest
     assert manifest["vocabulary"] == module.tokens and manifest["blank"] == 0

@@ -7,7 +7,8 @@ from typing import Any
 
 import torch
 from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
 
 from tasks.harness.module import TaskModule
 from tasks.harness.plain import to_plain
@@ -34,7 +35,7 @@ OVERRIDES = {
     "langid_spoken": [
         "task=langid",
         "data=langid_spoken",
-        "encoder=audio_bilstm",
+        "encoder=langid/audio_bilstm",
         "encoder.hidden_size=8",
         "encoder.num_layers=1",
         "encoder.attention_dim=8",
@@ -56,7 +57,7 @@ def artifacts(name: str, cfg: Any) -> dict[str, Any]:
     """What each task's datamodule would compute from a training split, made up."""
     if name == "speech":
         return {
-            "vocab": Vocabulary(LETTERS, specials=("<blank>",)).to_list(),
+            "vocabulary": Vocabulary(LETTERS, specials=("<blank>",)).to_list(),
             "cmvn": {"mean": [0.0] * 80, "std": [1.0] * 80},
             "sample_rate": 16000,
             "features": OmegaConf.to_container(cfg.data.features, resolve=True),
@@ -82,6 +83,29 @@ def artifacts(name: str, cfg: Any) -> dict[str, Any]:
     words = ["a", "red", "blue", "circle", "square", "on", "the", "left", "right"]
     vocabulary = Vocabulary(words, specials=("<pad>", "<bos>", "<eos>", "<unk>"), unk="<unk>")
     return {"vocabulary": vocabulary.to_list(), "image_size": 32}
+
+
+def composed(*overrides: str) -> DictConfig:
+    """``conf/train.yaml`` composed with ``overrides``, with its ``hydra`` section set as the
+    running app's (``${hydra:...}`` interpolations and the group choices resolve)."""
+    register_resolvers()
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+def datamodule_options(*overrides: str) -> dict[str, Any]:
+    """The ``data`` config of ``conf/train.yaml`` with ``overrides``, resolved, without its
+    ``_target_``: the keyword arguments of the datamodule it names."""
+    options = to_plain(composed(*overrides).data, "data")
+    del options["_target_"]
+    return options
+
+
+def model_config(*overrides: str) -> dict[str, Any]:
+    """The ``model`` config of ``conf/train.yaml`` with ``overrides``, resolved."""
+    return to_plain(composed(*overrides).model, "model")
 
 
 def build_tiny(name: str, *overrides: str) -> TaskModule:

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tasks.speech.alignment import ctc_forced_align, label_spans, word_timings
+from tasks.speech.decoding.alignment import ctc_forced_align, label_spans, word_timings
 
 TOKENS = ["<blank>", " ", "a", "b"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from tasks.speech.corpus import (
+from tasks.speech.data.corpus import (
     LM_TEXT_FILE,
     SpeechSynthConfig,
     corpus_dir,

@@ -1,6 +1,6 @@
 import pytest
 
-from tasks.speech.corpus import is_natural_sentence, sentences_from_messages
+from tasks.speech.data.corpus import is_natural_sentence, sentences_from_messages
 from tasks.text.spoken_form import number_to_words, ordinal_to_words, to_spoken_form
 
 

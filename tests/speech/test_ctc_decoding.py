@@ -6,13 +6,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tasks.speech.ctc_decoding import (
+from tasks.speech.decoding.ctc import (
     CTCPrefixBeamSearch,
     decode_batch,
     greedy_decode,
     labels_to_text,
 )
-from tasks.speech.ngram_lm import SPACE, NgramLM, character_tokens
+from tasks.speech.decoding.ngram_lm import SPACE, NgramLM, character_tokens
 
 TOKENS = ["<blank>", " ", "a", "b"]
 

@@ -10,9 +10,10 @@ import pytest
 import soundfile as sf
 import torch
 
-from tasks.speech.corpus import SpeechSynthConfig, prepare_speech_synth
-from tasks.speech.datamodule import SpeechDataModule
+from tasks.speech.data.corpus import SpeechSynthConfig, prepare_speech_synth
+from tasks.speech.data.datamodule import SpeechDataModule
 from tasks.text.vocabulary import Vocabulary
+from tests.serving.tiny_models import datamodule_options
 
 # Every sentence uses exactly the letters a d e h i n o r s t, so any training subset yields
 # the same character vocabulary.
@@ -28,7 +29,6 @@ The trains are not in the shed.
 A stone rose near the tide.
 Dinner is on the hot stand.
 """
-FEATURES = {"n_mels": 40, "n_fft": 400, "win_length": 400, "hop_length": 160}
 
 
 @pytest.fixture(scope="module")
@@ -52,14 +52,20 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _datamodule(tmp_path: Path, **kwargs) -> SpeechDataModule:
-    options = dict(
-        features=FEATURES,
-        batch_size=3,
-        eval_batch_size=2,
-        index_workers=1,
-        cache_dir=str(tmp_path / "cache"),
-        hf_cache_dir=str(tmp_path / "hf"),
+    """A datamodule of the speech task's data config (40 mel bins, small batches, caches
+    under ``tmp_path``, no LM text) with ``kwargs`` over it; ``kwargs["dataset"]`` goes over
+    the config's ``dataset`` options."""
+    options = datamodule_options(
+        "task=speech",
+        "data.features.n_mels=40",
+        "data.batch_size=3",
+        "data.eval_batch_size=2",
+        "data.index_workers=1",
+        f"data.cache_dir={tmp_path / 'cache'}",
+        f"data.hf_cache_dir={tmp_path / 'hf'}",
+        "data.lm_text=null",
     )
+    kwargs["dataset"] = {**options["dataset"], **kwargs.get("dataset", {})}
     return SpeechDataModule(**(options | kwargs))
 
 
@@ -83,14 +89,14 @@ def test_audiofolder_batches_vocab_and_artifacts(corpus: Path, tmp_path: Path) -
     assert sizes == {"train": 8, "validation": 2, "test": 3}
 
     artifacts = dm.artifacts()
-    vocab = Vocabulary.from_list(artifacts["vocab"])
+    vocab = Vocabulary.from_list(artifacts["vocabulary"])
     assert vocab.itos[0] == "<blank>"
     assert set(vocab.itos[1:]) == set("adehinorst ")
     assert artifacts["cmvn"]["mean"].shape == (40,) and torch.all(artifacts["cmvn"]["std"] > 0)
     assert artifacts["sample_rate"] == 16000 and artifacts["features"]["n_mels"] == 40
     # artifacts survive a weights-only checkpoint round trip
     torch.save(artifacts, tmp_path / "a.pt")
-    assert torch.load(tmp_path / "a.pt", weights_only=True)["vocab"] == artifacts["vocab"]
+    assert torch.load(tmp_path / "a.pt", weights_only=True)["vocabulary"] == artifacts["vocabulary"]
 
     batches = list(dm.train_dataloader())
     assert sum(len(b["ids"]) for b in batches) == 8
@@ -132,11 +138,50 @@ def test_audiofolder_batches_vocab_and_artifacts(corpus: Path, tmp_path: Path) -
 def test_synth_source_and_metadata(corpus: Path, tmp_path: Path) -> None:
     cfg = json.loads((corpus / "COMPLETE").read_text())["config"]
     cfg["root"] = str(corpus.parent)
+    generated = (corpus / "COMPLETE").stat().st_mtime_ns
     dm = _datamodule(tmp_path, source="synth", corpus=cfg)
     dm.setup("fit")
-    assert dm._corpus_dir == corpus  # found in the cache, not regenerated
+    # found where it was generated, not generated again
+    assert (corpus / "COMPLETE").stat().st_mtime_ns == generated
+    assert dm.speech_source.identity() == str(corpus)
     meta = dm.metadata("test")
     assert len(meta) == 3 and {m["voice"] for m in meta} == {"en-us+m3"}
+
+
+def test_index_does_not_depend_on_the_number_of_workers(corpus: Path, tmp_path: Path) -> None:
+    indices = []
+    for workers in (1, 2):
+        dm = _datamodule(
+            tmp_path / f"workers{workers}",
+            source="audiofolder",
+            dataset={"data_dir": str(corpus)},
+            index_workers=workers,
+        )
+        dm.prepare_data()
+        indices.append(dm.indices)
+    alone, pooled = indices
+    for split in ("train", "validation", "test"):
+        assert pooled[split].ids == alone[split].ids
+        assert pooled[split].lengths == alone[split].lengths
+        assert pooled[split].transcripts == alone[split].transcripts
+        assert all(
+            torch.equal(a, b)
+            for a, b in zip(alone[split].features, pooled[split].features, strict=True)
+        )
+    assert torch.equal(pooled["train"].cmvn[0], alone["train"].cmvn[0])
+
+
+def test_indexing_in_process_keeps_the_thread_count(corpus: Path, tmp_path: Path) -> None:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        dm = _datamodule(
+            tmp_path, source="audiofolder", dataset={"data_dir": str(corpus)}, index_workers=1
+        )
+        dm.prepare_data()
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_lm_text_sentences_within_the_vocabulary(corpus: Path, tmp_path: Path) -> None:
@@ -273,13 +318,13 @@ def test_parquet_with_audio_struct_like_the_hub(corpus: Path, tmp_path: Path) ->
 
 def test_checkpoint_artifacts_replace_computed_ones(corpus: Path, tmp_path: Path) -> None:
     vocab = Vocabulary(list("abcdefghijklmnopqrstuvwxyz' "), specials=("<blank>",))
+    dm = _datamodule(tmp_path, source="audiofolder", dataset={"data_dir": str(corpus)})
     fixed = {
-        "vocab": vocab.to_list(),
+        "vocabulary": vocab.to_list(),
         "cmvn": {"mean": torch.zeros(40), "std": torch.ones(40)},
         "sample_rate": 16000,
-        "features": {"sample_rate": 16000, **FEATURES},
+        "features": dict(dm.feature_options),
     }
-    dm = _datamodule(tmp_path, source="audiofolder", dataset={"data_dir": str(corpus)})
     dm.load_artifacts(fixed)
     dm.setup("test")
     assert dm.artifacts() is fixed
@@ -290,11 +335,11 @@ def test_checkpoint_artifacts_replace_computed_ones(corpus: Path, tmp_path: Path
 
 def test_configuration_errors_are_clear(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"data\.source must be"):
-        SpeechDataModule(source="youtube")
+        _datamodule(tmp_path, source="youtube")
     with pytest.raises(ValueError, match=r"needs data\.cache_features=false"):
-        SpeechDataModule(output="waveforms")
+        _datamodule(tmp_path, output="waveforms", cache_features=True)
     with pytest.raises(ValueError, match=r"data\.lm_text=corpus needs data\.source=synth"):
-        SpeechDataModule(source="audiofolder", lm_text="corpus")
+        _datamodule(tmp_path, source="audiofolder", lm_text="corpus")
     dm = _datamodule(
         tmp_path, source="audiofolder", dataset={"data_dir": str(tmp_path / "nowhere")}
     )

@@ -6,9 +6,9 @@ import pytest
 import torch
 import yaml
 
-from tasks.speech.model import FeatureFrontEnd, SpeechRecognizer
+from tasks.speech.model import SpeechRecognizer, waveform_frontend
 
-CONF = Path(__file__).resolve().parents[2] / "conf" / "encoder"
+CONF = Path(__file__).resolve().parents[2] / "conf" / "encoder" / "speech"
 ENCODERS = ["blstm", "conv_blstm", "pblstm", "uni_lstm"]
 VOCAB = 30
 
@@ -63,7 +63,7 @@ def test_state_carry_continues_a_unidirectional_sequence():
 
 def test_utterance_normalization_ignores_the_recording_level():
     model = small_recognizer("blstm")
-    model.frontend = FeatureFrontEnd(None, None, {"n_mels": 20}, normalization="utterance").eval()
+    model.frontend = waveform_frontend(None, None, "utterance", {"n_mels": 20}).eval()
     wave = torch.randn(1, 12000, generator=torch.Generator().manual_seed(1)) * 0.1
     lengths = torch.tensor([12000])
     quiet, _ = model(wave, lengths)

@@ -50,7 +50,7 @@ def test_tiny_speech_train_eval_predict_and_streaming(tmp_path: Path) -> None:
         "train",
         [
             *common,
-            "encoder=uni_lstm",
+            "encoder=speech/uni_lstm",
             "encoder.hidden_size=24",
             "encoder.num_layers=1",
             "model.decoding.beam_size=3",
@@ -72,7 +72,7 @@ def test_tiny_speech_train_eval_predict_and_streaming(tmp_path: Path) -> None:
     # the LMs' text travels in the checkpoint: the 16 training transcripts and the corpus's
     # LM text (every source sentence but the held-out ones) spelled with the vocabulary
     assert len(artifacts["transcripts"]) == 16
-    letters = set(artifacts["vocab"]["itos"])
+    letters = set(artifacts["vocabulary"]["itos"])
     assert artifacts["lm_text"] == [t for t in lm_text if set(t) <= letters]
     assert len(artifacts["lm_text"]) > len(lm_text) // 2
 
@@ -119,14 +119,15 @@ def test_tiny_speech_train_eval_predict_and_streaming(tmp_path: Path) -> None:
 
 def test_predict_names_a_bad_file(tmp_path: Path) -> None:
     from tasks.speech.module import SpeechModule
+    from tests.serving.tiny_models import model_config
 
     bad = tmp_path / "broken.wav"
     bad.write_bytes(b"RIFF not really audio")
     module = SpeechModule(
-        model={"encoder": {"hidden_size": 8, "num_layers": 1, "conv_channels": 2}},
+        model=model_config("task=speech", "encoder.hidden_size=8", "encoder.num_layers=1"),
         optim={},
         artifacts={
-            "vocab": {"itos": ["<blank>", " ", "a"], "n_specials": 1, "unk": None},
+            "vocabulary": {"itos": ["<blank>", " ", "a"], "n_specials": 1, "unk": None},
             "cmvn": {"mean": [0.0] * 80, "std": [1.0] * 80},
             "sample_rate": 16000,
             "features": {"sample_rate": 16000, "n_mels": 80},

@@ -1,0 +1,157 @@
+"""Software UI messages from compiled gettext catalogs: the host's and Django's.
+
+Both read ``<root>/<locale>/LC_MESSAGES/<domain>.mo`` with
+:mod:`tasks.text.gettext_catalogs`, clean every translation with
+:mod:`tasks.langid.data.cleaning` and label it with the catalog's locale; the English
+source strings (``msgid``) form the ``en`` class. They differ in where the catalogs are:
+the machine's locale folders (desktop software) or the installed Django package (web
+framework: admin, forms, validation messages).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import importlib.util
+import site
+import sysconfig
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from tasks.langid.data.cleaning import (
+    CleaningRules,
+    clean_message,
+    clean_translation,
+    is_natural_language,
+    strip_context,
+)
+from tasks.langid.data.locales import locale_to_language
+from tasks.langid.data.sources.source import (
+    SourceSentence,
+    SourceUnavailable,
+    TextSource,
+    package_version,
+)
+from tasks.text.gettext_catalogs import find_catalogs, iter_catalog_messages
+
+
+def python_package_locale_dirs(exclude_packages: Sequence[str] = ()) -> tuple[str, ...]:
+    """Locale roots (parents of ``<locale>/LC_MESSAGES``) inside installed Python packages,
+    except those inside the top-level packages ``exclude_packages``."""
+    roots: set[str] = set()
+    for packages in {*site.getsitepackages(), sysconfig.get_paths()["purelib"]}:
+        for mo in Path(packages).glob("**/LC_MESSAGES/*.mo"):
+            if mo.relative_to(packages).parts[0] not in exclude_packages:
+                roots.add(str(mo.parent.parent.parent))
+    return tuple(sorted(roots))
+
+
+def catalog_sentences(
+    catalogs: Sequence[Path],
+    rules: CleaningRules,
+    exclude_domains: Sequence[str],
+    english_from_msgids: bool,
+    id_base: Path | None = None,
+) -> Iterator[SourceSentence]:
+    """Cleaned translations (labelled by locale) and, optionally, cleaned English sources.
+
+    The id of an item is the catalog's path (relative to ``id_base``, default its locale
+    root: ``<locale>/LC_MESSAGES/<domain>.mo``), ``#`` and the first 12 hex digits of the
+    SHA-1 of the msgid; an ``en`` item names the first catalog that carried its msgid.
+    """
+    seen_msgids: set[str] = set()  # every locale repeats the same English sources
+    for path in catalogs:
+        if any(fnmatch.fnmatch(path.stem, pattern) for pattern in exclude_domains):
+            continue
+        locale = path.parent.parent.name
+        language = locale_to_language(locale)
+        for message in iter_catalog_messages([path]):
+            digest = hashlib.sha1(message.msgid.encode("utf-8")).hexdigest()[:12]
+            relative = path.relative_to(id_base or path.parents[2])
+            original_id = f"{relative.as_posix()}#{digest}"
+            if english_from_msgids and message.msgid not in seen_msgids:
+                seen_msgids.add(message.msgid)
+                source = clean_message(strip_context(message.msgid))
+                if is_natural_language(source, rules):
+                    yield SourceSentence(source, "en", original_id)
+            if language is not None:
+                text = clean_translation(message.msgid, message.msgstr, rules)
+                if text is not None:
+                    yield SourceSentence(text, language, original_id)
+
+
+def catalogs_digest(catalogs: Sequence[Path]) -> str:
+    """``<count>:<12 hex>`` over the catalogs' paths and sizes (cheap; no file is read)."""
+    digest = hashlib.sha1()
+    for path in catalogs:
+        digest.update(f"{path}\0{path.stat().st_size}\n".encode())
+    return f"{len(catalogs)} catalogs:{digest.hexdigest()[:12]}"
+
+
+class HostCatalogSource(TextSource):
+    """Desktop-software UI messages from the machine's gettext catalogs.
+
+    Args:
+        locale_dirs: roots holding ``<locale>/LC_MESSAGES/*.mo``.
+        python_packages: also read catalogs shipped inside installed Python packages.
+        exclude_packages: top-level packages skipped by ``python_packages`` (those read
+            as sources of their own, e.g. ``django``).
+        exclude_domains: catalog domains (glob patterns) holding names, not sentences
+            (``iso_*`` = country, language and currency names).
+        english_from_msgids: the catalogs' English source strings form the ``en`` class.
+    """
+
+    name = "gettext"
+    domain = "desktop software UI messages (the machine's gettext catalogs)"
+    licence = "per catalog: the licence of the package that installed it (mostly GPL/LGPL)"
+
+    def __init__(
+        self,
+        locale_dirs: Sequence[str] = ("/usr/share/locale",),
+        python_packages: bool = True,
+        exclude_packages: Sequence[str] = ("django",),
+        exclude_domains: Sequence[str] = ("iso_*",),
+        english_from_msgids: bool = True,
+    ) -> None:
+        dirs = tuple(locale_dirs)
+        if python_packages:
+            dirs += python_package_locale_dirs(tuple(exclude_packages))
+        self.catalogs = find_catalogs(dirs)
+        self.exclude_domains = tuple(exclude_domains)
+        self.english_from_msgids = english_from_msgids
+
+    def version(self) -> str:
+        return catalogs_digest(self.catalogs)
+
+    def sentences(self, rules: CleaningRules) -> Iterator[SourceSentence]:
+        yield from catalog_sentences(
+            self.catalogs, rules, self.exclude_domains, self.english_from_msgids
+        )
+
+
+class DjangoCatalogSource(TextSource):
+    """Web-framework UI messages: the catalogs shipped in the Django package (core, admin,
+    auth, forms and validation messages, humanize, ...)."""
+
+    name = "django"
+    domain = "web framework UI and validation messages (Django's gettext catalogs)"
+    licence = "BSD-3-Clause"
+
+    def __init__(self, english_from_msgids: bool = True) -> None:
+        spec = importlib.util.find_spec("django")
+        if spec is None or not spec.submodule_search_locations:
+            package_version("Django", self.name)  # raises with the fix
+            raise SourceUnavailable("the django package has no folder to read catalogs from")
+        package = Path(next(iter(spec.submodule_search_locations)))
+        roots = sorted({str(mo.parent.parent.parent) for mo in package.glob("**/LC_MESSAGES/*.mo")})
+        self.package = package
+        self.catalogs = find_catalogs(tuple(roots))
+        self.english_from_msgids = english_from_msgids
+
+    def version(self) -> str:
+        return package_version("Django", self.name)
+
+    def sentences(self, rules: CleaningRules) -> Iterator[SourceSentence]:
+        yield from catalog_sentences(
+            self.catalogs, rules, (), self.english_from_msgids, id_base=self.package
+        )

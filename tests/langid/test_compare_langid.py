@@ -1,0 +1,71 @@
+"""scripts/compare_langid.py on a tiny test file: per-source and per-length tables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import scripts.compare_langid as compare_langid
+from tasks.langid.comparison import score
+from tests.langid.langid_helpers import sentences
+
+
+def fake_tool() -> tuple[set[str], compare_langid.Identify]:
+    """Supports aa and bb and always answers aa."""
+    return {"aa", "bb"}, lambda texts: ["aa"] * len(texts)
+
+
+def write_test_file(path: Path) -> Path:
+    rows = [
+        {"text": text, "label": lang, "source": source}
+        for source, seed in (("ui", 1), ("names", 2))
+        for lang in ("aa", "bb", "cc")
+        for text in sentences(lang, 4, seed)
+    ]
+    rows.append({"text": "abc " * 20, "label": "aa", "source": "ui"})  # > 60 characters
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    return path
+
+
+def test_compare_reports_sources_lengths_and_held_out_models(
+    trained_text, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(compare_langid, "TOOLS", {"fake": fake_tool})
+    checkpoint = str(trained_text.checkpoint)
+    test_file = write_test_file(tmp_path / "test.jsonl")
+    out = tmp_path / "out"
+    base = ["--ckpt", checkpoint, "--test-file", str(test_file), "--tools", "fake"]
+    compare_langid.main([*base, "--held-out", f"names={checkpoint}", "--out", str(out)])
+    report = (out / "compare_langid.md").read_text()
+    assert "accuracy <= 20 chars (n) | accuracy 21-60 chars (n) | accuracy > 60 chars (n)" in report
+    assert "| names | trained without names |" in report
+    assert "| ui | default (in-domain) |" in report
+    assert "mean over sources" in report
+    summary = report[report.index("## Accuracy per source") :]
+    assert "| fake (n) | ours on fake's languages |" in summary
+    assert "without names (n)" not in summary  # our held-out model is not a tool column
+    results = json.loads((out / "compare_langid.json").read_text())
+    names = {r["tool"]: r for r in results["per_source"]["names"]}
+    assert set(names) == {"fake", "ours (LSTM), without names"}
+    assert names["fake"]["n"] == 8 and names["fake"]["acc"] == pytest.approx(0.5)  # aa of aa+bb
+    ui = {r["tool"]: r for r in results["per_source"]["ui"]}
+    assert ui["fake"]["by_length"]["> 60"] == [1.0, 1]
+    everything = {r["subset"]: r for r in results["all"]}
+    assert everything["all sources, all our languages"]["n"] == 25
+
+
+def test_bad_held_out_argument_is_a_clear_error(trained_text, tmp_path: Path) -> None:
+    test_file = write_test_file(tmp_path / "test.jsonl")
+    base = ["--ckpt", str(trained_text.checkpoint), "--test-file", str(test_file), "--tools", ""]
+    with pytest.raises(SystemExit, match="expected SOURCE=CKPT"):
+        compare_langid.main([*base, "--held-out", "names"])
+    with pytest.raises(SystemExit, match=r"no such source.*'names', 'ui'"):
+        compare_langid.main([*base, "--held-out", "wiki=x.ckpt"])
+
+
+def test_length_bins_count_each_text_once() -> None:
+    texts = ["a" * 20, "b" * 21, "c" * 60, "d" * 61]
+    result = score("s", "tool", texts, ["x", "y", "x", "y"], ["x", "x", "x", "y"], 1.0)
+    assert result.by_length == {"<= 20": (1.0, 1), "21-60": (0.5, 2), "> 60": (1.0, 1)}

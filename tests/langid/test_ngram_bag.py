@@ -1,0 +1,35 @@
+"""The hashed character n-gram bag beside the BiLSTM."""
+
+from __future__ import annotations
+
+import torch
+
+from tasks.langid.model.ngram_bag import HashedNgramBag
+
+SYMBOLS = ["<pad>", "<unk>", "a", "b", "c", "d"]
+
+
+def bag(symbols: list[str]) -> HashedNgramBag:
+    torch.manual_seed(0)
+    return HashedNgramBag(symbols, buckets=64, dim=5, orders=(1, 2, 3)).eval()
+
+
+def test_padding_and_batch_neighbours_do_not_change_a_text() -> None:
+    model = bag(SYMBOLS)
+    alone = model(torch.tensor([[2, 3, 4]]), torch.tensor([3]))
+    padded = model(torch.tensor([[2, 3, 4, 0, 0], [5, 4, 3, 2, 5]]), torch.tensor([3, 5]))
+    assert alone.shape == (1, 5)
+    torch.testing.assert_close(padded[0], alone[0])
+    assert not torch.allclose(padded[1], alone[0])
+    # a text shorter than the highest order still gets its unigrams and bigrams
+    short = model(torch.tensor([[2, 3]]), torch.tensor([2]))
+    assert torch.isfinite(short).all() and short.abs().sum() > 0
+
+
+def test_hash_follows_the_symbols_not_their_ids() -> None:
+    """A fine-tuned vocabulary orders symbols differently; the same text keeps its n-grams."""
+    reordered = ["<pad>", "<unk>", "d", "c", "b", "a"]
+    original = bag(SYMBOLS)(torch.tensor([[2, 3, 4, 5]]), torch.tensor([4]))  # "abcd"
+    moved = bag(reordered)(torch.tensor([[5, 4, 3, 2]]), torch.tensor([4]))  # "abcd" too
+    torch.testing.assert_close(moved, original)
+    assert "codes" not in bag(SYMBOLS).state_dict()  # derived from the vocabulary, not saved
