@@ -41,7 +41,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 bench: $(STAMP)
-	$(BIN)/python scripts/bench_core.py $(ARGS)
+	$(BIN)/python core/benchmarks/lstm_bench.py $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

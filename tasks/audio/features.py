@@ -18,7 +18,7 @@ import torch
 import torchaudio
 from torch import Tensor, nn
 
-from lstmkit.recurrence import is_exporting
+from lstmkit.dispatch import is_exporting
 
 
 @functools.lru_cache(maxsize=16)

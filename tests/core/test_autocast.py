@@ -18,7 +18,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from lstmkit import LSTM, LSTMCell
 from lstmkit.decoder import AttentionLSTMDecoder
-from lstmkit.fused.extension import set_backend
+from lstmkit.kernels.extension import set_backend
 
 STEPS, BATCH, INPUT, HIDDEN = 6, 3, 8, 16
 LENGTHS = [6, 4, 1]
@@ -28,8 +28,8 @@ GRAD_RTOL = {torch.bfloat16: 5e-2, torch.float16: 1e-2}
 
 # name -> (LSTM keyword arguments, forward input: "padded", "lengths" or "packed")
 LSTM_ROUTES = {
-    "fused_stack": ({"num_layers": 2}, "padded"),
-    "fused_stack_lengths": ({"num_layers": 2}, "lengths"),
+    "torch_stack": ({"num_layers": 2}, "padded"),
+    "torch_stack_lengths": ({"num_layers": 2}, "lengths"),
     "layer_norm": ({"layer_norm": True}, "padded"),
     "peephole": ({"peephole": True}, "padded"),
     "projection_zoneout": ({"proj_size": 5, "zoneout": 0.2}, "padded"),
@@ -40,8 +40,8 @@ LSTM_ROUTES = {
     "bidirectional_lengths": ({"bidirectional": True, "layer_norm": True}, "lengths"),
     "packed_variants": ({"num_layers": 2, "zoneout": 0.1, "peephole": True}, "packed"),
 }
-# Routes whose layers all run torch's fused kernels: nn.LSTM's dtypes under autocast.
-TORCH_KERNEL_ROUTES = {"fused_stack"}
+# Routes whose layers all run torch's LSTM kernel: nn.LSTM's dtypes under autocast.
+TORCH_KERNEL_ROUTES = {"torch_stack"}
 
 
 @pytest.fixture(params=["auto", "python"])

@@ -301,3 +301,31 @@ def test_inter_layer_dropout_between_variant_layers():
     torch.testing.assert_close(module(x)[0], top(torch.zeros(5, 2, 4, dtype=DT))[0])
     module.eval()
     assert not torch.allclose(module(x)[0], top(torch.zeros(5, 2, 4, dtype=DT))[0])
+
+
+@pytest.mark.parametrize("use_lengths", [False, True])
+def test_float32_inference_computes_the_input_term_in_the_loop(use_lengths, spy):
+    """Without gradients the C++ loop computes each step's input term itself (float32): the
+    same outputs as the run that computes it first, for a stack of variant layers."""
+    torch.manual_seed(0)
+    module = lstmkit.LSTM(3, 4, **VARIANTS["everything_bidirectional_stacked"]).eval()
+    x = torch.randn(6, 5, 3)
+    lengths = torch.tensor([6, 2, 4, 1, 5]) if use_lengths else None
+    with torch.no_grad():
+        output, (h_n, c_n) = module(x, lengths=lengths)
+    assert [call["w_ih"] is not None for call in spy.calls] == [True] * 4
+    spy.calls.clear()
+    expected, (h_e, c_e) = module(x, lengths=lengths)  # gradients enabled: input term first
+    assert all("w_ih" not in call for call in spy.calls)
+    for actual, wanted in ((output, expected), (h_n, h_e), (c_n, c_e)):
+        torch.testing.assert_close(actual, wanted.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_large_layers_compute_the_input_term_before_the_loop():
+    """Past IN_LOOP_MAX_WEIGHT_BYTES one GEMM before the loop is faster: inference keeps it."""
+    small, large = lstmkit.LSTM(256, 256, zoneout=0.1), lstmkit.LSTM(512, 512, zoneout=0.1)
+    with torch.no_grad():
+        assert lstmkit.recurrence.input_term_in_loop(torch.zeros(1, 1, 256), small._weights("_l0"))
+        assert not lstmkit.recurrence.input_term_in_loop(
+            torch.zeros(1, 1, 512), large._weights("_l0")
+        )

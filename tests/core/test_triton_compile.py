@@ -16,7 +16,7 @@ import sys
 import pytest
 import torch
 
-from tests.core.test_fused_layer import VARIANTS
+from tests.core.test_kernel_layer import VARIANTS
 
 TARGET_ARCH = 90  # H100
 POINTER_TYPES = {torch.float32: "*fp32", torch.bfloat16: "*bf16", torch.float16: "*fp16"}
@@ -29,7 +29,7 @@ def compile_kernels(dtype_name: str) -> list[str]:
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    from lstmkit.fused import triton_kernels
+    from lstmkit.kernels import triton_kernels
     from tests.core.test_triton_kernels import _loop_inputs, _run_loops
 
     launches = []

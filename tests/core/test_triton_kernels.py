@@ -1,4 +1,4 @@
-"""The Triton time loops (lstmkit.fused.triton_kernels) against the reference and PyTorch loops.
+"""The Triton time loops (lstmkit.kernels.triton_kernels) against the reference and PyTorch loops.
 
 Without CUDA the kernels run under Triton's interpreter on CPU tensors (tests/conftest.py
 sets ``TRITON_INTERPRET=1`` before anything imports triton), at tiny shapes: the interpreter
@@ -13,10 +13,11 @@ import sys
 import pytest
 import torch
 
-import lstmkit.fused
+import lstmkit.kernels
 from lstmkit import LSTM
-from lstmkit.fused import extension, lstm_layer, python_kernels, triton_kernels
-from tests.core.test_fused_layer import VARIANTS, differentiable, make_inputs, reference
+from lstmkit.kernels import extension, lstm_layer, python_kernels, triton_kernels
+from lstmkit.kernels.interface import LoopInputs, LoopSaved
+from tests.core.test_kernel_layer import VARIANTS, differentiable, make_inputs, reference
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -105,8 +106,8 @@ def test_matches_reference_outputs_and_gradients(variant: str, dtype: torch.dtyp
 
 def _loop_inputs(
     features: set[str], steps: int, batch: int, hidden: int, proj: int, dtype: torch.dtype
-) -> tuple[tuple, tuple]:
-    """Arguments of ``forward_loop`` (``features`` named as in ``VARIANTS``) and the
+) -> tuple[LoopInputs, tuple]:
+    """The inputs of ``forward_loop`` (``features`` named as in ``VARIANTS``) and the
     cotangents ``(dy, dh_n, dc_n)``."""
     gen = torch.Generator().manual_seed(5)
 
@@ -129,7 +130,7 @@ def _loop_inputs(
     if "zoneout_eval" in features:
         zoneout_h, zoneout_c = (torch.tensor(p, device=DEVICE, dtype=dtype) for p in (0.3, 0.2))
     lengths = torch.arange(batch) % steps + 1
-    loop_args = (
+    loop_args = LoopInputs(
         randn(steps, batch, 4 * hidden),
         randn(4 * hidden, width, scale=0.3),
         randn(batch, width),
@@ -148,18 +149,11 @@ def _loop_inputs(
     return loop_args, cotangents
 
 
-def _run_loops(kernels, loop_args: tuple, cotangents: tuple) -> tuple[list, list]:
+def _run_loops(kernels, loop_args: LoopInputs, cotangents: tuple) -> tuple[tuple, tuple]:
     """``forward_loop`` then ``backward_loop`` of ``kernels``, as LSTMLayerFunction calls
     them."""
-    gates_x, w_hh = loop_args[:2]
-    ln_x_gain, _, ln_h_gain, _, ln_c_gain, _, peephole, w_hr, *masks = loop_args[4:]
-    forward = kernels.forward_loop(*loop_args, True)
-    _, hs, cs, gates, cell, tanh_c, _, *statistics = forward
-    backward = kernels.backward_loop(
-        *cotangents, gates_x if ln_x_gain is not None else None, hs, cs, gates, cell, tanh_c,
-        *statistics, w_hh,
-        ln_x_gain, ln_h_gain, ln_c_gain, peephole, w_hr, *masks,
-    )  # fmt: skip
+    forward = kernels.forward_loop(loop_args, True)
+    backward = kernels.backward_loop(*cotangents, LoopSaved.of(loop_args, forward))
     return forward, backward
 
 
@@ -192,7 +186,9 @@ def test_bfloat16_matches_float32(variant: str) -> None:
     (out, hs, cs, *_), backward = _run_loops(triton_kernels, loop_args, cotangents)
     assert out.dtype == hs.dtype == cs.dtype == torch.bfloat16
     (out32, hs32, cs32, *_), backward32 = _run_loops(
-        python_kernels, *[tuple(_float(x) for x in xs) for xs in (loop_args, cotangents)]
+        python_kernels,
+        LoopInputs(*(_float(x) for x in loop_args)),
+        tuple(_float(x) for x in cotangents),
     )
     pairs = [(out, out32), (hs[-1], hs32[-1]), (cs[-1], cs32[-1])]
     pairs += [(backward[i], backward32[i]) for i in SUMMED_GRADIENTS if backward32[i] is not None]
@@ -232,27 +228,27 @@ def test_missing_triton_falls_back_or_raises(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(extension, "_triton_kernels", None)
     monkeypatch.setattr(extension, "_triton_error", None)
     monkeypatch.setattr(extension, "_backend", "auto")
-    monkeypatch.delattr(lstmkit.fused, "triton_kernels", raising=False)
-    monkeypatch.delitem(sys.modules, "lstmkit.fused.triton_kernels")
+    monkeypatch.delattr(lstmkit.kernels, "triton_kernels", raising=False)
+    monkeypatch.delitem(sys.modules, "lstmkit.kernels.triton_kernels")
     monkeypatch.setitem(sys.modules, "triton", None)
     with pytest.warns(RuntimeWarning, match="Triton LSTM kernels unavailable"):
         assert extension.kernels_for(torch.device("cuda")) is python_kernels
     monkeypatch.setattr(extension, "_backend", "triton")
     with pytest.raises(
-        RuntimeError, match=r"LSTMKIT_FUSED_BACKEND=triton: .* unavailable \(ModuleNotFoundError"
+        RuntimeError, match=r"LSTMKIT_KERNEL_BACKEND=triton: .* unavailable \(ModuleNotFoundError"
     ):
         extension.kernels_for(torch.device("cuda"))
 
 
 def test_lstm_module_runs_the_triton_kernels_when_forced(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``LSTMKIT_FUSED_BACKEND=triton`` reaches the variant layers of ``lstmkit.LSTM`` (and
-    not the plain ones, which keep torch's fused kernels)."""
+    """``LSTMKIT_KERNEL_BACKEND=triton`` reaches the variant layers of ``lstmkit.LSTM`` (and
+    not the plain ones, which keep torch's LSTM kernel)."""
     calls = []
     forward_loop = triton_kernels.forward_loop
 
-    def spy(*args):
-        calls.append(args[0].shape)
-        return forward_loop(*args)
+    def spy(inputs, keep):
+        calls.append(inputs.gates_x.shape)
+        return forward_loop(inputs, keep)
 
     monkeypatch.setattr(triton_kernels, "forward_loop", spy)
     torch.manual_seed(0)

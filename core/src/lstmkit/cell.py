@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
-from torch import _VF, Tensor, nn
+from torch import _VF, Tensor
 
-from lstmkit.direction import (
-    RECURRENT_INITS,
-    direction_weights,
-    register_direction,
-    reset_direction,
-)
+from lstmkit.base import LSTMBase
+from lstmkit.direction import RECURRENT_INITS
+from lstmkit.dispatch import DispatchPlan, Engine, classify_call, plan_cell
 from lstmkit.gate_trace import GateTrace
 from lstmkit.recurrence import run_direction
 from lstmkit.variants import LayerVariants
@@ -20,7 +15,7 @@ from lstmkit.variants import LayerVariants
 State = tuple[Tensor, Tensor]
 
 
-class LSTMCell(nn.Module):
+class LSTMCell(LSTMBase):
     r"""A long short-term memory cell with ``torch.nn.LSTMCell``'s arguments and parameters.
 
     One step, in PyTorch's gate order ``i, f, g, o``::
@@ -32,17 +27,17 @@ class LSTMCell(nn.Module):
         c' = f * c + i * g
         h' = o * tanh(c')
 
-    With only ``nn.LSTMCell``'s arguments this is torch's fused cell kernel, with
+    With only ``nn.LSTMCell``'s arguments this is torch's cell kernel, with
     ``nn.LSTMCell``'s initialisation. Keyword-only variants, as in :class:`lstmkit.LSTM`:
     ``layer_norm`` (on ``W_ih x``, ``W_hh h`` and ``c'`` before ``tanh``), ``peephole``,
     ``zoneout`` (sampled per call in training, its expectation in evaluation),
     ``forget_bias`` (default 1.0 with any variant) and ``recurrent_init``.
 
-    Under ``torch.autocast`` every cell, plain or not, runs the step of
-    :func:`lstmkit.fused.lstm_layer`: ``W_ih x`` in the autocast dtype, the rest in float32,
+    Under ``torch.autocast`` every cell, plain or not, runs the step of lstmkit's kernel
+    (:func:`lstmkit.kernels.lstm_layer`): ``W_ih x`` in the autocast dtype, the rest in float32,
     and ``(h', c')`` come back in the parameters' dtype, so a decoder looping over steps
-    carries its state at full precision (torch's fused cell would round it to the autocast
-    dtype on CUDA).
+    carries its state at full precision (torch's cell kernel would round it to the autocast
+    dtype on CUDA). :meth:`dispatch_plan` shows which engine computes the step.
 
     Args:
         input_size: features ``I`` of the input.
@@ -53,12 +48,14 @@ class LSTMCell(nn.Module):
         - ``input``: ``(B, I)`` or unbatched ``(I,)``.
         - ``hx``: ``(h, c)``, each ``(B, H)`` or ``(H,)``; zeros when omitted.
         - ``return_gates``: also return the step's gates, computed by the reference loop
-          (:func:`lstmkit.reference_lstm_layer`); without it the fast path runs as usual.
+          (:func:`lstmkit.reference_lstm_layer`); without it the step runs as usual.
 
     Outputs: ``(h', c')``, each ``(B, H)`` or ``(H,)``; with ``return_gates``
     ``((h', c'), gates)``, ``gates`` a :class:`~lstmkit.GateTrace` of ``i, f, g, o`` and
     ``c'``, each ``(B, H)`` or ``(H,)``.
     """
+
+    error_name = "LSTMCell"
 
     def __init__(
         self,
@@ -74,51 +71,36 @@ class LSTMCell(nn.Module):
         forget_bias: float | None = None,
         recurrent_init: str = "uniform",
     ) -> None:
-        super().__init__()
-        if recurrent_init not in RECURRENT_INITS:
-            raise ValueError(
-                f"recurrent_init must be one of {RECURRENT_INITS}, got {recurrent_init!r}"
-            )
-        self.input_size = input_size
+        variants = LayerVariants(layer_norm=layer_norm, peephole=peephole, zoneout=zoneout)
+        nn_arguments_only = variants == LayerVariants() and recurrent_init == RECURRENT_INITS[0]
+        super().__init__(input_size, bias, forget_bias, recurrent_init, nn_arguments_only)
         self.hidden_size = hidden_size
-        self.bias = bias
-        self.variants = LayerVariants(layer_norm=layer_norm, peephole=peephole, zoneout=zoneout)
-        self.recurrent_init = recurrent_init
-        is_nn_cell = self.variants == LayerVariants() and recurrent_init == RECURRENT_INITS[0]
-        self.forget_bias = forget_bias if forget_bias is not None or is_nn_cell else 1.0
+        self.variants = variants
         factory = {"device": device, "dtype": dtype}
-        register_direction(self, "", input_size, hidden_size, 0, bias, self.variants, factory)
+        self._register_direction("", input_size, hidden_size, 0, variants, factory)
         if not bias:
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
         self.reset_parameters()
+        self._plan_dispatch()
 
-    def reset_parameters(self) -> None:
-        """``nn.LSTMCell``'s init (``U(-1/sqrt(H), 1/sqrt(H))``), then the variants' init."""
-        bound = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
-        reset_direction(direction_weights(self, ""), bound, self.forget_bias, self.recurrent_init)
+    def _make_plan(self, device_type: str, training: bool) -> DispatchPlan:
+        return plan_cell(self.variants.plain_step(training), device_type, training)
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
         if self.bias is not True:
             s += f", bias={self.bias}"
-        for name in ("layer_norm", "peephole", "zoneout"):
-            if getattr(self.variants, name):
-                s += f", {name}={getattr(self.variants, name)}"
-        return s
+        return s + self._variants_repr([self.variants])
 
     def forward(
         self, input: Tensor, hx: State | None = None, return_gates: bool = False
     ) -> State | tuple[State, GateTrace]:
         """Advance one step; see the class docstring for shapes."""
-        if input.dim() not in (1, 2):
-            raise ValueError(f"LSTMCell: Expected input to be 1D or 2D, got {input.dim()}D instead")
+        self._check_rank(input, (1, 2))
         if hx is not None:
             for index, value in enumerate(hx):
-                if value.dim() not in (1, 2):
-                    raise ValueError(
-                        f"LSTMCell: Expected hx[{index}] to be 1D or 2D, got {value.dim()}D instead"
-                    )
+                self._check_rank(value, (1, 2), f"hx[{index}]")
         batched = input.dim() == 2
         if not batched:
             input = input.unsqueeze(0)
@@ -127,10 +109,16 @@ class LSTMCell(nn.Module):
             hx = (zeros, zeros)
         elif not batched:
             hx = (hx[0].unsqueeze(0), hx[1].unsqueeze(0))
-        if return_gates or self.variants.changes_recurrence or torch._C._is_any_autocast_enabled():
+        call = classify_call(gates=return_gates, autocast=torch._C._is_any_autocast_enabled())
+        engine = self.dispatch_plan().engine(0, call)
+        if engine is Engine.TORCH:
+            h, c = _VF.lstm_cell(
+                input, hx, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh
+            )
+        else:
             _, h, c, *trace = run_direction(
                 input.unsqueeze(0),
-                direction_weights(self, ""),
+                self._weights(""),
                 hx[0],
                 hx[1],
                 self.variants,
@@ -138,11 +126,8 @@ class LSTMCell(nn.Module):
                 lengths=None,
                 mask=None,
                 training=self.training,
+                engine=engine,
                 return_gates=return_gates,
-            )
-        else:
-            h, c = _VF.lstm_cell(
-                input, hx, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh
             )
         if not batched:
             h, c = h.squeeze(0), c.squeeze(0)

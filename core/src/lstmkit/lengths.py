@@ -1,4 +1,4 @@
-"""Variable-length batches: masks, per-sequence reversal and packing for the fused kernels.
+"""Variable-length batches: masks, per-sequence reversal and packing for torch's kernel.
 
 All helpers work on time-major tensors ``(T, B, ...)``.
 """

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 
 import torch
@@ -10,15 +9,12 @@ import torch.nn.functional as F
 from torch import _VF, Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from lstmkit.direction import (
-    RECURRENT_INITS,
-    direction_weights,
-    register_direction,
-    reset_direction,
-)
+from lstmkit.base import LSTMBase
+from lstmkit.direction import RECURRENT_INITS
+from lstmkit.dispatch import Call, DispatchPlan, Engine, classify_call, plan_lstm
 from lstmkit.gate_trace import LayerGates
 from lstmkit.lengths import lengths_to_mask, pack, unpack
-from lstmkit.recurrence import is_exporting, run_direction
+from lstmkit.recurrence import run_direction
 from lstmkit.validation import (
     check_constructor_args,
     check_input,
@@ -32,7 +28,7 @@ from lstmkit.variants import LayerVariants, per_layer
 State = tuple[Tensor, Tensor] | tuple[list[Tensor], list[Tensor]]
 
 
-class LSTM(nn.Module):
+class LSTM(LSTMBase):
     r"""Multi-layer LSTM with ``torch.nn.LSTM``'s arguments, parameters and outputs.
 
     For each layer and direction, at step ``t`` (PyTorch's gate order ``i, f, g, o``)::
@@ -45,10 +41,11 @@ class LSTM(nn.Module):
         h_t = o_t * tanh(c_t)                  (h_t = W_hr h_t with ``proj_size > 0``)
 
     Layer ``k > 0`` reads layer ``k - 1``'s output, after ``dropout`` in training.
-    With only ``nn.LSTM``'s arguments this is computed by torch's fused kernels (oneDNN
-    on CPU, cuDNN on GPU) exactly as ``nn.LSTM`` does, with the same initialisation;
-    ``lengths`` on CPU runs the masked time loop of :mod:`lstmkit.fused` instead of
-    packing: same results, and training avoids the per-step ops of the packed CPU path.
+    With only ``nn.LSTM``'s arguments this is computed by torch's LSTM kernel (oneDNN on
+    CPU, cuDNN on GPU) exactly as ``nn.LSTM`` does, with the same initialisation;
+    ``lengths`` on CPU runs the masked time loop of lstmkit's kernel (:mod:`lstmkit.kernels`)
+    instead of packing: same results, and training avoids the per-step ops of the packed CPU
+    path.
 
     Variants (keyword-only; ``layer_norm``, ``peephole``, ``recurrent_dropout``,
     ``zoneout`` and ``residual`` take one value or a list with one value per layer):
@@ -72,8 +69,10 @@ class LSTM(nn.Module):
       block of ``W_hh`` orthogonal).
 
     Layers whose step is the plain one (no layer norm, peephole, recurrent dropout or
-    zoneout) still run on the fused kernels; the others run
-    :func:`lstmkit.fused.lstm_layer`.
+    zoneout; in evaluation, where recurrent dropout is the identity, also layers with recurrent
+    dropout alone) still run on torch's kernel; the others run lstmkit's kernel
+    (:func:`lstmkit.kernels.lstm_layer`). :meth:`dispatch_plan` shows which engine
+    (:mod:`lstmkit.dispatch`) computes each layer for each kind of call.
 
     Args:
         input_size: features ``I`` of the input.
@@ -96,7 +95,7 @@ class LSTM(nn.Module):
           state at its true end and the backward direction starts there.
         - ``return_gates``: also return what the gates did (below). Runs every layer
           through the reference loop (:func:`lstmkit.reference_lstm_layer`), which is
-          slow; without it nothing is recorded and the fast paths run as usual.
+          slow; without it nothing is recorded and the other engines run as usual.
 
     Outputs: ``output, (h_n, c_n)``, then ``gates`` with ``return_gates``
         - ``output``: ``(T, B, D*P)`` (``(B, T, D*P)`` with ``batch_first``), or a
@@ -107,6 +106,8 @@ class LSTM(nn.Module):
           ``c`` of every step, each ``(T, B, H_k)`` (``(B, T, H_k)`` with ``batch_first``),
           zero past each sequence's length.
     """
+
+    error_name = "LSTM"
 
     def __init__(
         self,
@@ -129,26 +130,11 @@ class LSTM(nn.Module):
         forget_bias: float | None = None,
         recurrent_init: str = "uniform",
     ) -> None:
-        super().__init__()
         hidden_sizes, num_layers = _per_layer_hidden_sizes(hidden_size, num_layers)
         check_constructor_args(
             input_size, hidden_sizes, num_layers, bias, batch_first, dropout, proj_size
         )
-        if recurrent_init not in RECURRENT_INITS:
-            raise ValueError(
-                f"recurrent_init must be one of {RECURRENT_INITS}, got {recurrent_init!r}"
-            )
-        self.mode = "LSTM"
-        self.input_size = input_size
-        self.hidden_size = hidden_size
-        self.hidden_sizes = hidden_sizes
-        self.num_layers = num_layers
-        self.bias = bias
-        self.batch_first = batch_first
-        self.dropout = float(dropout)
-        self.bidirectional = bidirectional
-        self.proj_size = proj_size
-        self.layer_variants = [
+        layer_variants = [
             LayerVariants(*values)
             for values in zip(
                 per_layer(layer_norm, num_layers, "layer_norm"),
@@ -158,41 +144,37 @@ class LSTM(nn.Module):
                 strict=True,
             )
         ]
-        self.residual = self._residual_layers(residual)
-        self.recurrent_init = recurrent_init
-        is_nn_lstm = (
+        nn_arguments_only = (
             isinstance(hidden_size, int)
-            and all(v == LayerVariants() for v in self.layer_variants)
+            and all(v == LayerVariants() for v in layer_variants)
             and not any(per_layer(residual, num_layers, "residual"))
             and recurrent_init == RECURRENT_INITS[0]
         )
-        self.forget_bias = forget_bias if forget_bias is not None or is_nn_lstm else 1.0
+        super().__init__(input_size, bias, forget_bias, recurrent_init, nn_arguments_only)
+        self.mode = "LSTM"
+        self.hidden_size = hidden_size
+        self.hidden_sizes = hidden_sizes
+        self.num_layers = num_layers
+        self.batch_first = batch_first
+        self.dropout = float(dropout)
+        self.bidirectional = bidirectional
+        self.proj_size = proj_size
+        self.layer_variants = layer_variants
+        self.residual = self._residual_layers(residual)
         # States are nn.LSTM's (L*D, B, F) tensors unless layers differ in size.
         self._uniform_state = len(set(hidden_sizes)) == 1
-        # The whole stack is one fused-kernel call when every layer is nn.LSTM's layer.
-        self._fused_stack = (
-            self._uniform_state
-            and not any(self.residual)
-            and not any(v.changes_recurrence for v in self.layer_variants)
-        )
         factory = {"device": device, "dtype": dtype}
         self._all_weights: list[list[str]] = []
         for layer, variants in enumerate(self.layer_variants):
             layer_input = input_size if layer == 0 else self._layer_output_size(layer - 1)
             for suffix in self._suffixes(layer):
                 self._all_weights.append(
-                    register_direction(
-                        self,
-                        suffix,
-                        layer_input,
-                        hidden_sizes[layer],
-                        proj_size,
-                        bias,
-                        variants,
-                        factory,
+                    self._register_direction(
+                        suffix, layer_input, hidden_sizes[layer], proj_size, variants, factory
                     )
                 )
         self.reset_parameters()
+        self._plan_dispatch()
         self.flatten_parameters()
 
     @property
@@ -248,24 +230,10 @@ class LSTM(nn.Module):
             for name in names
         ]
 
-    def reset_parameters(self) -> None:
-        """Re-initialise; with only ``nn.LSTM``'s arguments this is ``nn.LSTM``'s init.
-
-        Every weight and bias is drawn from ``U(-1/sqrt(H_k), 1/sqrt(H_k))`` in
-        ``nn.LSTM``'s order; see :func:`lstmkit.direction.reset_direction` for the variants.
-        """
-        for layer, hidden_size in enumerate(self.hidden_sizes):
-            for suffix in self._suffixes(layer):
-                reset_direction(
-                    direction_weights(self, suffix),
-                    1.0 / math.sqrt(hidden_size),
-                    self.forget_bias,
-                    self.recurrent_init,
-                )
-
     def flatten_parameters(self) -> None:
-        """Lay the weights out in one cuDNN buffer (as ``nn.LSTM`` does); no-op off GPU."""
-        if not self._fused_stack:
+        """Lay the weights out in one cuDNN buffer (as ``nn.LSTM`` does) where the whole stack
+        can be one call of torch's kernel (in either mode); no-op off GPU."""
+        if not any(plan.stacked for plan in self._plans.values()):
             return
         weights = self._flat_weights()
         first = weights[0]
@@ -292,6 +260,11 @@ class LSTM(nn.Module):
                     self.bidirectional,
                 )
 
+    def _make_plan(self, device_type: str, training: bool) -> DispatchPlan:
+        plain = [variants.plain_step(training) for variants in self.layer_variants]
+        stackable = self._uniform_state and not any(self.residual)
+        return plan_lstm(plain, stackable, device_type, training)
+
     def _apply(self, fn, recurse=True):
         result = super()._apply(fn, recurse)
         self.flatten_parameters()
@@ -311,10 +284,7 @@ class LSTM(nn.Module):
             s += f", dropout={self.dropout}"
         if self.bidirectional is not False:
             s += f", bidirectional={self.bidirectional}"
-        for name in ("layer_norm", "peephole", "recurrent_dropout", "zoneout"):
-            values = [getattr(v, name) for v in self.layer_variants]
-            if any(values):
-                s += f", {name}={values if len(set(values)) > 1 else values[0]}"
+        s += self._variants_repr(self.layer_variants)
         if any(self.residual):
             s += f", residual={self.residual}"
         if self.recurrent_init != RECURRENT_INITS[0]:
@@ -336,11 +306,8 @@ class LSTM(nn.Module):
                 )
             if lengths is not None:
                 raise ValueError("lengths cannot be combined with a PackedSequence input")
-            if self._fused_stack:
-                return self._forward_packed(input, hx)
-            return self._forward_packed_layerwise(input, hx)
-        if input.dim() not in (2, 3):
-            raise ValueError(f"LSTM: Expected input to be 2D or 3D, got {input.dim()}D instead")
+            return self._forward_packed(input, hx)
+        self._check_rank(input, (2, 3))
         batch_dim = 0 if self.batch_first else 1
         if input.dim() == 2:
             if lengths is not None:
@@ -370,34 +337,29 @@ class LSTM(nn.Module):
         if lengths is not None:
             lengths = torch.as_tensor(lengths)
             check_lengths(lengths, batch_size, total_length)
-        # While exporting, a plain stack with lengths stays on the packed fused op: it becomes
-        # one LSTM node with sequence lengths (ONNX ``sequence_lens``) of any length, where
-        # the masked loop would be unrolled over the example's steps.
-        masked_on_cpu = lengths is not None and not input.is_cuda and not is_exporting()
-        if return_gates or not self._fused_stack or masked_on_cpu:
-            x = input.transpose(0, 1) if self.batch_first else input
-            output, state, gates = self._forward_layers(x, hx, lengths, return_gates)
-            if self.batch_first:
-                output = output.transpose(0, 1)
-                gates = _map_gates(lambda t: t.transpose(0, 1), gates)
-            return (output, state, gates) if return_gates else (output, state)
+        call = classify_call(gates=return_gates, lengths=lengths is not None)
+        if call in self.dispatch_plan().stacked:
+            return self._torch_stack(input, hx, lengths, total_length)
+        x = input.transpose(0, 1) if self.batch_first else input
+        output, state, gates = self._run_layers(x, hx, lengths, call)
+        if self.batch_first:
+            output = output.transpose(0, 1)
+            gates = _map_gates(lambda t: t.transpose(0, 1), gates)
+        return (output, state, gates) if return_gates else (output, state)
+
+    def _torch_stack(
+        self, input: Tensor, hx: State, lengths: Tensor | None, total_length: int
+    ) -> tuple[Tensor, State]:
+        """Every layer in one call of torch's kernel on a padded batch, as ``nn.LSTM``;
+        packed for ``lengths``."""
         if lengths is None:
-            output, h_n, c_n = _VF.lstm(
-                input,
-                hx,
-                self._flat_weights(),
-                self.bias,
-                self.num_layers,
-                self.dropout,
-                self.training,
-                self.bidirectional,
-                self.batch_first,
-            )
+            options = self._kernel_options(self.num_layers, self.dropout)
+            output, h_n, c_n = _VF.lstm(input, hx, self._flat_weights(), *options, self.batch_first)
             return output, (h_n, c_n)
         packed = pack_padded_sequence(
             input, lengths.cpu(), batch_first=self.batch_first, enforce_sorted=False
         )
-        packed_output, state = self._forward_packed(packed, hx)
+        packed_output, state = self._torch_stack_packed(packed, hx)
         output = pad_packed_sequence(
             packed_output, batch_first=self.batch_first, total_length=total_length
         )[0]
@@ -406,33 +368,17 @@ class LSTM(nn.Module):
     def _forward_packed(
         self, packed: PackedSequence, hx: State | None
     ) -> tuple[PackedSequence, State]:
-        """All layers in one fused call on a PackedSequence; states in the caller's order."""
+        """A PackedSequence: one call of torch's kernel where the plan stacks the layers,
+        else unpacked, run layer by layer with lengths and packed alike."""
         data, batch_sizes, sorted_indices, unsorted_indices = packed
         check_input(data, self.weight_ih_l0, self.input_size, packed=True)
-        hx = self._initial_state(hx, int(batch_sizes[0]), data)
-        output, h_n, c_n = _VF.lstm(
-            data,
-            batch_sizes,
-            _permute_state(hx, sorted_indices),
-            self._flat_weights(),
-            self.bias,
-            self.num_layers,
-            self.dropout,
-            self.training,
-            self.bidirectional,
-        )
-        packed_output = PackedSequence(output, batch_sizes, sorted_indices, unsorted_indices)
-        return packed_output, _permute_state((h_n, c_n), unsorted_indices)
-
-    def _forward_packed_layerwise(
-        self, packed: PackedSequence, hx: State | None
-    ) -> tuple[PackedSequence, State]:
-        """Layer by layer on a PackedSequence: unpack, run with lengths, pack alike."""
-        data, batch_sizes, sorted_indices, unsorted_indices = packed
-        check_input(data, self.weight_ih_l0, self.input_size, packed=True)
+        call = classify_call(gates=False, packed=True)
+        if call in self.dispatch_plan().stacked:
+            hx = self._initial_state(hx, int(batch_sizes[0]), data)
+            return self._torch_stack_packed(packed, hx)
         padded, lengths = pad_packed_sequence(packed)
         hx = self._initial_state(hx, padded.shape[1], data)
-        output, state, _ = self._forward_layers(padded, hx, lengths)
+        output, state, _ = self._run_layers(padded, hx, lengths, call)
         if sorted_indices is not None:
             output = output.index_select(1, sorted_indices)
             lengths = lengths[sorted_indices.cpu()]
@@ -440,11 +386,27 @@ class LSTM(nn.Module):
         packed_output = PackedSequence(output_data, batch_sizes, sorted_indices, unsorted_indices)
         return packed_output, state
 
-    def _forward_layers(
-        self, x: Tensor, hx: State, lengths: Tensor | None, return_gates: bool = False
+    def _torch_stack_packed(
+        self, packed: PackedSequence, hx: State
+    ) -> tuple[PackedSequence, State]:
+        """Every layer in one call of torch's packed kernel; states in the caller's order."""
+        data, batch_sizes, sorted_indices, unsorted_indices = packed
+        output, h_n, c_n = _VF.lstm(
+            data,
+            batch_sizes,
+            _permute_state(hx, sorted_indices),
+            self._flat_weights(),
+            *self._kernel_options(self.num_layers, self.dropout),
+        )
+        packed_output = PackedSequence(output, batch_sizes, sorted_indices, unsorted_indices)
+        return packed_output, _permute_state((h_n, c_n), unsorted_indices)
+
+    def _run_layers(
+        self, x: Tensor, hx: State, lengths: Tensor | None, call: Call
     ) -> tuple[Tensor, State, list[LayerGates]]:
-        """Run the stack one layer at a time on a time-major batch ``(T, B, I)``; the gate
-        traces (time-major) with ``return_gates``, else an empty list."""
+        """Run the stack one layer at a time on a time-major batch ``(T, B, I)``, each layer
+        on its engine for ``call``; the gate traces (time-major) for :attr:`Call.GATES`,
+        else an empty list."""
         directions = self.num_directions
         if isinstance(hx[0], Tensor):
             layer_states = [
@@ -457,24 +419,20 @@ class LSTM(nn.Module):
         else:
             layer_states = list(zip(hx[0], hx[1], strict=True))
         mask = None if lengths is None else lengths_to_mask(lengths.to(x.device), x.shape[0])
+        plan = self.dispatch_plan()
         h_n, c_n, gates = [], [], []
         for layer, (h0, c0) in enumerate(layer_states):
             layer_input = x
             if layer > 0 and self.dropout > 0:
                 layer_input = F.dropout(x, self.dropout, self.training)
-            # torch's CPU kernels have no fast packed path (oneDNN takes padded input only;
-            # packed input falls back to per-step autograd ops, far slower to train), so
-            # on CPU padded batches with lengths run the masked time loop of lstmkit.fused.
-            masked_on_cpu = lengths is not None and not x.is_cuda and not is_exporting()
-            if return_gates:
-                output, h, c, traces = self._variant_layer(
-                    layer, layer_input, h0, c0, lengths, mask, return_gates=True
-                )
-                gates.append(traces)
-            elif self.layer_variants[layer].changes_recurrence or masked_on_cpu:
-                output, h, c = self._variant_layer(layer, layer_input, h0, c0, lengths, mask)
+            engine = plan.engine(layer, call)
+            if engine is Engine.TORCH:
+                output, h, c = self._torch_layer(layer, layer_input, h0, c0, lengths)
             else:
-                output, h, c = self._fused_layer(layer, layer_input, h0, c0, lengths)
+                output, h, c, *traces = self._loop_layer(
+                    layer, layer_input, h0, c0, lengths, mask, engine, call is Call.GATES
+                )
+                gates.extend(traces)
             # x_{k+1} = LSTM_k(dropout(x_k)) + x_k: the skip path bypasses the dropout.
             x = output + x if self.residual[layer] else output
             h_n.append(h)
@@ -483,12 +441,13 @@ class LSTM(nn.Module):
             return x, (torch.cat(h_n), torch.cat(c_n)), gates
         return x, (h_n, c_n), gates
 
-    def _fused_layer(
+    def _torch_layer(
         self, layer: int, x: Tensor, h0: Tensor, c0: Tensor, lengths: Tensor | None
     ) -> tuple[Tensor, Tensor, Tensor]:
-        """One plain layer (both directions) in one fused-kernel call; packs for ``lengths``."""
+        """One plain layer (both directions) in one call of torch's kernel; packs for
+        ``lengths``."""
         weights = self._flat_weights(range(layer, layer + 1))
-        options = (self.bias, 1, 0.0, self.training, self.bidirectional)
+        options = self._kernel_options(1, 0.0)
         if lengths is None:
             return _VF.lstm(x, (h0, c0), weights, *options, False)
         packed = pack(x, lengths)
@@ -505,7 +464,12 @@ class LSTM(nn.Module):
         output = unpack(packed_output, x.shape[0])
         return output, *_permute_state((h, c), packed.unsorted_indices)
 
-    def _variant_layer(
+    def _kernel_options(self, num_layers: int, dropout: float) -> tuple:
+        """The arguments of ``_VF.lstm`` after the weights for ``num_layers`` layers with
+        ``dropout`` between them (and before ``batch_first`` for padded input)."""
+        return (self.bias, num_layers, dropout, self.training, self.bidirectional)
+
+    def _loop_layer(
         self,
         layer: int,
         x: Tensor,
@@ -513,14 +477,15 @@ class LSTM(nn.Module):
         c0: Tensor,
         lengths: Tensor | None,
         mask: Tensor | None,
-        return_gates: bool = False,
+        engine: Engine,
+        return_gates: bool,
     ) -> tuple[Tensor, Tensor, Tensor] | tuple[Tensor, Tensor, Tensor, LayerGates]:
-        """One variant layer: each direction through the layer function (the reference loop,
-        recording each direction's gates, with ``return_gates``)."""
+        """One layer on lstmkit's kernel or the reference loop, a direction at a time
+        (recording each direction's gates with ``return_gates``)."""
         results = [
             run_direction(
                 x,
-                direction_weights(self, suffix),
+                self._weights(suffix),
                 h0[direction],
                 c0[direction],
                 self.layer_variants[layer],
@@ -528,6 +493,7 @@ class LSTM(nn.Module):
                 lengths=lengths,
                 mask=mask,
                 training=self.training,
+                engine=engine,
                 return_gates=return_gates,
             )
             for direction, suffix in enumerate(self._suffixes(layer))

@@ -1,9 +1,11 @@
-"""One LSTM layer in one direction with variants: input gates, masks and the recurrence call.
+"""One LSTM layer in one direction on lstmkit's kernel or the reference loop: input term,
+masks, and the call of the layer function.
 
-Every variant layer of :class:`~lstmkit.LSTM` and every variant step of
-:class:`~lstmkit.LSTMCell` goes through :func:`recurrence`, which picks the function
-that runs the time loop (signature and semantics of
-:func:`lstmkit.reference.reference_lstm_layer`).
+Every layer of :class:`~lstmkit.LSTM` and every step of :class:`~lstmkit.LSTMCell` that the
+dispatch plan (:mod:`lstmkit.dispatch`) gives to :attr:`~lstmkit.dispatch.Engine.LSTMKIT_KERNEL`
+or :attr:`~lstmkit.dispatch.Engine.REFERENCE` goes through :func:`run_direction`, which calls
+that engine's layer function (the signature and semantics of
+:func:`lstmkit.reference.reference_lstm_layer`, plus ``ln_x``).
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lstmkit.direction import DirectionWeights
-from lstmkit.fused import lstm_layer
+from lstmkit.dispatch import Engine, is_exporting
 from lstmkit.gate_trace import GateTrace
+from lstmkit.kernels import cpp_kernels, lstm_layer
+from lstmkit.kernels.extension import kernels_for
 from lstmkit.lengths import reverse_within_lengths
 from lstmkit.reference import LayerNormParams, reference_lstm_layer
 from lstmkit.variants import LayerVariants
@@ -24,26 +28,11 @@ from lstmkit.variants import LayerVariants
 # Multiply-adds from which an inference input GEMM runs on oneDNN (see input_gemm): packing
 # the weight for the call costs about 0.2 ms, which small GEMMs do not win back.
 ONEDNN_MIN_MACS = 2**27
-
-
-def is_exporting() -> bool:
-    """True while TorchScript traces or scripts, ``torch.export`` runs or ONNX exports."""
-    return (
-        torch.jit.is_tracing()
-        or torch.jit.is_scripting()
-        or torch.onnx.is_in_onnx_export()
-        or torch.compiler.is_exporting()
-    )
-
-
-def recurrence():
-    """The layer function: the fused fast path, or the reference loop while exporting.
-
-    TorchScript tracing, ``torch.export`` and ONNX export need plain tensor operations,
-    which the reference loop is made of; the fused path is a custom autograd Function.
-    Both take ``ln_x``, the input-term layer norm (see :func:`lstmkit.fused.lstm_layer`).
-    """
-    return reference_with_input_norm if is_exporting() else lstm_layer
+# Bytes of W_ih and W_hh together up to which inference computes the input term inside the
+# loop (see input_term_in_loop). Measured on one AMD EPYC core: at I = H = 256 (2 MiB) the loop
+# is 3-6 % faster with it, at I = H = 512 (8 MiB) 16-33 % slower (one big GEMM before the
+# loop reads W_ih far fewer times than one GEMM per step does).
+IN_LOOP_MAX_WEIGHT_BYTES = 2**21
 
 
 def reference_with_input_norm(
@@ -63,11 +52,37 @@ def input_term(x: Tensor, weights: DirectionWeights) -> tuple[Tensor, LayerNormP
     (gain, shift))`` with the biases folded into the norm's shift, for the layer function
     to normalise inside its time loop.
     """
+    bias, ln_x = gate_bias(weights)
+    return input_gemm(x, weights.weight_ih, bias), ln_x
+
+
+def gate_bias(weights: DirectionWeights) -> tuple[Tensor | None, LayerNormParams | None]:
+    """``(bias added to x W_ih^T, N_x)``: ``b_ih + b_hh`` and no norm, or no bias and the
+    input-term layer norm with the biases folded into its shift."""
     bias = None if weights.bias_ih is None else weights.bias_ih + weights.bias_hh
     if weights.ln_ih is None:
-        return input_gemm(x, weights.weight_ih, bias), None
+        return bias, None
     gain, shift = weights.ln_ih
-    return input_gemm(x, weights.weight_ih), (gain, shift if bias is None else shift + bias)
+    return None, (gain, shift if bias is None else shift + bias)
+
+
+def input_term_in_loop(x: Tensor, weights: DirectionWeights) -> bool:
+    """Whether lstmkit's kernel computes the input term step by step, inside its time loop:
+    float32 inference on the C++ loops, with weights small enough
+    (:data:`IN_LOOP_MAX_WEIGHT_BYTES`). The ``(T, B, 4H)`` input term then never goes
+    through memory (written after one big GEMM, read back step by step), which is what
+    keeps CPU inference of the variant layers close to ``nn.LSTM``'s oneDNN kernel."""
+    tensors = [x, *(t for t in weights if isinstance(t, Tensor))]
+    tensors += [t for pair in (weights.ln_ih, weights.ln_hh, weights.ln_c) if pair for t in pair]
+    weight_bytes = (weights.weight_ih.numel() + weights.weight_hh.numel()) * x.element_size()
+    return (
+        not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
+        and x.device.type == "cpu"
+        and x.dtype == weights.weight_ih.dtype == torch.float32
+        and weight_bytes <= IN_LOOP_MAX_WEIGHT_BYTES
+        and not torch._C._is_any_autocast_enabled()
+        and kernels_for(x.device) is cpp_kernels
+    )
 
 
 def input_gemm(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -107,9 +122,10 @@ def run_direction(
     lengths: Tensor | None,
     mask: Tensor | None,
     training: bool,
+    engine: Engine,
     return_gates: bool = False,
 ) -> tuple[Tensor, Tensor, Tensor] | tuple[Tensor, Tensor, Tensor, GateTrace]:
-    """Run one direction of one layer over a padded batch.
+    """Run one direction of one layer over a padded batch on ``engine``.
 
     Args:
         x: ``(T, B, I)`` layer input.
@@ -121,7 +137,9 @@ def run_direction(
         lengths: ``(B,)`` true lengths, or None when every sequence has ``T`` steps.
         mask: ``(T, B)``, 1 at real steps and 0 at padding (from ``lengths``).
         training: sample recurrent dropout and zoneout (else zoneout's expectation).
-        return_gates: run the reference loop and also return its
+        engine: :attr:`~lstmkit.dispatch.Engine.LSTMKIT_KERNEL` or
+            :attr:`~lstmkit.dispatch.Engine.REFERENCE`.
+        return_gates: (the reference loop only) also return its
             :class:`~lstmkit.gate_trace.GateTrace` (``(T, B, H)`` fields, in input order).
 
     Returns:
@@ -141,11 +159,16 @@ def run_direction(
             zoneout_c = c0.new_empty(steps, batch, c0.shape[-1]).bernoulli_(variants.zoneout)
         else:
             zoneout_h = zoneout_c = torch.tensor(variants.zoneout, dtype=x.dtype, device=x.device)
-    gates_x, ln_x = input_term(x, weights)
-    # The fused kernels keep no gates; the reference loop records them.
-    layer_function = (
-        partial(reference_with_input_norm, return_gates=True) if return_gates else recurrence()
-    )
+    input_weights = {}
+    if engine is Engine.LSTMKIT_KERNEL and input_term_in_loop(x, weights):
+        bias, ln_x = gate_bias(weights)
+        gates_x, input_weights = x.contiguous(), {"w_ih": weights.weight_ih, "input_bias": bias}
+    else:
+        gates_x, ln_x = input_term(x, weights)
+    if engine is Engine.LSTMKIT_KERNEL:
+        layer_function = partial(lstm_layer, **input_weights)
+    else:
+        layer_function = partial(reference_with_input_norm, return_gates=return_gates)
     out, h_n, c_n, *trace = layer_function(
         gates_x,
         weights.weight_hh,

@@ -43,8 +43,15 @@ class LayerVariants:
 
     @property
     def changes_recurrence(self) -> bool:
-        """True when the step differs from the plain LSTM step, so fused kernels cannot run it."""
-        return self.layer_norm or self.peephole or self.recurrent_dropout > 0 or self.zoneout > 0
+        """True when the training step differs from the plain LSTM step."""
+        return not self.plain_step(training=True)
+
+    def plain_step(self, training: bool) -> bool:
+        """True when the step in this mode is ``nn.LSTM``'s, which torch's kernel runs: no
+        layer norm, peephole or zoneout, and recurrent dropout only in evaluation, where it
+        is the identity."""
+        recurrent_dropout = training and self.recurrent_dropout > 0
+        return not (self.layer_norm or self.peephole or self.zoneout > 0 or recurrent_dropout)
 
 
 def per_layer(value: T | Sequence[T], num_layers: int, name: str) -> list[T]:

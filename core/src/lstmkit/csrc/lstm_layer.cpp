@@ -1,7 +1,9 @@
 // Time loops of one LSTM layer, forward and backward, for contiguous CPU tensors.
 //
-// Twin of lstmkit/fused/python_kernels.py: same arguments, buffers and equations (see
-// lstmkit/reference.py for the recurrence). Each step is one GEMM (two with a projection)
+// A backend of lstmkit/kernels/interface.py, twin of lstmkit/kernels/python_kernels.py: the
+// same buffers and equations (see lstmkit/reference.py for the recurrence). The structs
+// LoopInputs and LoopSaved mirror the interface's tuples field for field; the operators
+// registered at the end take those fields in that order. Each step is one GEMM (two with a projection)
 // into a preallocated buffer plus fused pointwise loops over rows of the batch, vectorised
 // with ATen's Vectorized (AVX2 + Sleef when built for it). The layer norm of the input
 // term runs inside the loops too, and the gradients of the layer-norm and peephole
@@ -16,8 +18,10 @@
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/cpu/vec/vec.h>
+#include <ATen/native/CPUBlas.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
+#include <ATen/ops/from_blob.h>
 #include <ATen/ops/mm.h>
 #include <ATen/ops/mul.h>
 #include <ATen/ops/sum.h>
@@ -28,6 +32,7 @@
 #include <cmath>
 #include <optional>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -160,35 +165,73 @@ inline int64_t state_slot(int64_t t, int64_t steps, int64_t slots) {
   return slots == steps + 1 ? t : 1 - (steps - t) % 2;
 }
 
+// c (rows, n) = a (rows, k; rows `lda` apart) x b (k, n) (+ c with `accumulate`), all
+// row-major, b and c contiguous. Called by each thread for its own rows inside a parallel
+// region. float runs oneDNN's batch-reduce GEMM micro-kernel (torch's cpublas::brgemm, which
+// falls back to its BLAS GEMM where the micro-kernel is unavailable); it outruns an ATen
+// matmul call at the small row counts of one step, and has no per-call dispatch. Other types
+// take ATen's matmul.
+template <typename T>
+void gemm_rows(int64_t rows, int64_t n, int64_t k, const T* a, int64_t lda, const T* b, T* c,
+               bool accumulate = false) {
+#if defined(CPUBLAS_BRGEMM_F32F32F32)
+  if constexpr (std::is_same_v<T, float>) {
+    at::native::cpublas::brgemm(rows, n, k, lda, n, n, accumulate, a, b, c);
+    return;
+  }
+#endif
+  const auto options = at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value);
+  Tensor out = at::from_blob(c, {rows, n}, options);
+  const Tensor left = at::from_blob(const_cast<T*>(a), {rows, k}, {lda, 1}, options);
+  const Tensor right = at::from_blob(const_cast<T*>(b), {k, n}, options);
+  if (accumulate) {
+    out.addmm_(left, right);
+  } else {
+    at::mm_out(out, left, right);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Forward
+
+// What the forward loop reads (lstmkit.kernels.interface.LoopInputs).
+// With w_ih, gates_x is the layer input x (T, B, I) and the loop computes each step's input
+// term x_t W_ih^T + input_bias itself (inference).
+struct LoopInputs {
+  Tensor gates_x, w_hh, h0, c0;
+  OptTensor ln_x_gain, ln_x_bias, ln_h_gain, ln_h_bias, ln_c_gain, ln_c_bias, peephole, w_hr;
+  OptTensor rd_mask, zoneout_h, zoneout_c, mask, w_ih, input_bias;
+};
 
 struct ForwardBuffers {
   Tensor out, hs, cs, gates, cell, tanh_c, proj_in, xhat_h, rstd_h, xhat_c, rstd_c, mean_x, rstd_x;
 };
 
 template <typename T>
-void forward_loop_impl(const Tensor& gates_x, const Tensor& w_hh, const OptTensor& ln_x_gain,
-                       const OptTensor& ln_x_bias, const OptTensor& ln_h_gain,
-                       const OptTensor& ln_h_bias, const OptTensor& ln_c_gain,
-                       const OptTensor& ln_c_bias, const OptTensor& peephole,
-                       const OptTensor& w_hr, const OptTensor& rd_mask,
-                       const OptTensor& zoneout_h, const OptTensor& zoneout_c,
-                       const OptTensor& mask, ForwardBuffers& buf) {
-  const int64_t steps = gates_x.size(0), batch = gates_x.size(1), four_h = gates_x.size(2);
+void forward_loop_impl(const LoopInputs& in, ForwardBuffers& buf) {
+  const Tensor &gates_x = in.gates_x, &w_hh = in.w_hh;
+  const OptTensor &w_hr = in.w_hr, &rd_mask = in.rd_mask;
+  const int64_t steps = gates_x.size(0), batch = gates_x.size(1), four_h = w_hh.size(0);
   const int64_t hidden = four_h / 4, width = buf.hs.size(2), slots = buf.hs.size(0);
-  const bool project = w_hr.has_value();
-  const Tensor w_hh_t = w_hh.t();
-  const Tensor w_hr_t = project ? w_hr->t() : Tensor();
-  Tensor h_in = rd_mask.has_value() ? at::empty({batch, width}, gates_x.options()) : Tensor();
+  const int64_t inputs = gates_x.size(2);  // I with w_ih, else 4H
+  const bool project = w_hr.has_value(), project_input = in.w_ih.has_value();
+  // The GEMMs' right operands W_hh^T (P, 4H), W_hr^T (H, P), W_ih^T (I, 4H), laid out
+  // row-major once.
+  const Tensor w_hh_t = w_hh.t().contiguous();
+  const Tensor w_hr_t = project ? w_hr->t().contiguous() : Tensor();
+  const Tensor w_ih_t = project_input ? in.w_ih->t().contiguous() : Tensor();
+  const T *w_rec = w_hh_t.data_ptr<T>(), *w_proj = project ? w_hr_t.data_ptr<T>() : nullptr;
+  const T* w_in = project_input ? w_ih_t.data_ptr<T>() : nullptr;
+  const T* input_bias = data_or_null<T>(in.input_bias);
 
   const T* gx = gates_x.data_ptr<T>();
-  const T *gain_x = data_or_null<T>(ln_x_gain), *bias_x = data_or_null<T>(ln_x_bias);
-  const T *gain_h = data_or_null<T>(ln_h_gain), *bias_h = data_or_null<T>(ln_h_bias);
-  const T *gain_c = data_or_null<T>(ln_c_gain), *bias_c = data_or_null<T>(ln_c_bias);
-  const T* peep = data_or_null<T>(peephole);
-  const T* pad = data_or_null<T>(mask);
-  const Zoneout<T> zone_h(zoneout_h), zone_c(zoneout_c);
+  const T *gain_x = data_or_null<T>(in.ln_x_gain), *bias_x = data_or_null<T>(in.ln_x_bias);
+  const T *gain_h = data_or_null<T>(in.ln_h_gain), *bias_h = data_or_null<T>(in.ln_h_bias);
+  const T *gain_c = data_or_null<T>(in.ln_c_gain), *bias_c = data_or_null<T>(in.ln_c_bias);
+  const T* peep = data_or_null<T>(in.peephole);
+  const T* pad = data_or_null<T>(in.mask);
+  const T* rd = data_or_null<T>(rd_mask);
+  const Zoneout<T> zone_h(in.zoneout_h), zone_c(in.zoneout_c);
   T *out = buf.out.data_ptr<T>(), *hs = buf.hs.data_ptr<T>(), *cs = buf.cs.data_ptr<T>();
   T *gates = buf.gates.data_ptr<T>(), *tanh_c = buf.tanh_c.data_ptr<T>();
   T *cell = data_or_null<T>(buf.cell), *proj_in = data_or_null<T>(buf.proj_in);
@@ -217,21 +260,41 @@ void forward_loop_impl(const Tensor& gates_x, const Tensor& w_hh, const OptTenso
     }
   };
 
-  for (int64_t t = 0; t < steps; ++t) {
-    const Tensor h_prev = buf.hs[state_slot(t, steps, slots)];
-    const Tensor& h_rec = rd_mask.has_value() ? at::mul_out(h_in, h_prev, *rd_mask) : h_prev;
-    // a_t = N_x(x_t W_ih^T) + N_h(W_hh h_in). The GEMM writes W_hh h_in into xhat_h[t]
-    // (recurrent layer norm) or gates[t]; the input term is added in a pointwise loop below,
-    // saving a pass over memory. Without a backward pass the per-step buffers hold one
-    // step, reused (slot 0).
-    const int64_t slot = buf.gates.size(0) == steps ? t : 0;
-    Tensor recurrent = gain_h ? buf.xhat_h[slot] : buf.gates[slot];
-    at::mm_out(recurrent, h_rec, w_hh_t);
-    at::parallel_for(0, batch, grain_rows(4 * four_h), [&](int64_t b0, int64_t b1) {
+  // Rows of the batch never meet: each thread runs the whole time loop for its own block of
+  // rows (its GEMMs included), so the steps need no synchronisation between threads.
+  at::parallel_for(0, batch, grain_rows(steps * 4 * four_h), [&](int64_t b0, int64_t b1) {
+    const int64_t rows = b1 - b0;
+    std::vector<T> h_in(rd ? rows * width : 0);               // h_{t-1} * r
+    std::vector<T> input_term(project_input ? rows * four_h : 0);  // x_t W_ih^T + b
+    for (int64_t t = 0; t < steps; ++t) {
+      if (project_input) {
+        if (input_bias) {
+          for (int64_t r = 0; r < rows; ++r) {
+            std::copy(input_bias, input_bias + four_h, input_term.data() + r * four_h);
+          }
+        }
+        gemm_rows<T>(rows, four_h, inputs, gx + (t * batch + b0) * inputs, inputs, w_in,
+                     input_term.data(), /*accumulate=*/input_bias != nullptr);
+      }
+      const T* h_rec = hs + state_row(t, b0) * width;
+      if (rd) {
+        const T* r = rd + b0 * width;
+        for_vectors<T>(rows * width, [&](int64_t j, int64_t k) {
+          (load(h_rec + j, k) * load(r + j, k)).store(h_in.data() + j, k);
+        });
+        h_rec = h_in.data();
+      }
+      // a_t = N_x(x_t W_ih^T) + N_h(W_hh h_in). The GEMM writes W_hh h_in into xhat_h[t]
+      // (recurrent layer norm) or gates[t]; the input term is added in a pointwise loop below,
+      // saving a pass over memory. Without a backward pass the per-step buffers hold one
+      // step, reused (slot 0).
+      const int64_t slot = buf.gates.size(0) == steps ? t : 0;
+      T* recurrent = (gain_h ? xhat_h : gates) + (slot * batch + b0) * four_h;
+      gemm_rows<T>(rows, four_h, width, h_rec, width, w_rec, recurrent);
       for (int64_t b = b0; b < b1; ++b) {
         const int64_t row = t * batch + b, saved = slot * batch + b;
         T* a = gates + saved * four_h;
-        const T* g_x = gx + row * four_h;
+        const T* g_x = project_input ? input_term.data() + (b - b0) * four_h : gx + row * four_h;
         if (normalise_gates) {
           T mean_rec = 0, rstd_rec = 1, mean_in = 0, rstd_in = 1;
           T* rec = gain_h ? xhat_h + saved * four_h : a;
@@ -262,7 +325,25 @@ void forward_loop_impl(const Tensor& gates_x, const Tensor& w_hh, const OptTenso
         T* c_next = cs + state_row(t + 1, b) * hidden;
         T* c_new = cell ? cell + saved * hidden : c_next;  // c'_t, before zoneout and padding
         const T* g_x_rest = normalise_gates ? nullptr : g_x;  // input term not yet in a
-        // i, f, o = sigma(. + p * c), g = tanh(.); c'_t = f * c_{t-1} + i * g
+        // h'_t = o * tanh(N_c(c'_t)) and c_t = m (z c_{t-1} + (1 - z) c'_t) + (1 - m) c_{t-1}
+        // on lanes [j, j + k), from c_{t-1}, c'_t, N_c(c'_t) and sigma(o).
+        auto finish_cell = [&](int64_t j, int64_t k, const Vec<T>& c, const Vec<T>& cn,
+                               const Vec<T>& normed, const Vec<T>& o) {
+          const Vec<T> tc = tanh(normed);
+          tc.store(tanh_c + saved * hidden + j, k);
+          const Vec<T> h_new = o * tc;
+          if (project) {
+            h_new.store(proj_in + saved * hidden + j, k);
+          } else {
+            finish_hidden(t, b, j, k, h_new);
+          }
+          Vec<T> c_out = cn;
+          if (zone_c.on) c_out = at::vec::fmadd(zone_c.at(row, hidden, j, k), c - c_out, c_out);
+          if (pad) c_out = at::vec::fmadd(Vec<T>(pad[row]), c_out - c, c);
+          c_out.store(c_next + j, k);
+        };
+        // i, f, o = sigma(. + p * c), g = tanh(.); c'_t = f * c_{t-1} + i * g. Without N_c the
+        // step ends in the same pass; N_c needs the row's statistics of c'_t first.
         for_vectors<T>(hidden, [&](int64_t j, int64_t k) {
           const Vec<T> c = load(c_prev + j, k);
           Vec<T> i = load(a + j, k), f = load(a + hidden + j, k);
@@ -282,69 +363,51 @@ void forward_loop_impl(const Tensor& gates_x, const Tensor& w_hh, const OptTenso
           g = tanh(g);
           const Vec<T> cn = at::vec::fmadd(f, c, i * g);
           if (peep) o = at::vec::fmadd(load(peep + 2 * hidden + j, k), cn, o);
+          o = sigmoid(o);
           i.store(a + j, k);
           f.store(a + hidden + j, k);
           g.store(a + 2 * hidden + j, k);
-          sigmoid(o).store(a + 3 * hidden + j, k);
-          cn.store(c_new + j, k);
+          o.store(a + 3 * hidden + j, k);
+          if (cell || gain_c) cn.store(c_new + j, k);
+          if (!gain_c) finish_cell(j, k, c, cn, cn, o);
         });
-        T mean_c = 0, rstd_row_c = 1;
         if (gain_c) {
+          T mean_c, rstd_row_c;
           std::tie(mean_c, rstd_row_c) = row_stats(c_new, hidden);
           rstd_c[saved] = rstd_row_c;
-        }
-        // h'_t = o * tanh(N_c(c'_t)); c_t = m (z c_{t-1} + (1 - z) c'_t) + (1 - m) c_{t-1}
-        for_vectors<T>(hidden, [&](int64_t j, int64_t k) {
-          const Vec<T> cn = load(c_new + j, k);
-          Vec<T> normed = cn;
-          if (gain_c) {
+          for_vectors<T>(hidden, [&](int64_t j, int64_t k) {
+            const Vec<T> cn = load(c_new + j, k);
             const Vec<T> x = (cn - Vec<T>(mean_c)) * Vec<T>(rstd_row_c);
             x.store(xhat_c + saved * hidden + j, k);
-            normed = at::vec::fmadd(x, load(gain_c + j, k), load(bias_c + j, k));
-          }
-          const Vec<T> tc = tanh(normed);
-          tc.store(tanh_c + saved * hidden + j, k);
-          const Vec<T> h_new = load(a + 3 * hidden + j, k) * tc;
-          if (project) {
-            h_new.store(proj_in + saved * hidden + j, k);
-          } else {
-            finish_hidden(t, b, j, k, h_new);
-          }
-          const Vec<T> c = load(c_prev + j, k);
-          Vec<T> c_out = cn;
-          if (zone_c.on) c_out = at::vec::fmadd(zone_c.at(row, hidden, j, k), c - c_out, c_out);
-          if (pad) c_out = at::vec::fmadd(Vec<T>(pad[row]), c_out - c, c);
-          c_out.store(c_next + j, k);
-        });
+            const Vec<T> normed = at::vec::fmadd(x, load(gain_c + j, k), load(bias_c + j, k));
+            finish_cell(j, k, load(c_prev + j, k), cn, normed, load(a + 3 * hidden + j, k));
+          });
+        }
       }
-    });
-    if (project) {
-      // h'_t = W_hr (o * tanh(N_c(c'_t))), written into h_{t+1}'s slot then finished in place.
-      Tensor h_new = buf.hs[state_slot(t + 1, steps, slots)];
-      at::mm_out(h_new, buf.proj_in[slot], w_hr_t);
-      at::parallel_for(0, batch, grain_rows(4 * width), [&](int64_t b0, int64_t b1) {
+      if (project) {
+        // h'_t = W_hr (o * tanh(N_c(c'_t))), written into h_{t+1}'s slot, finished in place.
+        gemm_rows<T>(rows, width, hidden, proj_in + (slot * batch + b0) * hidden, hidden, w_proj,
+                     hs + state_row(t + 1, b0) * width);
         for (int64_t b = b0; b < b1; ++b) {
           const T* h_proj = hs + state_row(t + 1, b) * width;
           for_vectors<T>(width,
                          [&](int64_t j, int64_t k) { finish_hidden(t, b, j, k, load(h_proj + j, k)); });
         }
-      });
+      }
     }
-  }
+  });
 }
 
-std::vector<Tensor> forward_loop(const Tensor& gates_x, const Tensor& w_hh, const Tensor& h0,
-                                 const Tensor& c0, const OptTensor& ln_x_gain,
-                                 const OptTensor& ln_x_bias, const OptTensor& ln_h_gain,
-                                 const OptTensor& ln_h_bias, const OptTensor& ln_c_gain,
-                                 const OptTensor& ln_c_bias, const OptTensor& peephole,
-                                 const OptTensor& w_hr, const OptTensor& rd_mask,
-                                 const OptTensor& zoneout_h, const OptTensor& zoneout_c,
-                                 const OptTensor& mask, bool keep) {
-  TORCH_CHECK(gates_x.dim() == 3 && gates_x.size(2) % 4 == 0,
-              "gates_x must be (T, B, 4H), got ", gates_x.sizes());
-  const int64_t steps = gates_x.size(0), batch = gates_x.size(1), four_h = gates_x.size(2);
-  const int64_t hidden = four_h / 4, width = h0.size(-1);
+std::vector<Tensor> forward_loop(const LoopInputs& in, bool keep) {
+  const Tensor& gates_x = in.gates_x;
+  const int64_t four_h = in.w_hh.size(0);
+  const int64_t inputs = in.w_ih.has_value() ? in.w_ih->size(1) : four_h;
+  TORCH_CHECK(gates_x.dim() == 3 && gates_x.size(2) == inputs,
+              in.w_ih.has_value() ? "x must be (T, B, I) with I of w_ih, got "
+                                  : "gates_x must be (T, B, 4H) with 4H of w_hh, got ",
+              gates_x.sizes());
+  const int64_t steps = gates_x.size(0), batch = gates_x.size(1);
+  const int64_t hidden = four_h / 4, width = in.h0.size(-1);
   const auto opts = gates_x.options();
   // The buffers only the backward pass reads hold every step when `keep`, else one (the
   // states two: the previous and the next).
@@ -355,29 +418,26 @@ std::vector<Tensor> forward_loop(const Tensor& gates_x, const Tensor& w_hh, cons
   buf.cs = at::empty({slots, batch, hidden}, opts);
   buf.gates = at::empty({kept, batch, four_h}, opts);
   buf.tanh_c = at::empty({kept, batch, hidden}, opts);
-  if (peephole.has_value() && (zoneout_c.has_value() || mask.has_value())) {
+  if (in.peephole.has_value() && (in.zoneout_c.has_value() || in.mask.has_value())) {
     buf.cell = at::empty({kept, batch, hidden}, opts);
   }
-  if (w_hr.has_value()) buf.proj_in = at::empty({kept, batch, hidden}, opts);
-  if (ln_x_gain.has_value()) {
+  if (in.w_hr.has_value()) buf.proj_in = at::empty({kept, batch, hidden}, opts);
+  if (in.ln_x_gain.has_value()) {
     buf.mean_x = at::empty({kept, batch}, opts);
     buf.rstd_x = at::empty({kept, batch}, opts);
   }
-  if (ln_h_gain.has_value()) {
+  if (in.ln_h_gain.has_value()) {
     buf.xhat_h = at::empty({kept, batch, four_h}, opts);
     buf.rstd_h = at::empty({kept, batch}, opts);
   }
-  if (ln_c_gain.has_value()) {
+  if (in.ln_c_gain.has_value()) {
     buf.xhat_c = at::empty({kept, batch, hidden}, opts);
     buf.rstd_c = at::empty({kept, batch}, opts);
   }
-  buf.hs[state_slot(0, steps, slots)].copy_(h0);
-  buf.cs[state_slot(0, steps, slots)].copy_(c0);
-  AT_DISPATCH_FLOATING_TYPES(gates_x.scalar_type(), "lstm_forward_loop", [&] {
-    forward_loop_impl<scalar_t>(gates_x, w_hh, ln_x_gain, ln_x_bias, ln_h_gain, ln_h_bias,
-                                ln_c_gain, ln_c_bias, peephole, w_hr, rd_mask, zoneout_h,
-                                zoneout_c, mask, buf);
-  });
+  buf.hs[state_slot(0, steps, slots)].copy_(in.h0);
+  buf.cs[state_slot(0, steps, slots)].copy_(in.c0);
+  AT_DISPATCH_FLOATING_TYPES(gates_x.scalar_type(), "lstm_forward_loop",
+                             [&] { forward_loop_impl<scalar_t>(in, buf); });
   return {buf.out,    buf.hs,     buf.cs,     buf.gates,  buf.cell,   buf.tanh_c, buf.proj_in,
           buf.xhat_h, buf.rstd_h, buf.xhat_c, buf.rstd_c, buf.mean_x, buf.rstd_x};
 }
@@ -396,17 +456,22 @@ struct BackwardBuffers {
   int64_t threads = 1;
 };
 
+// What the backward loop reads (lstmkit.kernels.interface.LoopSaved).
+struct LoopSaved {
+  OptTensor input_term;
+  Tensor hs, cs, gates;
+  OptTensor cell;
+  Tensor tanh_c;
+  OptTensor xhat_h, rstd_h, xhat_c, rstd_c, mean_x, rstd_x;
+  Tensor w_hh;
+  OptTensor ln_x_gain, ln_h_gain, ln_c_gain, peephole, w_hr, rd_mask, zoneout_h, zoneout_c, mask;
+};
+
 template <typename T>
-void backward_loop_impl(const Tensor& grad_out, const OptTensor& input_term, const Tensor& hs,
-                        const Tensor& cs, const Tensor& gates, const OptTensor& cell,
-                        const Tensor& tanh_c, const OptTensor& xhat_h, const OptTensor& rstd_h,
-                        const OptTensor& xhat_c, const OptTensor& rstd_c,
-                        const OptTensor& mean_x, const OptTensor& rstd_x, const Tensor& w_hh,
-                        const OptTensor& ln_x_gain, const OptTensor& ln_h_gain,
-                        const OptTensor& ln_c_gain, const OptTensor& peephole,
-                        const OptTensor& w_hr, const OptTensor& rd_mask,
-                        const OptTensor& zoneout_h, const OptTensor& zoneout_c,
-                        const OptTensor& mask, BackwardBuffers& buf) {
+void backward_loop_impl(const Tensor& grad_out, const LoopSaved& saved, BackwardBuffers& buf) {
+  const Tensor &hs = saved.hs, &cs = saved.cs, &gates = saved.gates, &w_hh = saved.w_hh;
+  const OptTensor &ln_x_gain = saved.ln_x_gain, &ln_c_gain = saved.ln_c_gain;
+  const OptTensor &w_hr = saved.w_hr, &rd_mask = saved.rd_mask;
   const int64_t steps = gates.size(0), batch = gates.size(1), four_h = gates.size(2);
   const int64_t hidden = four_h / 4, width = hs.size(2);
   const bool project = w_hr.has_value();
@@ -421,18 +486,18 @@ void backward_loop_impl(const Tensor& grad_out, const OptTensor& input_term, con
   Tensor d_norm_rows = ln_c_gain.has_value() ? at::empty({threads, hidden}, opts) : Tensor();
   Tensor xhat_x_rows = ln_x_gain.has_value() ? at::empty({threads, four_h}, opts) : Tensor();
 
-  const T *g_out = grad_out.data_ptr<T>(), *g_x = data_or_null<T>(input_term);
-  const T *c_states = cs.data_ptr<T>(), *cell_new = data_or_null<T>(cell);
-  const T *act = gates.data_ptr<T>(), *tanh_cell = tanh_c.data_ptr<T>();
-  const T *x_h = data_or_null<T>(xhat_h), *r_h = data_or_null<T>(rstd_h);
-  const T *x_c = data_or_null<T>(xhat_c), *r_c = data_or_null<T>(rstd_c);
-  const T *m_x = data_or_null<T>(mean_x), *r_x = data_or_null<T>(rstd_x);
-  const T *gain_x = data_or_null<T>(ln_x_gain), *gain_h = data_or_null<T>(ln_h_gain);
+  const T *g_out = grad_out.data_ptr<T>(), *g_x = data_or_null<T>(saved.input_term);
+  const T *c_states = cs.data_ptr<T>(), *cell_new = data_or_null<T>(saved.cell);
+  const T *act = gates.data_ptr<T>(), *tanh_cell = saved.tanh_c.data_ptr<T>();
+  const T *x_h = data_or_null<T>(saved.xhat_h), *r_h = data_or_null<T>(saved.rstd_h);
+  const T *x_c = data_or_null<T>(saved.xhat_c), *r_c = data_or_null<T>(saved.rstd_c);
+  const T *m_x = data_or_null<T>(saved.mean_x), *r_x = data_or_null<T>(saved.rstd_x);
+  const T *gain_x = data_or_null<T>(ln_x_gain), *gain_h = data_or_null<T>(saved.ln_h_gain);
   const T* gain_c = data_or_null<T>(ln_c_gain);
-  const T* peep = data_or_null<T>(peephole);
-  const T* pad = data_or_null<T>(mask);
+  const T* peep = data_or_null<T>(saved.peephole);
+  const T* pad = data_or_null<T>(saved.mask);
   const T* rd = data_or_null<T>(rd_mask);
-  const Zoneout<T> zone_h(zoneout_h), zone_c(zoneout_c);
+  const Zoneout<T> zone_h(saved.zoneout_h), zone_c(saved.zoneout_c);
   T *d_gates = data_or_null<T>(buf.d_gates), *d_input = buf.d_input.data_ptr<T>();
   T *d_recurrent = buf.d_recurrent.data_ptr<T>(), *d_proj_out = data_or_null<T>(buf.d_proj_out);
   T *da_scratch = data_or_null<T>(da_rows), *d_norm_scratch = data_or_null<T>(d_norm_rows);
@@ -577,46 +642,67 @@ void backward_loop_impl(const Tensor& grad_out, const OptTensor& input_term, con
   }
 }
 
-std::vector<Tensor> backward_loop(
-    const Tensor& grad_out, const Tensor& grad_h_n, const Tensor& grad_c_n, const OptTensor& input_term,
-    const Tensor& hs, const Tensor& cs, const Tensor& gates, const OptTensor& cell,
-    const Tensor& tanh_c, const OptTensor& xhat_h, const OptTensor& rstd_h,
-    const OptTensor& xhat_c, const OptTensor& rstd_c, const OptTensor& mean_x,
-    const OptTensor& rstd_x, const Tensor& w_hh, const OptTensor& ln_x_gain,
-    const OptTensor& ln_h_gain, const OptTensor& ln_c_gain, const OptTensor& peephole,
-    const OptTensor& w_hr, const OptTensor& rd_mask, const OptTensor& zoneout_h,
-    const OptTensor& zoneout_c, const OptTensor& mask) {
+std::vector<Tensor> backward_loop(const Tensor& grad_out, const Tensor& grad_h_n,
+                                  const Tensor& grad_c_n, const LoopSaved& saved) {
+  const Tensor& gates = saved.gates;
   const int64_t steps = gates.size(0), batch = gates.size(1), four_h = gates.size(2);
-  const int64_t hidden = four_h / 4, width = hs.size(2);
+  const int64_t hidden = four_h / 4, width = saved.hs.size(2);
   const auto opts = gates.options();
-  const bool norm_x = ln_x_gain.has_value(), norm_h = ln_h_gain.has_value();
+  const bool norm_x = saved.ln_x_gain.has_value(), norm_h = saved.ln_h_gain.has_value();
   BackwardBuffers buf;
   if (!norm_x || !norm_h) buf.d_gates = at::empty({steps, batch, four_h}, opts);
   buf.d_input = norm_x ? at::empty({steps, batch, four_h}, opts) : buf.d_gates;
   buf.d_recurrent = norm_h ? at::empty({steps, batch, four_h}, opts) : buf.d_gates;
-  if (w_hr.has_value()) buf.d_proj_out = at::empty({steps, batch, width}, opts);
+  if (saved.w_hr.has_value()) buf.d_proj_out = at::empty({steps, batch, width}, opts);
   const int64_t threads = buf.threads = at::get_num_threads();
   if (norm_x || norm_h) buf.acc_bias = at::zeros({threads, four_h}, opts);
   if (norm_x) buf.acc_gain_x = at::zeros({threads, four_h}, opts);
   if (norm_h) buf.acc_gain_h = at::zeros({threads, four_h}, opts);
-  if (ln_c_gain.has_value()) {
+  if (saved.ln_c_gain.has_value()) {
     buf.acc_gain_c = at::zeros({threads, hidden}, opts);
     buf.acc_bias_c = at::zeros({threads, hidden}, opts);
   }
-  if (peephole.has_value()) buf.acc_peephole = at::zeros({threads, 3, hidden}, opts);
+  if (saved.peephole.has_value()) buf.acc_peephole = at::zeros({threads, 3, hidden}, opts);
   buf.dh = grad_h_n.clone(at::MemoryFormat::Contiguous);
   buf.dc = grad_c_n.clone(at::MemoryFormat::Contiguous);
-  AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward_loop", [&] {
-    backward_loop_impl<scalar_t>(grad_out, input_term, hs, cs, gates, cell, tanh_c, xhat_h, rstd_h,
-                                 xhat_c, rstd_c, mean_x, rstd_x, w_hh, ln_x_gain, ln_h_gain,
-                                 ln_c_gain, peephole, w_hr, rd_mask, zoneout_h, zoneout_c, mask,
-                                 buf);
-  });
+  AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward_loop",
+                             [&] { backward_loop_impl<scalar_t>(grad_out, saved, buf); });
   auto total = [](const Tensor& acc) { return acc.defined() ? at::sum(acc, 0) : Tensor(); };
   return {buf.d_input,           buf.d_recurrent,         buf.d_proj_out,
           buf.dh,                buf.dc,                  total(buf.acc_bias),
           total(buf.acc_gain_x), total(buf.acc_gain_h),   total(buf.acc_gain_c),
           total(buf.acc_bias_c), total(buf.acc_peephole)};
+}
+
+// The operators take the fields of LoopInputs and LoopSaved in order (the schemas below).
+std::vector<Tensor> forward_loop_op(const Tensor& gates_x, const Tensor& w_hh, const Tensor& h0,
+                                    const Tensor& c0, const OptTensor& ln_x_gain,
+                                    const OptTensor& ln_x_bias, const OptTensor& ln_h_gain,
+                                    const OptTensor& ln_h_bias, const OptTensor& ln_c_gain,
+                                    const OptTensor& ln_c_bias, const OptTensor& peephole,
+                                    const OptTensor& w_hr, const OptTensor& rd_mask,
+                                    const OptTensor& zoneout_h, const OptTensor& zoneout_c,
+                                    const OptTensor& mask, const OptTensor& w_ih,
+                                    const OptTensor& input_bias, bool keep) {
+  return forward_loop({gates_x, w_hh, h0, c0, ln_x_gain, ln_x_bias, ln_h_gain, ln_h_bias,
+                       ln_c_gain, ln_c_bias, peephole, w_hr, rd_mask, zoneout_h, zoneout_c,
+                       mask, w_ih, input_bias},
+                      keep);
+}
+
+std::vector<Tensor> backward_loop_op(
+    const Tensor& grad_out, const Tensor& grad_h_n, const Tensor& grad_c_n,
+    const OptTensor& input_term, const Tensor& hs, const Tensor& cs, const Tensor& gates,
+    const OptTensor& cell, const Tensor& tanh_c, const OptTensor& xhat_h, const OptTensor& rstd_h,
+    const OptTensor& xhat_c, const OptTensor& rstd_c, const OptTensor& mean_x,
+    const OptTensor& rstd_x, const Tensor& w_hh, const OptTensor& ln_x_gain,
+    const OptTensor& ln_h_gain, const OptTensor& ln_c_gain, const OptTensor& peephole,
+    const OptTensor& w_hr, const OptTensor& rd_mask, const OptTensor& zoneout_h,
+    const OptTensor& zoneout_c, const OptTensor& mask) {
+  return backward_loop(grad_out, grad_h_n, grad_c_n,
+                       {input_term, hs, cs, gates, cell, tanh_c, xhat_h, rstd_h, xhat_c, rstd_c,
+                        mean_x, rstd_x, w_hh, ln_x_gain, ln_h_gain, ln_c_gain, peephole, w_hr,
+                        rd_mask, zoneout_h, zoneout_c, mask});
 }
 
 }  // namespace
@@ -626,7 +712,8 @@ TORCH_LIBRARY(lstmkit, m) {
       "lstm_forward_loop(Tensor gates_x, Tensor w_hh, Tensor h0, Tensor c0, Tensor? ln_x_gain, "
       "Tensor? ln_x_bias, Tensor? ln_h_gain, Tensor? ln_h_bias, Tensor? ln_c_gain, "
       "Tensor? ln_c_bias, Tensor? peephole, Tensor? w_hr, Tensor? rd_mask, Tensor? zoneout_h, "
-      "Tensor? zoneout_c, Tensor? mask, bool keep) -> Tensor[]");
+      "Tensor? zoneout_c, Tensor? mask, Tensor? w_ih, Tensor? input_bias, bool keep) "
+      "-> Tensor[]");
   m.def(
       "lstm_backward_loop(Tensor grad_out, Tensor grad_h_n, Tensor grad_c_n, Tensor? input_term, "
       "Tensor hs, Tensor cs, Tensor gates, Tensor? cell, Tensor tanh_c, Tensor? xhat_h, "
@@ -637,6 +724,6 @@ TORCH_LIBRARY(lstmkit, m) {
 }
 
 TORCH_LIBRARY_IMPL(lstmkit, CPU, m) {
-  m.impl("lstm_forward_loop", &forward_loop);
-  m.impl("lstm_backward_loop", &backward_loop);
+  m.impl("lstm_forward_loop", &forward_loop_op);
+  m.impl("lstm_backward_loop", &backward_loop_op);
 }

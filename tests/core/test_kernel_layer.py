@@ -1,7 +1,7 @@
-"""lstmkit.fused.lstm_layer against the reference loop: outputs, gradients, gradcheck.
+"""lstmkit.kernels.lstm_layer against the reference loop: outputs, gradients, gradcheck.
 
 Every variant and their combination run through both time-loop kernels: the C++ extension
-and the PyTorch fallback. The fused input-term layer norm ``ln_x`` is checked against
+and the PyTorch fallback. The input-term layer norm ``ln_x`` (inside the loop) is checked against
 ``F.layer_norm`` applied to ``gates_x`` before the reference loop.
 """
 
@@ -11,8 +11,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lstmkit.fused import lstm_layer, python_kernels
-from lstmkit.fused.extension import load_extension, set_backend
+from lstmkit.kernels import lstm_layer, python_kernels
+from lstmkit.kernels.extension import load_extension, set_backend
 from lstmkit.reference import reference_lstm_layer
 
 DTYPE = torch.float64
@@ -175,6 +175,78 @@ def test_float32_loop_matches_float64_reference(variant: str, backend: str) -> N
         torch.testing.assert_close(a.double(), e, rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_float32_rows_split_across_threads_match_reference(variant: str, backend: str) -> None:
+    """The float32 loops with the batch split between two threads (the C++ loop runs each
+    thread's rows through the whole sequence, GEMMs included): inference and the forward pass
+    of training stay within float32 rounding of the float64 reference, for every variant,
+    padding masks included."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        args, kwargs = make_inputs(VARIANTS[variant], seed=6, steps=7, batch=600)
+        with torch.no_grad():
+            expected = reference(*args, **kwargs)
+        single = {k: _to_float32(v) for k, v in kwargs.items()}
+        for grad in (False, True):
+            with torch.set_grad_enabled(grad):
+                actual = lstm_layer(*(a.float() for a in args), **single)
+            for a, e in zip(actual, expected, strict=True):
+                assert a.requires_grad is grad
+                # Layer norm divides float32 rounding by the row's deviation, small in a few
+                # of the 600 random rows (both backends are 3e-5 off there).
+                torch.testing.assert_close(a.detach().double(), e, rtol=0, atol=1e-4)
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_input_term_computed_in_the_loop(variant: str, dtype: torch.dtype, backend: str) -> None:
+    """``w_ih=``: the loop computes each step's input term from the layer input, with the same
+    results as ``gates_x = x W_ih^T + b`` computed before it (every variant, masks included,
+    rows split between two threads)."""
+    gen = torch.Generator().manual_seed(7)
+    steps, batch, inputs = 5, 300, 6
+    x = torch.randn(steps, batch, inputs, generator=gen, dtype=DTYPE)
+    w_ih = torch.randn(4 * HIDDEN, inputs, generator=gen, dtype=DTYPE)
+    # Without ln_x the biases go with the input term; with it they are in its shift.
+    bias = torch.randn(4 * HIDDEN, generator=gen, dtype=DTYPE)
+    args, kwargs = make_inputs(VARIANTS[variant], seed=8, steps=steps, batch=batch)
+    input_bias = None if "ln_x" in kwargs else bias
+    kwargs = {k: _cast(v, dtype) for k, v in kwargs.items()}
+    w_hh, h0, c0 = (a.detach().to(dtype) for a in args[1:])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with torch.no_grad():
+            gates_x = F.linear(x, w_ih, input_bias).to(dtype)
+            expected = lstm_layer(gates_x, w_hh, h0, c0, **kwargs)
+            actual = lstm_layer(
+                x.to(dtype), w_hh, h0, c0, w_ih=w_ih.to(dtype),
+                input_bias=None if input_bias is None else input_bias.to(dtype), **kwargs,
+            )  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+    tolerance = {"rtol": 1e-10, "atol": 1e-12} if dtype == torch.float64 else {}
+    for a, e in zip(actual, expected, strict=True):
+        torch.testing.assert_close(a, e, **tolerance)
+
+
+def test_input_term_in_the_loop_refuses_gradients() -> None:
+    args, _ = make_inputs(set())
+    x = torch.randn(STEPS, BATCH, 6, dtype=DTYPE)
+    w_ih = torch.randn(4 * HIDDEN, 6, dtype=DTYPE, requires_grad=True)
+    with pytest.raises(ValueError, match="no backward pass"):
+        lstm_layer(x, *args[1:], w_ih=w_ih)
+
+
+def _cast(value, dtype: torch.dtype):
+    if isinstance(value, tuple):
+        return tuple(_cast(v, dtype) for v in value)
+    return value.detach().to(dtype) if value.is_floating_point() else value
+
+
 def _to_float32(value):
     if isinstance(value, tuple):
         return tuple(_to_float32(v) for v in value)
@@ -226,5 +298,5 @@ def test_python_backend_is_forced_by_set_backend(monkeypatch: pytest.MonkeyPatch
 
 
 def test_unknown_backend_is_rejected() -> None:
-    with pytest.raises(ValueError, match="LSTMKIT_FUSED_BACKEND"):
+    with pytest.raises(ValueError, match="LSTMKIT_KERNEL_BACKEND"):
         set_backend("fortran")

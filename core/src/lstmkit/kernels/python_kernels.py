@@ -1,84 +1,37 @@
-"""Time loops of the fused LSTM layer written with PyTorch ops (any device, any float dtype).
+"""Time loops of lstmkit's LSTM layer written with PyTorch ops (any device, any float dtype).
 
-These are the portable twins of the C++ loops in ``lstmkit/csrc/lstm_layer.cpp``: the same
-arguments, the same buffers, the same equations. They run on GPU tensors and whenever the
-C++ extension cannot be built. The weight-matrix gradients are formed after the loop in
-:mod:`lstmkit.fused.function` with one big GEMM each; the gradients of the small parameters
-(layer norms, peepholes) are reduced here after the loop (the C++ loops accumulate them
-inside).
-
-Buffers (``T`` steps, batch ``B``, hidden ``H``, output/recurrent width ``P``):
-
-* ``gates``  ``(T, B, 4H)``: activated gates ``sigma(i), sigma(f), tanh(g), sigma(o)``
-* ``hs``     ``(T+1, B, P)``: hidden states ``h_0 .. h_T``
-* ``cs``     ``(T+1, B, H)``: cell states ``c_0 .. c_T``
-* ``cell``   ``(T, B, H)``: the new cell ``c'_t`` before zoneout/padding (only when it differs
-  from ``cs[1:]`` and a peephole needs it), else ``None``
-* ``tanh_c`` ``(T, B, H)``: ``tanh(N_c(c'_t))``
-* ``proj_in`` ``(T, B, H)``: ``o * tanh(N_c(c'_t))``, the projection's input (LSTMP only)
-* ``xhat_h, rstd_h`` ``(T, B, 4H), (T, B)``: normalised recurrent term and its inverse std
-* ``xhat_c, rstd_c`` ``(T, B, H), (T, B)``: normalised cell and its inverse std
-* ``mean_x, rstd_x`` ``(T, B), (T, B)``: statistics of the input term ``x_t W_ih^T`` (its
-  normalised value is recomputed in the backward pass)
+The portable backend of :mod:`lstmkit.kernels.interface`: the twin of the C++ loops in
+``lstmkit/csrc/lstm_layer.cpp``, with the same buffers and equations. It runs on devices
+without a kernel of their own and whenever the C++ extension cannot be built. The
+weight-matrix gradients are formed after the loop in :mod:`lstmkit.kernels.function` with
+one big GEMM each; the gradients of the small parameters (layer norms, peepholes) are reduced
+here after the loop (the C++ loops accumulate them inside). The buffer allocation and the
+work after the backward loop are shared with the Triton backend.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
+
+from lstmkit.kernels.interface import ForwardBuffers, LoopGradients, LoopInputs, LoopSaved
 
 LAYER_NORM_EPS = 1e-5
 
 
-def forward_loop(
-    gates_x: Tensor,
-    w_hh: Tensor,
-    h0: Tensor,
-    c0: Tensor,
-    ln_x_gain: Tensor | None,
-    ln_x_bias: Tensor | None,
-    ln_h_gain: Tensor | None,
-    ln_h_bias: Tensor | None,
-    ln_c_gain: Tensor | None,
-    ln_c_bias: Tensor | None,
-    peephole: Tensor | None,
-    w_hr: Tensor | None,
-    rd_mask: Tensor | None,
-    zoneout_h: Tensor | None,
-    zoneout_c: Tensor | None,
-    mask: Tensor | None,
-    keep: bool,
-) -> list[Tensor | None]:
-    """Run the recurrence; returns ``[out, hs, cs, gates, cell, tanh_c, proj_in, xhat_h,
-    rstd_h, xhat_c, rstd_c, mean_x, rstd_x]`` (see the module docstring for shapes).
-
-    ``keep`` says whether a backward pass will read the buffers; without it the C++ loops
-    hold one step of them only, and two of ``hs`` and ``cs`` (``hs[-1]``, ``cs[-1]`` are the
-    final states either way); these loops keep every step either way.
-    """
-    steps, batch, four_h = gates_x.shape
-    hidden, width = four_h // 4, h0.shape[-1]
-    new = gates_x.new_empty
-    out, hs, cs = (
-        new(steps, batch, width),
-        new(steps + 1, batch, width),
-        new(steps + 1, batch, hidden),
-    )
-    gates, tanh_c = new(steps, batch, four_h), new(steps, batch, hidden)
-    cell = new(steps, batch, hidden) if needs_cell(peephole, zoneout_c, mask) else None
-    proj_in = new(steps, batch, hidden) if w_hr is not None else None
-    xhat_h, rstd_h = (
-        (new(steps, batch, four_h), new(steps, batch)) if ln_h_gain is not None else (None, None)
-    )
-    xhat_c, rstd_c = (
-        (new(steps, batch, hidden), new(steps, batch)) if ln_c_gain is not None else (None, None)
-    )
-    mean_x = rstd_x = None
-    if ln_x_gain is not None:
-        gates_x, mean_x, rstd_x = normalise_input_term(gates_x, ln_x_gain, ln_x_bias)
-    hs[0], cs[0] = h0, c0
+def forward_loop(inputs: LoopInputs, keep: bool) -> ForwardBuffers:
+    """Run the recurrence (see :class:`~lstmkit.kernels.interface.LoopKernels`); these loops
+    keep every step's buffers whatever ``keep``."""
+    gates_x, buffers = forward_buffers(inputs)
+    w_hh, rd_mask, mask = inputs.w_hh, inputs.rd_mask, inputs.mask
+    ln_h_gain, ln_h_bias = inputs.ln_h_gain, inputs.ln_h_bias
+    ln_c_gain, ln_c_bias = inputs.ln_c_gain, inputs.ln_c_bias
+    peephole, w_hr = inputs.peephole, inputs.w_hr
+    zoneout_h, zoneout_c = inputs.zoneout_h, inputs.zoneout_c
+    out, hs, cs, gates, cell, tanh_c, proj_in, xhat_h, rstd_h, xhat_c, rstd_c, *_ = buffers
     w_hh_t = w_hh.t()
-    for t in range(steps):
+    for t in range(gates_x.shape[0]):
         h, c = hs[t], cs[t]
         h_in = h if rd_mask is None else h * rd_mask
         # a_t = gx_t + N_h(W_hh h_in)
@@ -126,57 +79,22 @@ def forward_loop(
         else:
             out[t] = h_new
         hs[t + 1], cs[t + 1] = h_new, c_new
-    return [
-        out, hs, cs, gates, cell, tanh_c, proj_in, xhat_h, rstd_h, xhat_c, rstd_c, mean_x, rstd_x,
-    ]  # fmt: skip
+    return buffers
 
 
 def backward_loop(
-    grad_out: Tensor,
-    grad_h_n: Tensor,
-    grad_c_n: Tensor,
-    input_term: Tensor | None,
-    hs: Tensor,
-    cs: Tensor,
-    gates: Tensor,
-    cell: Tensor | None,
-    tanh_c: Tensor,
-    xhat_h: Tensor | None,
-    rstd_h: Tensor | None,
-    xhat_c: Tensor | None,
-    rstd_c: Tensor | None,
-    mean_x: Tensor | None,
-    rstd_x: Tensor | None,
-    w_hh: Tensor,
-    ln_x_gain: Tensor | None,
-    ln_h_gain: Tensor | None,
-    ln_c_gain: Tensor | None,
-    peephole: Tensor | None,
-    w_hr: Tensor | None,
-    rd_mask: Tensor | None,
-    zoneout_h: Tensor | None,
-    zoneout_c: Tensor | None,
-    mask: Tensor | None,
-) -> list[Tensor | None]:
-    """Back-propagate through the time loop.
-
-    Returns ``[d_input, d_recurrent, d_proj_out, d_h0, d_c0, d_gate_shift, d_ln_x_gain,
-    d_ln_h_gain, d_ln_c_gain, d_ln_c_bias, d_peephole]``: the gradients of ``gates_x``
-    (the input term before ``N_x`` when it is on) and of the recurrent term ``W_hh h_in``
-    before ``N_h``, both ``(T, B, 4H)``; of the projection output ``h'_t`` ``(T, B, P)``
-    (LSTMP only); of the initial states; and of the small parameters summed over all steps
-    (``None`` where off): the shift shared by ``N_x`` and ``N_h`` ``(4H,)``, the gains, the
-    cell norm's gain and bias ``(H,)`` and the peepholes ``(3, H)``.
-    """
-    steps, batch, four_h = gates.shape
-    hidden = four_h // 4
-    new = gates.new_empty
-    d_gates = new(steps, batch, four_h)
-    d_recurrent = new(steps, batch, four_h) if ln_h_gain is not None else d_gates
-    d_proj_out = new(steps, batch, hs.shape[-1]) if w_hr is not None else None
-    d_cell_norm = new(steps, batch, hidden) if ln_c_gain is not None else None
+    grad_out: Tensor, grad_h_n: Tensor, grad_c_n: Tensor, saved: LoopSaved
+) -> LoopGradients:
+    """Back-propagate through the time loop (see
+    :class:`~lstmkit.kernels.interface.LoopKernels`)."""
+    cs, gates, tanh_c = saved.cs, saved.gates, saved.tanh_c
+    xhat_h, rstd_h, xhat_c, rstd_c = saved.xhat_h, saved.rstd_h, saved.xhat_c, saved.rstd_c
+    w_hh, ln_h_gain, ln_c_gain = saved.w_hh, saved.ln_h_gain, saved.ln_c_gain
+    peephole, w_hr, rd_mask, mask = saved.peephole, saved.w_hr, saved.rd_mask, saved.mask
+    zoneout_h, zoneout_c = saved.zoneout_h, saved.zoneout_c
+    d_gates, d_recurrent, d_proj_out, d_cell_norm = gradient_buffers(saved)
     dh, dc = grad_h_n, grad_c_n
-    for t in reversed(range(steps)):
+    for t in reversed(range(gates.shape[0])):
         c_prev = cs[t]
         s_i, s_f, t_g, s_o = gates[t].chunk(4, dim=-1)
         # Padding carries the previous state through: h_t = m h_new + (1 - m) h_{t-1}.
@@ -222,10 +140,59 @@ def backward_loop(
         if rd_mask is not None:
             dh_in = dh_in * rd_mask
         dh, dc = _accumulate(dh_prev, dh_in), dc_prev
-    return finish_backward(
-        d_gates, d_recurrent, d_proj_out, dh, dc, input_term, mean_x, rstd_x, ln_x_gain,
-        ln_h_gain, xhat_h, d_cell_norm, xhat_c, peephole, cs, cell,
-    )  # fmt: skip
+    return finish_backward(d_gates, d_recurrent, d_proj_out, dh, dc, d_cell_norm, saved)
+
+
+def forward_buffers(inputs: LoopInputs) -> tuple[Tensor, ForwardBuffers]:
+    """The forward loop's buffers for every step (``hs[0]``, ``cs[0]`` set to ``h0``, ``c0``),
+    and the gate inputs for all steps at once: ``N_x`` of the input term, whose statistics
+    fill ``mean_x`` and ``rstd_x``, or the input term itself without ``N_x`` (the input term is
+    ``gates_x``, or ``gates_x W_ih^T + input_bias`` with ``w_ih``)."""
+    gates_x = inputs.gates_x
+    if inputs.w_ih is not None:
+        gates_x = F.linear(gates_x, inputs.w_ih, inputs.input_bias)
+    steps, batch, four_h = gates_x.shape
+    hidden, width = four_h // 4, inputs.h0.shape[-1]
+    new = gates_x.new_empty
+    hs, cs = new(steps + 1, batch, width), new(steps + 1, batch, hidden)
+    hs[0], cs[0] = inputs.h0, inputs.c0
+    mean_x = rstd_x = None
+    if inputs.ln_x_gain is not None:
+        gates_x, mean_x, rstd_x = normalise_input_term(gates_x, inputs.ln_x_gain, inputs.ln_x_bias)
+
+    def if_on(on: object, *shape: int) -> Tensor | None:
+        return None if on is None else new(*shape)
+
+    buffers = ForwardBuffers(
+        out=new(steps, batch, width),
+        hs=hs,
+        cs=cs,
+        gates=new(steps, batch, four_h),
+        cell=new(steps, batch, hidden) if needs_cell(inputs) else None,
+        tanh_c=new(steps, batch, hidden),
+        proj_in=if_on(inputs.w_hr, steps, batch, hidden),
+        xhat_h=if_on(inputs.ln_h_gain, steps, batch, four_h),
+        rstd_h=if_on(inputs.ln_h_gain, steps, batch),
+        xhat_c=if_on(inputs.ln_c_gain, steps, batch, hidden),
+        rstd_c=if_on(inputs.ln_c_gain, steps, batch),
+        mean_x=mean_x,
+        rstd_x=rstd_x,
+    )
+    return gates_x, buffers
+
+
+def gradient_buffers(saved: LoopSaved) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+    """The backward loop's per-step gradients: ``d_gates`` ``(T, B, 4H)`` (the gates'
+    gradient, also the recurrent term's without ``N_h``), ``d_recurrent`` (``d_gates`` itself
+    without ``N_h``), ``d_proj_out`` ``(T, B, P)`` (LSTMP only) and ``d_cell_norm``
+    ``(T, B, H)``, the gradient of ``N_c(c'_t)`` (``N_c`` only)."""
+    steps, batch, four_h = saved.gates.shape
+    new = saved.gates.new_empty
+    d_gates = new(steps, batch, four_h)
+    d_recurrent = new(steps, batch, four_h) if saved.ln_h_gain is not None else d_gates
+    d_proj_out = new(steps, batch, saved.hs.shape[-1]) if saved.w_hr is not None else None
+    d_cell_norm = new(steps, batch, four_h // 4) if saved.ln_c_gain is not None else None
+    return d_gates, d_recurrent, d_proj_out, d_cell_norm
 
 
 def finish_backward(
@@ -234,32 +201,23 @@ def finish_backward(
     d_proj_out: Tensor | None,
     d_h0: Tensor,
     d_c0: Tensor,
-    input_term: Tensor | None,
-    mean_x: Tensor | None,
-    rstd_x: Tensor | None,
-    ln_x_gain: Tensor | None,
-    ln_h_gain: Tensor | None,
-    xhat_h: Tensor | None,
     d_cell_norm: Tensor | None,
-    xhat_c: Tensor | None,
-    peephole: Tensor | None,
-    cs: Tensor,
-    cell: Tensor | None,
-) -> list[Tensor | None]:
-    """The part of :func:`backward_loop` after the time loop, shared by every kernels
-    module: ``N_x``'s backward over all steps at once and the small parameters' gradients
-    summed over ``(t, b)``; returns ``backward_loop``'s list. ``d_cell_norm`` ``(T, B, H)``
-    is the gradient of ``N_c(c'_t)`` (``N_c`` only)."""
+    saved: LoopSaved,
+) -> LoopGradients:
+    """The part of the backward loop after the time loop, shared with the Triton backend
+    (the buffers of :func:`gradient_buffers`, filled): ``N_x``'s backward over all steps at
+    once and the small parameters' gradients summed over ``(t, b)``."""
+    ln_x_gain, ln_h_gain = saved.ln_x_gain, saved.ln_h_gain
     d_input, d_ln_x_gain = d_gates, None
     if ln_x_gain is not None:
-        xhat_x = (input_term - mean_x.unsqueeze(-1)) * rstd_x.unsqueeze(-1)
+        xhat_x = (saved.input_term - saved.mean_x.unsqueeze(-1)) * saved.rstd_x.unsqueeze(-1)
         d_ln_x_gain = _sum_rows(d_gates * xhat_x)
-        d_input = _normalise_backward(d_gates * ln_x_gain, xhat_x, rstd_x)
+        d_input = _normalise_backward(d_gates * ln_x_gain, xhat_x, saved.rstd_x)
     normalised = ln_x_gain is not None or ln_h_gain is not None
     d_ln_c = (None, None)
     if d_cell_norm is not None:
-        d_ln_c = (_sum_rows(d_cell_norm * xhat_c), _sum_rows(d_cell_norm))
-    return [
+        d_ln_c = (_sum_rows(d_cell_norm * saved.xhat_c), _sum_rows(d_cell_norm))
+    return LoopGradients(
         d_input,
         d_recurrent,
         d_proj_out,
@@ -267,10 +225,10 @@ def finish_backward(
         d_c0,
         _sum_rows(d_gates) if normalised else None,
         d_ln_x_gain,
-        _sum_rows(d_gates * xhat_h) if ln_h_gain is not None else None,
+        _sum_rows(d_gates * saved.xhat_h) if ln_h_gain is not None else None,
         *d_ln_c,
-        _peephole_gradient(d_gates, cs, cell) if peephole is not None else None,
-    ]
+        _peephole_gradient(d_gates, saved.cs, saved.cell) if saved.peephole is not None else None,
+    )
 
 
 def normalise_input_term(
@@ -282,10 +240,10 @@ def normalise_input_term(
     return torch.addcmul(bias, xhat_x, gain), mean_x, rstd_x
 
 
-def needs_cell(peephole: Tensor | None, zoneout_c: Tensor | None, mask: Tensor | None) -> bool:
+def needs_cell(inputs: LoopInputs) -> bool:
     """The output peephole's gradient needs ``c'_t``, which ``cs[1:]`` only holds without
     cell zoneout and padding."""
-    return peephole is not None and (zoneout_c is not None or mask is not None)
+    return inputs.peephole is not None and (inputs.zoneout_c is not None or inputs.mask is not None)
 
 
 def _normalise(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:

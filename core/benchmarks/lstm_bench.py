@@ -1,12 +1,12 @@
-"""Benchmark of lstmkit against torch.nn.LSTM: ``python -m lstmkit.bench``.
+"""Benchmark of lstmkit against torch.nn.LSTM: ``python core/benchmarks/lstm_bench.py``.
 
 For each shape ``(B, T, I, H)`` and dtype every case runs side by side in one process,
 interleaved round by round so that load changes hit all cases alike; each time is the median
 over the rounds. Cases: ``nn.LSTM``, ``lstmkit.LSTM`` plain and with each variant, and the
 naive autograd loop (:func:`lstmkit.reference.reference_lstm_layer`, the input GEMM done once
-outside the loop). On CUDA each variant also runs on the PyTorch time loops
-(``LSTMKIT_FUSED_BACKEND=python``, cases ``"<variant> (PyTorch loop)"``) beside the default
-Triton kernels, in float32 and bfloat16 (parameters and input), at :data:`GPU_SHAPES`. Two
+outside the loop). On CUDA each variant also runs on the PyTorch time loops of lstmkit's
+kernel (``LSTMKIT_KERNEL_BACKEND=python``, cases ``"<variant> (PyTorch loop)"``) beside the
+default Triton kernels, in float32 and bfloat16 (parameters and input), at :data:`GPU_SHAPES`. Two
 measurements per case:
 
 * forward: evaluation mode under ``torch.no_grad()`` (inference);
@@ -33,9 +33,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from lstmkit.fused.extension import get_backend, set_backend
-from lstmkit.lstm import LSTM
-from lstmkit.reference import reference_lstm_layer
+from lstmkit import LSTM, reference_lstm_layer
+from lstmkit.kernels import get_backend, set_backend
 
 SHAPES = ((32, 100, 256, 256), (16, 200, 128, 128), (64, 50, 512, 512), (8, 100, 80, 320))
 GPU_SHAPES = ((32, 100, 256, 256), (64, 500, 512, 512))
@@ -46,7 +45,7 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 @dataclass(frozen=True)
 class Case:
     """One benchmarked configuration; ``baseline`` names the row its ratio is taken to and
-    ``backend``, where set, the fused time-loop backend it runs on."""
+    ``backend``, where set, the backend of lstmkit's kernel it runs on."""
 
     name: str
     options: dict

@@ -8,12 +8,12 @@ import sys
 import pytest
 import torch
 
-from lstmkit.fused import extension, python_kernels
+from lstmkit.kernels import cpp_kernels, extension, python_kernels
 
 
 def test_importing_lstmkit_does_not_build_or_load_the_extension() -> None:
     code = (
-        "import sys, lstmkit, lstmkit.fused; "
+        "import sys, lstmkit, lstmkit.kernels; "
         "assert 'torch.utils.cpp_extension' not in sys.modules; "
         "assert not hasattr(__import__('torch').ops.lstmkit, 'lstm_forward_loop')"
     )
@@ -72,7 +72,8 @@ def test_build_asks_for_openmp_and_retries_without(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(extension, "_load", fake_load)
     kernels = extension._build()
-    assert kernels.forward_loop is torch.ops.lstmkit.lstm_forward_loop
+    assert kernels is cpp_kernels
+    assert hasattr(torch.ops.lstmkit, "lstm_forward_loop")
     if torch.backends.openmp.is_available():
         assert calls[0][0][-1] == "-fopenmp" and calls[0][1] == ["-fopenmp"]
         assert len(calls) == 2

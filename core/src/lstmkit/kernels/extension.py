@@ -1,5 +1,5 @@
-"""Choice of time-loop kernels: the C++ extension on CPU, built lazily, the Triton kernels
-on CUDA, or the PyTorch twin.
+"""Choice of the time-loop backend: the C++ extension on CPU, built lazily, the Triton
+kernels on CUDA, or the PyTorch loops.
 
 The extension ``lstmkit/csrc/lstm_layer.cpp`` is compiled with
 :func:`torch.utils.cpp_extension.load` on the first call that needs it (never at import),
@@ -12,8 +12,9 @@ The backend is ``"auto"`` (C++ on CPU, Triton on CUDA when ``triton`` imports, P
 elsewhere), ``"cpp"`` (C++ on CPU, a build failure raises; PyTorch elsewhere), ``"triton"``
 (Triton on every device, which needs ``TRITON_INTERPRET=1`` for CPU tensors; an import
 failure raises) or ``"python"`` (PyTorch everywhere); it is read from the environment
-variable ``LSTMKIT_FUSED_BACKEND`` and can be changed with :func:`set_backend`. The Triton
-kernels module (:mod:`lstmkit.fused.triton_kernels`) is imported on first use only.
+variable ``LSTMKIT_KERNEL_BACKEND`` and can be changed with :func:`set_backend`. The Triton
+kernels module (:mod:`lstmkit.kernels.triton_kernels`) is imported on first use only.
+Every backend implements :class:`lstmkit.kernels.interface.LoopKernels`.
 """
 
 from __future__ import annotations
@@ -24,18 +25,19 @@ import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import ModuleType
 
 import torch
 
-from lstmkit.fused import python_kernels
+from lstmkit.kernels import cpp_kernels, python_kernels
+from lstmkit.kernels.interface import LoopKernels
 
-BACKEND_ENV = "LSTMKIT_FUSED_BACKEND"
+BACKEND_ENV = "LSTMKIT_KERNEL_BACKEND"
 BACKENDS = ("auto", "cpp", "python", "triton")
 SOURCE = Path(__file__).resolve().parents[1] / "csrc" / "lstm_layer.cpp"
 
 _backend = os.environ.get(BACKEND_ENV, "auto")
-_extension: SimpleNamespace | None = None
+_extension: ModuleType | None = None
 _build_error: str | None = None
 _triton_kernels: ModuleType | None = None
 _triton_error: str | None = None
@@ -57,8 +59,8 @@ def get_backend() -> str:
     return _backend
 
 
-def kernels_for(device: torch.device) -> ModuleType | SimpleNamespace:
-    """The kernels module that runs the time loops for tensors on ``device``."""
+def kernels_for(device: torch.device) -> LoopKernels:
+    """The backend that runs the time loops for tensors on ``device``."""
     backend = get_backend()
     if backend == "triton":
         return load_triton_kernels(strict=True)
@@ -72,12 +74,12 @@ def kernels_for(device: torch.device) -> ModuleType | SimpleNamespace:
 
 
 def load_triton_kernels(strict: bool = False) -> ModuleType | None:
-    """Import (first call only) :mod:`lstmkit.fused.triton_kernels`; ``None`` if ``triton``
+    """Import (first call only) :mod:`lstmkit.kernels.triton_kernels`; ``None`` if ``triton``
     cannot be imported, or ``RuntimeError`` with ``strict``."""
     global _triton_kernels, _triton_error
     if _triton_kernels is None and _triton_error is None:
         try:
-            from lstmkit.fused import triton_kernels
+            from lstmkit.kernels import triton_kernels
         except ImportError as error:  # a CPU-only torch build ships no triton
             _triton_error = _one_line(error)
             if not strict:
@@ -97,10 +99,10 @@ def load_triton_kernels(strict: bool = False) -> ModuleType | None:
     return _triton_kernels
 
 
-def load_extension(strict: bool = False) -> SimpleNamespace | None:
+def load_extension(strict: bool = False) -> ModuleType | None:
     """Build (first call only) and load the C++ kernels; ``None`` if that is impossible.
 
-    The result has ``forward_loop`` and ``backward_loop``, the operators
+    The result is :mod:`lstmkit.kernels.cpp_kernels`, whose functions call the operators
     ``torch.ops.lstmkit.lstm_forward_loop`` / ``lstm_backward_loop``.
 
     With ``strict`` a failed build raises ``RuntimeError`` instead of warning.
@@ -123,7 +125,7 @@ def load_extension(strict: bool = False) -> SimpleNamespace | None:
     return _extension
 
 
-def _build() -> SimpleNamespace:
+def _build() -> ModuleType:
     # Importing cpp_extension logs a CUDA_HOME notice on machines without CUDA; this
     # build is CPU-only, so the notice is noise.
     cpp_logger = logging.getLogger("torch.utils.cpp_extension")
@@ -145,10 +147,7 @@ def _build() -> SimpleNamespace:
         if not openmp:
             raise
         _load(load, flags, [])  # a compiler without OpenMP: serial pointwise loops
-    return SimpleNamespace(
-        forward_loop=torch.ops.lstmkit.lstm_forward_loop,
-        backward_loop=torch.ops.lstmkit.lstm_backward_loop,
-    )
+    return cpp_kernels
 
 
 def _vector_flags(capability: str) -> list[str]:

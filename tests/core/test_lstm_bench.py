@@ -1,15 +1,35 @@
-"""The core benchmark's quick mode runs every case and writes its JSON and markdown."""
+"""The core benchmark (core/benchmarks/lstm_bench.py): its quick mode runs every case and
+writes its JSON and markdown; the command line runs it as a script."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from lstmkit.bench import CASES, Clock, bench_shape, cases_for, main
-from lstmkit.fused import extension, python_kernels
+from lstmkit.kernels import extension, python_kernels
+
+SCRIPT = Path(__file__).resolve().parents[2] / "core" / "benchmarks" / "lstm_bench.py"
+
+
+def _load_benchmark():
+    """The benchmark script as a module (it is no package: it is run as a file)."""
+    spec = importlib.util.spec_from_file_location("lstm_bench", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while being built
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = _load_benchmark()
+CASES, Clock, bench_shape, cases_for, main = (
+    bench.CASES, bench.Clock, bench.bench_shape, bench.cases_for, bench.main,
+)  # fmt: skip
 
 
 def test_quick_benchmark_writes_json_and_markdown(tmp_path: Path) -> None:
@@ -69,7 +89,7 @@ def test_cuda_cases_pair_every_variant_with_the_pytorch_loop() -> None:
 
 
 def test_pytorch_loop_case_runs_on_the_pytorch_loops(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The twin switches the fused backend for its own runs only."""
+    """The twin switches the kernel backend for its own runs only."""
     calls = []
     forward_loop = python_kernels.forward_loop
     monkeypatch.setattr(
@@ -96,3 +116,21 @@ def test_dtypes_option_times_each_dtype(tmp_path: Path) -> None:
         ("bfloat16", "nn.LSTM"), ("bfloat16", "reference loop"),
     ]  # fmt: skip
     assert set(result["matmul_gflops_by_dtype"]) == {"float32", "bfloat16"}
+
+
+def test_script_runs_from_the_command_line(tmp_path: Path) -> None:
+    arguments = ["--quick", "--threads", "1", "--cases", "zoneout", "--out-dir", str(tmp_path)]
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), *arguments], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = json.loads((tmp_path / "bench_core.json").read_text())["rows"]
+    assert [row["case"] for row in rows] == ["nn.LSTM", "zoneout"]
+
+
+def test_cuda_device_without_cuda_is_refused(capsys: pytest.CaptureFixture) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    with pytest.raises(SystemExit):
+        main(["--quick", "--device", "cuda"])
+    assert "no CUDA device" in capsys.readouterr().err

@@ -1,8 +1,8 @@
-"""Time loops of the fused LSTM layer as persistent Triton kernels (CUDA, or the interpreter).
+"""Time loops of lstmkit's LSTM layer as persistent Triton kernels (CUDA, or the interpreter).
 
-Same interface, buffers and equations as :mod:`lstmkit.fused.python_kernels` (see there for
-the shapes): ``forward_loop`` and ``backward_loop`` each launch ONE kernel that runs the
-whole time loop. Each program owns ``BLOCK_B`` rows of the batch and every hidden unit of
+A backend of :mod:`lstmkit.kernels.interface` (see there for the buffers), with the
+equations of :mod:`lstmkit.kernels.python_kernels`: ``forward_loop`` and ``backward_loop`` each
+launch ONE kernel that runs the whole time loop. Each program owns ``BLOCK_B`` rows of the batch and every hidden unit of
 them. A row's recurrence never reads another row, so the programs run independently, with
 no grid-wide synchronisation; inside a program a step is a few passes over tiles of the
 hidden width, separated by barriers (``tl.debug_barrier``, which also orders the program's
@@ -24,7 +24,7 @@ variance formula. The input term's layer norm ``N_x`` and the reductions of
 the small parameters' gradients run outside the loop, with the PyTorch loops' code.
 
 Float64 inputs (see :data:`DTYPES`) and buffers of 2^31 or more elements run on
-:mod:`lstmkit.fused.python_kernels`.
+:mod:`lstmkit.kernels.python_kernels`.
 
 With ``TRITON_INTERPRET=1`` in the environment *before triton is first imported* (``triton.jit``
 decides at decoration time, also for triton's own library) the kernels run on CPU tensors,
@@ -45,8 +45,9 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from lstmkit.fused import python_kernels
-from lstmkit.fused.python_kernels import LAYER_NORM_EPS
+from lstmkit.kernels import python_kernels
+from lstmkit.kernels.interface import ForwardBuffers, LoopGradients, LoopInputs, LoopSaved
+from lstmkit.kernels.python_kernels import LAYER_NORM_EPS
 
 INTERPRETED = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 # Float64 only under the interpreter, where it lets the tests check the kernels' algebra to
@@ -507,142 +508,68 @@ def _backward_kernel(
         t -= 1
 
 
-def forward_loop(
-    gates_x: Tensor,
-    w_hh: Tensor,
-    h0: Tensor,
-    c0: Tensor,
-    ln_x_gain: Tensor | None,
-    ln_x_bias: Tensor | None,
-    ln_h_gain: Tensor | None,
-    ln_h_bias: Tensor | None,
-    ln_c_gain: Tensor | None,
-    ln_c_bias: Tensor | None,
-    peephole: Tensor | None,
-    w_hr: Tensor | None,
-    rd_mask: Tensor | None,
-    zoneout_h: Tensor | None,
-    zoneout_c: Tensor | None,
-    mask: Tensor | None,
-    keep: bool,
-) -> list[Tensor | None]:
-    """:func:`lstmkit.fused.python_kernels.forward_loop` in one kernel launch (every step's
+def forward_loop(inputs: LoopInputs, keep: bool) -> ForwardBuffers:
+    """:func:`lstmkit.kernels.python_kernels.forward_loop` in one kernel launch (every step's
     buffers are kept, whatever ``keep``)."""
-    if not _supported(gates_x, h0.shape[-1]):
-        return python_kernels.forward_loop(
-            gates_x, w_hh, h0, c0, ln_x_gain, ln_x_bias, ln_h_gain, ln_h_bias, ln_c_gain,
-            ln_c_bias, peephole, w_hr, rd_mask, zoneout_h, zoneout_c, mask, keep,
-        )  # fmt: skip
-    _check_device(gates_x)
+    if not _supported(inputs.gates_x, inputs.h0.shape[-1]):
+        return python_kernels.forward_loop(inputs, keep)
+    _check_device(inputs.gates_x)
+    gates_x, buffers = python_kernels.forward_buffers(inputs)
     steps, batch, four_h = gates_x.shape
-    hidden, width = four_h // 4, h0.shape[-1]
-    mean_x = rstd_x = None
-    if ln_x_gain is not None:
-        gates_x, mean_x, rstd_x = python_kernels.normalise_input_term(gates_x, ln_x_gain, ln_x_bias)
-    new = gates_x.new_empty
-    out, hs, cs = (
-        new(steps, batch, width),
-        new(steps + 1, batch, width),
-        new(steps + 1, batch, hidden),
-    )
-    hs[0], cs[0] = h0, c0
-    gates, tanh_c = new(steps, batch, four_h), new(steps, batch, hidden)
-    cell = (
-        new(steps, batch, hidden) if python_kernels.needs_cell(peephole, zoneout_c, mask) else None
-    )
-    proj_in = new(steps, batch, hidden) if w_hr is not None else None
-    xhat_h, rstd_h = (
-        (new(steps, batch, four_h), new(steps, batch)) if ln_h_gain is not None else (None, None)
-    )
-    xhat_c, rstd_c = (
-        (new(steps, batch, hidden), new(steps, batch)) if ln_c_gain is not None else (None, None)
-    )
+    hidden, width = four_h // 4, inputs.h0.shape[-1]
     pointers = _or_placeholder(
-        gates_x, cell, proj_in, xhat_h, rstd_h, xhat_c, rstd_c, ln_h_gain, ln_h_bias,
-        ln_c_gain, ln_c_bias, peephole, w_hr, rd_mask, zoneout_h, zoneout_c, mask,
+        gates_x, buffers.cell, buffers.proj_in, buffers.xhat_h, buffers.rstd_h, buffers.xhat_c,
+        buffers.rstd_c, inputs.ln_h_gain, inputs.ln_h_bias, inputs.ln_c_gain, inputs.ln_c_bias,
+        inputs.peephole, inputs.w_hr, inputs.rd_mask, inputs.zoneout_h, inputs.zoneout_c,
+        inputs.mask,
     )  # fmt: skip
     cell_, proj_in_, xhat_h_, rstd_h_, xhat_c_, rstd_c_, *params = pointers
     _launch(
-        _forward_kernel, batch, gates_x, w_hh, hs, cs, out, gates, cell_, tanh_c, proj_in_,
-        xhat_h_, rstd_h_, xhat_c_, rstd_c_, *params,
-        steps, batch, LAYER_NORM_EPS, hidden, width,
-        **_variant_flags(ln_h_gain, ln_c_gain, peephole, w_hr, rd_mask, zoneout_h, zoneout_c, mask),
-        STORE_CELL=cell is not None,
+        _forward_kernel, batch, gates_x, inputs.w_hh, buffers.hs, buffers.cs, buffers.out,
+        buffers.gates, cell_, buffers.tanh_c, proj_in_, xhat_h_, rstd_h_, xhat_c_, rstd_c_,
+        *params, steps, batch, LAYER_NORM_EPS, hidden, width,
+        **_variant_flags(inputs),
+        STORE_CELL=buffers.cell is not None,
         **_blocks(hidden, width, gates_x.dtype),
     )  # fmt: skip
-    return [
-        out, hs, cs, gates, cell, tanh_c, proj_in, xhat_h, rstd_h, xhat_c, rstd_c, mean_x, rstd_x,
-    ]  # fmt: skip
+    return buffers
 
 
 def backward_loop(
-    grad_out: Tensor,
-    grad_h_n: Tensor,
-    grad_c_n: Tensor,
-    input_term: Tensor | None,
-    hs: Tensor,
-    cs: Tensor,
-    gates: Tensor,
-    cell: Tensor | None,
-    tanh_c: Tensor,
-    xhat_h: Tensor | None,
-    rstd_h: Tensor | None,
-    xhat_c: Tensor | None,
-    rstd_c: Tensor | None,
-    mean_x: Tensor | None,
-    rstd_x: Tensor | None,
-    w_hh: Tensor,
-    ln_x_gain: Tensor | None,
-    ln_h_gain: Tensor | None,
-    ln_c_gain: Tensor | None,
-    peephole: Tensor | None,
-    w_hr: Tensor | None,
-    rd_mask: Tensor | None,
-    zoneout_h: Tensor | None,
-    zoneout_c: Tensor | None,
-    mask: Tensor | None,
-) -> list[Tensor | None]:
-    """:func:`lstmkit.fused.python_kernels.backward_loop` in one kernel launch (plus the
+    grad_out: Tensor, grad_h_n: Tensor, grad_c_n: Tensor, saved: LoopSaved
+) -> LoopGradients:
+    """:func:`lstmkit.kernels.python_kernels.backward_loop` in one kernel launch (plus the
     reductions of the small parameters' gradients)."""
+    gates, hs = saved.gates, saved.hs
     if not _supported(gates, hs.shape[-1]):
-        return python_kernels.backward_loop(
-            grad_out, grad_h_n, grad_c_n, input_term, hs, cs, gates, cell, tanh_c, xhat_h,
-            rstd_h, xhat_c, rstd_c, mean_x, rstd_x, w_hh, ln_x_gain, ln_h_gain, ln_c_gain,
-            peephole, w_hr, rd_mask, zoneout_h, zoneout_c, mask,
-        )  # fmt: skip
+        return python_kernels.backward_loop(grad_out, grad_h_n, grad_c_n, saved)
     _check_device(gates)
     steps, batch, four_h = gates.shape
     hidden, width = four_h // 4, hs.shape[-1]
-    new = gates.new_empty
-    d_gates = new(steps, batch, four_h)
-    d_recurrent = new(steps, batch, four_h) if ln_h_gain is not None else d_gates
-    d_proj_out = new(steps, batch, width) if w_hr is not None else None
-    d_cell_norm = new(steps, batch, hidden) if ln_c_gain is not None else None
+    d_gates, d_recurrent, d_proj_out, d_cell_norm = python_kernels.gradient_buffers(saved)
     accumulate = torch.promote_types(gates.dtype, torch.float32)
     dh = grad_h_n.to(accumulate, copy=True)
     dc = grad_c_n.to(accumulate, copy=True)
     dh_prev = torch.empty_like(dh)
-    dh_cell = dh.new_empty(batch, hidden) if w_hr is not None else dh
+    dh_cell = dh.new_empty(batch, hidden) if saved.w_hr is not None else dh
     xhat_h_, rstd_h_, xhat_c_, rstd_c_, ln_h_gain_, ln_c_gain_, *params = _or_placeholder(
-        gates, xhat_h, rstd_h, xhat_c, rstd_c, ln_h_gain, ln_c_gain, peephole, w_hr, rd_mask,
-        zoneout_h, zoneout_c, mask, d_proj_out, d_cell_norm,
+        gates, saved.xhat_h, saved.rstd_h, saved.xhat_c, saved.rstd_c, saved.ln_h_gain,
+        saved.ln_c_gain, saved.peephole, saved.w_hr, saved.rd_mask, saved.zoneout_h,
+        saved.zoneout_c, saved.mask, d_proj_out, d_cell_norm,
     )  # fmt: skip
     peephole_, w_hr_, rd_mask_, zoneout_h_, zoneout_c_, mask_, d_proj_out_, d_cell_norm_ = params
     _launch(
-        _backward_kernel, batch, grad_out, hs, cs, gates, tanh_c, xhat_h_, rstd_h_, xhat_c_, rstd_c_, w_hh,
-        ln_h_gain_, ln_c_gain_, peephole_, w_hr_, rd_mask_, zoneout_h_, zoneout_c_, mask_,
-        d_gates, d_recurrent, d_proj_out_, d_cell_norm_, dh, dc, dh_prev, dh_cell,
-        steps, batch, hidden, width,
-        **_variant_flags(ln_h_gain, ln_c_gain, peephole, w_hr, rd_mask, zoneout_h, zoneout_c, mask),
+        _backward_kernel, batch, grad_out, hs, saved.cs, gates, saved.tanh_c, xhat_h_, rstd_h_,
+        xhat_c_, rstd_c_, saved.w_hh, ln_h_gain_, ln_c_gain_, peephole_, w_hr_, rd_mask_,
+        zoneout_h_, zoneout_c_, mask_, d_gates, d_recurrent, d_proj_out_, d_cell_norm_,
+        dh, dc, dh_prev, dh_cell, steps, batch, hidden, width,
+        **_variant_flags(saved),
         **_blocks(hidden, width, gates.dtype),
     )  # fmt: skip
-    return [
-        *python_kernels.finish_backward(
-            d_gates, d_recurrent, d_proj_out, dh.to(grad_h_n.dtype), dc.to(grad_c_n.dtype),
-            input_term, mean_x, rstd_x, ln_x_gain, ln_h_gain, xhat_h, d_cell_norm, xhat_c,
-            peephole, cs, cell,
-        )
-    ]  # fmt: skip
+    return python_kernels.finish_backward(
+        d_gates, d_recurrent, d_proj_out, dh.to(grad_h_n.dtype), dc.to(grad_c_n.dtype),
+        d_cell_norm, saved,
+    )  # fmt: skip
 
 
 def _supported(gates: Tensor, width: int) -> bool:
@@ -658,7 +585,7 @@ def _check_device(x: Tensor) -> None:
         raise RuntimeError(
             f"lstmkit: the Triton LSTM kernels need CUDA tensors, got {x.device.type}; "
             "for CPU tensors set TRITON_INTERPRET=1 before triton is imported "
-            "(or use LSTMKIT_FUSED_BACKEND=auto)"
+            "(or use LSTMKIT_KERNEL_BACKEND=auto)"
         )
 
 
@@ -674,26 +601,18 @@ def _zoneout_mode(zoneout: Tensor | None) -> int:
     return ZONEOUT_SCALAR if zoneout.dim() == 0 else ZONEOUT_STEPS
 
 
-def _variant_flags(
-    ln_h_gain: Tensor | None,
-    ln_c_gain: Tensor | None,
-    peephole: Tensor | None,
-    w_hr: Tensor | None,
-    rd_mask: Tensor | None,
-    zoneout_h: Tensor | None,
-    zoneout_c: Tensor | None,
-    mask: Tensor | None,
-) -> dict[str, bool | int]:
-    """The kernels' compile-time switches: one specialisation per combination of variants."""
+def _variant_flags(tensors: LoopInputs | LoopSaved) -> dict[str, bool | int]:
+    """The kernels' compile-time switches: one specialisation per combination of variants
+    (the fields of that name, in either loop's arguments)."""
     return {
-        "LN_H": ln_h_gain is not None,
-        "LN_C": ln_c_gain is not None,
-        "PEEPHOLE": peephole is not None,
-        "PROJ": w_hr is not None,
-        "RD": rd_mask is not None,
-        "ZH": _zoneout_mode(zoneout_h),
-        "ZC": _zoneout_mode(zoneout_c),
-        "MASK": mask is not None,
+        "LN_H": tensors.ln_h_gain is not None,
+        "LN_C": tensors.ln_c_gain is not None,
+        "PEEPHOLE": tensors.peephole is not None,
+        "PROJ": tensors.w_hr is not None,
+        "RD": tensors.rd_mask is not None,
+        "ZH": _zoneout_mode(tensors.zoneout_h),
+        "ZC": _zoneout_mode(tensors.zoneout_c),
+        "MASK": tensors.mask is not None,
     }
 
 

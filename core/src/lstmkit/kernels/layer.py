@@ -1,12 +1,13 @@
-"""Fast path of one LSTM layer in one direction, with every lstmkit variant."""
+"""lstmkit's kernel for one LSTM layer in one direction, with every lstmkit variant."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
-from lstmkit.fused.extension import kernels_for
-from lstmkit.fused.function import LSTMLayerFunction
+from lstmkit.kernels.extension import kernels_for
+from lstmkit.kernels.function import LSTMLayerFunction
+from lstmkit.kernels.interface import LoopInputs
 from lstmkit.reference import LayerNormParams
 
 
@@ -25,12 +26,14 @@ def lstm_layer(
     zoneout_h: Tensor | None = None,
     zoneout_c: Tensor | None = None,
     mask: Tensor | None = None,
+    w_ih: Tensor | None = None,
+    input_bias: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Run the LSTM recurrence over a whole sequence with a hand-written backward.
 
     Same arguments, outputs and gradients as :func:`lstmkit.reference.reference_lstm_layer`
     (see there for the equations), plus ``ln_x``: the input term's layer norm ``N_x``
-    (Ba et al. 2016), fused into the time loop. With ``ln_x = (gain, shift)`` ``gates_x``
+    (Ba et al. 2016), computed inside the time loop. With ``ln_x = (gain, shift)`` ``gates_x``
     is the input term ``x W_ih^T`` and the gate inputs are ``layer_norm(gates_x) * gain +
     shift`` (gate biases folded into ``shift``); without it ``gates_x`` holds the gate
     inputs. Shapes: ``gates_x`` ``(T, B, 4H)``, ``w_hh`` ``(4H, P)``, ``h0``
@@ -40,10 +43,16 @@ def lstm_layer(
     ``(T, B, P)`` or 0-dim, ``zoneout_c`` ``(T, B, H)`` or 0-dim, ``mask`` ``(T, B)``.
     Returns ``(out, h_n, c_n)`` of shapes ``(T, B, P)``, ``(B, P)``, ``(B, H)``.
 
+    With ``w_ih`` ``(4H, I)`` (and ``input_bias`` ``(4H,)``, the gate biases where ``ln_x``
+    does not hold them), ``gates_x`` is the layer input ``x`` ``(T, B, I)`` and the loop
+    computes each step's input term ``x_t W_ih^T + input_bias`` as it goes, so the
+    ``(T, B, 4H)`` input term never goes through memory; this form has no backward pass
+    (``ValueError`` when a gradient is required).
+
     Gradients flow to ``gates_x``, ``w_hh``, ``h0``, ``c0``, the layer-norm gains and biases,
     ``peephole`` and ``w_hr``; masks and zoneout samples are constants. On CPU the time loops
     run in C++, on CUDA in Triton kernels, elsewhere in PyTorch
-    (:mod:`lstmkit.fused.extension`).
+    (:mod:`lstmkit.kernels.extension`).
 
     Mixed precision: the time loop runs with autocast off, in at least float32
     (:func:`loop_dtype`), so the states ``h`` and ``c`` carried from step to step, the
@@ -54,42 +63,27 @@ def lstm_layer(
     own dtype.
     """
     dtype = loop_dtype(gates_x, w_hh)
-    rd_mask, zoneout_h, zoneout_c, mask = (
-        None if x is None else x.to(dtype).contiguous()
-        for x in (rd_mask, zoneout_h, zoneout_c, mask)
-    )
-    ln_x_gain, ln_x_bias = ln_x if ln_x is not None else (None, None)
-    ln_h_gain, ln_h_bias = ln_h if ln_h is not None else (None, None)
-    ln_c_gain, ln_c_bias = ln_c if ln_c is not None else (None, None)
-    differentiable = (
-        gates_x,
-        w_hh,
-        h0,
-        c0,
-        ln_x_gain,
-        ln_x_bias,
-        ln_h_gain,
-        ln_h_bias,
-        ln_c_gain,
-        ln_c_bias,
-        peephole,
-        w_hr,
-    )
+    given = LoopInputs(
+        gates_x, w_hh, h0, c0, *_pair(ln_x), *_pair(ln_h), *_pair(ln_c), peephole, w_hr,
+        rd_mask, zoneout_h, zoneout_c, mask, w_ih, input_bias,
+    )  # fmt: skip
     # Without a backward pass the C++ loop keeps one step of its backward buffers.
-    keep = torch.is_grad_enabled() and any(
-        x is not None and x.requires_grad for x in differentiable
-    )
-    state_dtype = w_hh.dtype
+    keep = torch.is_grad_enabled() and given.requires_grad()
+    if keep and w_ih is not None:
+        raise ValueError(
+            "lstm_layer: w_ih= computes the input term inside the loop, which has no backward "
+            "pass; pass gates_x = x W_ih^T (+ biases) instead when a gradient is required"
+        )
     # The casts stay outside the Function: autograd casts each gradient back to its input's
     # dtype (no-ops when everything is float32 already).
-    gates_x, w_hh, h0, c0, *params = (
-        None if x is None else x.to(dtype).contiguous() for x in differentiable
-    )
-    out, h_n, c_n = LSTMLayerFunction.apply(
-        kernels_for(gates_x.device), keep, gates_x, w_hh, h0, c0, *params,
-        rd_mask, zoneout_h, zoneout_c, mask,
-    )  # fmt: skip
-    return out.to(differentiable[0].dtype), h_n.to(state_dtype), c_n.to(state_dtype)
+    inputs = (None if x is None else x.to(dtype).contiguous() for x in given)
+    out, h_n, c_n = LSTMLayerFunction.apply(kernels_for(gates_x.device), keep, *inputs)
+    return out.to(gates_x.dtype), h_n.to(w_hh.dtype), c_n.to(w_hh.dtype)
+
+
+def _pair(layer_norm: LayerNormParams | None) -> LayerNormParams | tuple[None, None]:
+    """A layer norm's ``(gain, bias)``, or two ``None`` where it is off."""
+    return (None, None) if layer_norm is None else layer_norm
 
 
 def loop_dtype(gates_x: Tensor, w_hh: Tensor) -> torch.dtype:
