@@ -310,3 +310,11 @@ def test_links_resolve(doc: Path) -> None:
         if not linked.exists() or (anchor and anchor not in anchors(linked)):
             broken.append(target)
     assert not broken, f"{doc.relative_to(REPO)}: broken links {broken}"
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda doc: str(doc.relative_to(REPO)))
+def test_no_merge_conflict_markers(doc: Path) -> None:
+    """A half-resolved merge leaves both sides in the text, and the blocks between the markers
+    still parse as commands."""
+    markers = re.findall(r"^(?:<{7}|={7}|>{7})(?: .*)?$", doc.read_text(), re.MULTILINE)
+    assert not markers, f"{doc.relative_to(REPO)}: merge conflict markers {markers}"
