@@ -27,6 +27,7 @@ from tests.harness.conftest import (
 )
 
 
+@pytest.mark.slow  # the multirun DDP test below also checks one directory per job
 def test_ddp_cpu_two_processes_write_one_run_dir(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "core" / "src")])}
     command = [sys.executable, str(REPO / "scripts" / "train.py"), *toy_overrides(tmp_path)]
