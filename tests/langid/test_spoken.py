@@ -19,6 +19,7 @@ from tasks.langid.data.spoken_corpus import (
     SpokenCorpusSettings,
     build_spoken_corpus,
     plan_utterances,
+    read_sentences,
 )
 from tasks.langid.data.spoken_datamodule import LangIDSpokenDataModule
 from tasks.langid.model.audio_frontend import audio_frontend
@@ -109,6 +110,18 @@ def test_plan_holds_out_voices_and_sentences() -> None:
         settings(variants={"train": ("m1",), "validation": ("m3",), "test": ("m1",)}).check()
     with pytest.raises(ValueError, match="language 'de' has 4 train sentences"):
         plan_utterances(settings(per_language={"train": 5, "validation": 2, "test": 2}), sentences)
+
+
+def test_spoken_sentences_come_from_the_chosen_sources(tmp_path: Path) -> None:
+    rows = [
+        {"text": "Das Dokument wurde gespeichert.", "label": "de", "source": "gettext"},
+        {"text": "Tischler", "label": "de", "source": "faker"},
+        {"text": "Die Datei ist zu groß.", "label": "de", "source": "django"},
+    ]
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    chosen = read_sentences(tmp_path, "train", ("gettext", "django"))
+    assert chosen == {"de": ["Das Dokument wurde gespeichert.", "Die Datei ist zu groß."]}
+    assert read_sentences(tmp_path, "train")["de"] == [r["text"] for r in rows]
 
 
 def test_spoken_end_to_end(tmp_path: Path) -> None:

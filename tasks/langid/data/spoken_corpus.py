@@ -34,6 +34,9 @@ class SpokenCorpusSettings:
         voices: ISO 639 language -> espeak-ng language voice (``en: en-us``).
         variants: split -> voice variants; the splits' lists must be disjoint.
         per_language: split -> utterances per language.
+        sentence_sources: written-corpus sources whose texts are spoken (their ``source``
+            column; empty: every source). Sentence-like sources keep clips long enough to
+            carry a language: names and single words are not.
         min_chars / max_chars: sentence length range (keeps clips a few seconds long).
         rate, pitch, pitch_range: uniform ranges of espeak's parameters.
         noise_prob, noise_kinds, snr_db, peak: additive noise and output level.
@@ -44,6 +47,7 @@ class SpokenCorpusSettings:
     voices: Mapping[str, str]
     variants: Mapping[str, tuple[str, ...]]
     per_language: Mapping[str, int]
+    sentence_sources: tuple[str, ...] = ()
     min_chars: int = 15
     max_chars: int = 90
     rate: tuple[int, int] = (140, 210)
@@ -63,7 +67,7 @@ class SpokenCorpusSettings:
     def from_dict(cls, options: Mapping[str, object]) -> SpokenCorpusSettings:
         options = dict(options)
         options["variants"] = {k: tuple(v) for k, v in dict(options["variants"]).items()}
-        for key in ("rate", "pitch", "pitch_range", "noise_kinds", "snr_db", "peak"):
+        for key in ("sentence_sources", "rate", "pitch", "pitch_range", "noise_kinds", "snr_db", "peak"):
             if key in options:
                 options[key] = tuple(options[key])  # type: ignore[arg-type]
         return cls(**options)  # type: ignore[arg-type]
@@ -91,13 +95,17 @@ def corpus_dir(root: str | Path, settings: SpokenCorpusSettings) -> Path:
     return Path(root) / key
 
 
-def read_sentences(text_root: Path, split: str) -> dict[str, list[str]]:
-    """Sentences per language of one split of the written corpus, in file order."""
+def read_sentences(
+    text_root: Path, split: str, sources: tuple[str, ...] = ()
+) -> dict[str, list[str]]:
+    """Sentences per language of one split of the written corpus, in file order, from the
+    rows of ``sources`` (empty: all rows)."""
     by_language: dict[str, list[str]] = {}
     with open(text_root / f"{split}.jsonl", encoding="utf-8") as f:
         for line in f:
             row = json.loads(line)
-            by_language.setdefault(row["label"], []).append(row["text"])
+            if not sources or row.get("source") in sources:
+                by_language.setdefault(row["label"], []).append(row["text"])
     return by_language
 
 
@@ -160,7 +168,9 @@ def build_spoken_corpus(
     if is_complete(out_dir):
         return out_dir
     text_root = build_text_corpus(text_root, TextCorpusSettings.from_dict(settings.text_corpus))
-    sentences = {split: read_sentences(text_root, split) for split in SPLITS}
+    sentences = {
+        split: read_sentences(text_root, split, settings.sentence_sources) for split in SPLITS
+    }
     specs = plan_utterances(settings, sentences)
     render_corpus(
         specs,
