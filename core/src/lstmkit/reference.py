@@ -29,6 +29,10 @@ unchanged and the output is zero. With ``return_gates`` the loop also records
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable, Mapping
+from typing import TypedDict, Unpack
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -38,21 +42,63 @@ from lstmkit.gate_trace import GateTrace
 LayerNormParams = tuple[Tensor, Tensor]
 
 
+class VariantTensors(TypedDict, total=False):
+    """The optional inputs of a layer function, passed by keyword: the variants' parameters,
+    their samples for this call and the padding mask. A variant left out, or ``None``, is off.
+
+    Both layer functions take them (:func:`reference_lstm_layer` and
+    :func:`lstmkit.kernels.lstm_layer`); the module docstring gives the equations. Shapes:
+    ``T`` steps, batch ``B``, hidden ``H``, ``P`` the output and recurrent width
+    (``proj_size``, else ``H``).
+    """
+
+    ln_h: LayerNormParams | None
+    """``(gain, bias)``, each ``(4H,)``: ``N_h``, layer norm on the recurrent term."""
+    ln_c: LayerNormParams | None
+    """``(gain, bias)``, each ``(H,)``: ``N_c``, layer norm on the cell before ``tanh``."""
+    peephole: Tensor | None
+    """``(3, H)`` peephole weights ``p_i, p_f, p_o``."""
+    w_hr: Tensor | None
+    """``(P, H)`` projection weights (LSTMP)."""
+    rd_mask: Tensor | None
+    """``(B, P)`` recurrent dropout mask ``r``, already scaled by ``1 / (1 - p)``."""
+    zoneout_h: Tensor | None
+    """Weight ``z^h`` of the previous hidden state: ``(T, B, P)`` Bernoulli samples in
+    training, or a 0-dim tensor holding the zoneout probability in evaluation."""
+    zoneout_c: Tensor | None
+    """The same for the cell state, ``z^c``: ``(T, B, H)`` or 0-dim."""
+    mask: Tensor | None
+    """``(T, B)``: 1 for real steps, 0 for padding."""
+
+
+VARIANT_NAMES = tuple(VariantTensors.__annotations__)
+
+
+def check_variant_names(function: Callable[..., object], variants: Mapping[str, object]) -> None:
+    """Reject a keyword in ``variants`` that :class:`VariantTensors` does not name: a layer
+    function's ``**variants`` would otherwise take a misspelt variant and silently leave it
+    off."""
+    for name in variants:
+        if name not in VARIANT_NAMES:
+            own = [
+                p.name
+                for p in inspect.signature(function).parameters.values()
+                if p.kind is inspect.Parameter.KEYWORD_ONLY
+            ]
+            raise TypeError(
+                f"{function.__name__}() got an unexpected keyword argument {name!r}; its "
+                f"keyword arguments are {', '.join([*own, *VARIANT_NAMES])}"
+            )
+
+
 def reference_lstm_layer(
     gates_x: Tensor,
     w_hh: Tensor,
     h0: Tensor,
     c0: Tensor,
     *,
-    ln_h: LayerNormParams | None = None,
-    ln_c: LayerNormParams | None = None,
-    peephole: Tensor | None = None,
-    w_hr: Tensor | None = None,
-    rd_mask: Tensor | None = None,
-    zoneout_h: Tensor | None = None,
-    zoneout_c: Tensor | None = None,
-    mask: Tensor | None = None,
     return_gates: bool = False,
+    **variants: Unpack[VariantTensors],
 ) -> tuple[Tensor, Tensor, Tensor] | tuple[Tensor, Tensor, Tensor, GateTrace]:
     """Run the LSTM recurrence over a whole sequence.
 
@@ -61,22 +107,23 @@ def reference_lstm_layer(
         w_hh: ``(4H, P)`` recurrent weights; ``P`` is ``proj_size`` or ``H``.
         h0: ``(B, P)`` initial hidden state.
         c0: ``(B, H)`` initial cell state.
-        ln_h: ``(gain, bias)``, each ``(4H,)``: layer norm on the recurrent term.
-        ln_c: ``(gain, bias)``, each ``(H,)``: layer norm on the cell before ``tanh``.
-        peephole: ``(3, H)`` peephole weights ``p_i, p_f, p_o``.
-        w_hr: ``(P, H)`` projection weights.
-        rd_mask: ``(B, P)`` recurrent dropout mask, already scaled by ``1 / (1 - p)``.
-        zoneout_h: weight of the previous hidden state: ``(T, B, P)`` Bernoulli samples
-            in training, or a 0-dim tensor holding the zoneout probability in evaluation.
-        zoneout_c: the same for the cell state, ``(T, B, H)`` or 0-dim.
-        mask: ``(T, B)``: 1 for real steps, 0 for padding.
         return_gates: also return the :class:`~lstmkit.gate_trace.GateTrace` of the run,
             each field ``(T, B, H)``.
+        **variants: the variants that are on and the padding mask, by the names and with
+            the shapes of :class:`VariantTensors`.
 
     Returns:
         ``(out, h_n, c_n)`` with shapes ``(T, B, P)``, ``(B, P)``, ``(B, H)``, then the
         trace with ``return_gates``.
+
+    Raises:
+        TypeError: a keyword that is not a variant's.
     """
+    check_variant_names(reference_lstm_layer, variants)
+    ln_h, ln_c = variants.get("ln_h"), variants.get("ln_c")
+    peephole, w_hr = variants.get("peephole"), variants.get("w_hr")
+    rd_mask, mask = variants.get("rd_mask"), variants.get("mask")
+    zoneout_h, zoneout_c = variants.get("zoneout_h"), variants.get("zoneout_c")
     hidden = c0.shape[-1]
     h, c = h0, c0
     outputs = []

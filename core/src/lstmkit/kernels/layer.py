@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Unpack
+
 import torch
 from torch import Tensor
 
 from lstmkit.kernels.extension import kernels_for
 from lstmkit.kernels.function import LSTMLayerFunction
 from lstmkit.kernels.interface import LoopInputs
-from lstmkit.reference import LayerNormParams
+from lstmkit.reference import LayerNormParams, VariantTensors, check_variant_names
 
 
 def lstm_layer(
@@ -18,16 +20,9 @@ def lstm_layer(
     c0: Tensor,
     *,
     ln_x: LayerNormParams | None = None,
-    ln_h: LayerNormParams | None = None,
-    ln_c: LayerNormParams | None = None,
-    peephole: Tensor | None = None,
-    w_hr: Tensor | None = None,
-    rd_mask: Tensor | None = None,
-    zoneout_h: Tensor | None = None,
-    zoneout_c: Tensor | None = None,
-    mask: Tensor | None = None,
     w_ih: Tensor | None = None,
     input_bias: Tensor | None = None,
+    **variants: Unpack[VariantTensors],
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Run the LSTM recurrence over a whole sequence with a hand-written backward.
 
@@ -37,10 +32,9 @@ def lstm_layer(
     is the input term ``x W_ih^T`` and the gate inputs are ``layer_norm(gates_x) * gain +
     shift`` (gate biases folded into ``shift``); without it ``gates_x`` holds the gate
     inputs. Shapes: ``gates_x`` ``(T, B, 4H)``, ``w_hh`` ``(4H, P)``, ``h0``
-    ``(B, P)``, ``c0`` ``(B, H)``, ``ln_x`` and ``ln_h`` ``((4H,), (4H,))``,
-    ``ln_c`` ``((H,), (H,))``,
-    ``peephole`` ``(3, H)``, ``w_hr`` ``(P, H)``, ``rd_mask`` ``(B, P)``, ``zoneout_h``
-    ``(T, B, P)`` or 0-dim, ``zoneout_c`` ``(T, B, H)`` or 0-dim, ``mask`` ``(T, B)``.
+    ``(B, P)``, ``c0`` ``(B, H)``, ``ln_x`` ``((4H,), (4H,))``; ``**variants`` are the
+    variants that are on and the padding mask, by the names and with the shapes of
+    :class:`~lstmkit.reference.VariantTensors` (``TypeError`` for any other keyword).
     Returns ``(out, h_n, c_n)`` of shapes ``(T, B, P)``, ``(B, P)``, ``(B, H)``.
 
     With ``w_ih`` ``(4H, I)`` (and ``input_bias`` ``(4H,)``, the gate biases where ``ln_x``
@@ -62,10 +56,13 @@ def lstm_layer(
     ``c_n`` in the dtype of ``w_hh`` (the parameters'); gradients reach every input in its
     own dtype.
     """
+    check_variant_names(lstm_layer, variants)
     dtype = loop_dtype(gates_x, w_hh)
     given = LoopInputs(
-        gates_x, w_hh, h0, c0, *_pair(ln_x), *_pair(ln_h), *_pair(ln_c), peephole, w_hr,
-        rd_mask, zoneout_h, zoneout_c, mask, w_ih, input_bias,
+        gates_x, w_hh, h0, c0, *_pair(ln_x), *_pair(variants.get("ln_h")),
+        *_pair(variants.get("ln_c")), variants.get("peephole"), variants.get("w_hr"),
+        variants.get("rd_mask"), variants.get("zoneout_h"), variants.get("zoneout_c"),
+        variants.get("mask"), w_ih, input_bias,
     )  # fmt: skip
     # Without a backward pass the C++ loop keeps one step of its backward buffers.
     keep = torch.is_grad_enabled() and given.requires_grad()
