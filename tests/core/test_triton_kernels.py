@@ -151,10 +151,11 @@ def _loop_inputs(
 
 def _run_loops(kernels, loop_args: LoopInputs, cotangents: tuple) -> tuple[tuple, tuple]:
     """``forward_loop`` then ``backward_loop`` of ``kernels``, as LSTMLayerFunction calls
-    them."""
+    them: the forward buffers one by one (``out``, ``proj_in``, then the saved buffers) and the
+    gradients."""
     forward = kernels.forward_loop(loop_args, True)
     backward = kernels.backward_loop(*cotangents, LoopSaved.of(loop_args, forward))
-    return forward, backward
+    return (forward.out, forward.proj_in, *forward.saved), backward
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -183,9 +184,9 @@ def test_bfloat16_matches_float32(variant: str) -> None:
     """bfloat16 storage, float32 arithmetic: outputs and gradients within bfloat16's
     resolution of the float32 PyTorch loops."""
     loop_args, cotangents = _loop_inputs(VARIANTS[variant], 3, 3, 16, 8, torch.bfloat16)
-    (out, hs, cs, *_), backward = _run_loops(triton_kernels, loop_args, cotangents)
+    (out, _, hs, cs, *_), backward = _run_loops(triton_kernels, loop_args, cotangents)
     assert out.dtype == hs.dtype == cs.dtype == torch.bfloat16
-    (out32, hs32, cs32, *_), backward32 = _run_loops(
+    (out32, _, hs32, cs32, *_), backward32 = _run_loops(
         python_kernels,
         LoopInputs(*(_float(x) for x in loop_args)),
         tuple(_float(x) for x in cotangents),

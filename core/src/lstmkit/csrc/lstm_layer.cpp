@@ -2,13 +2,14 @@
 //
 // A backend of lstmkit/kernels/interface.py, twin of lstmkit/kernels/python_kernels.py: the
 // same buffers and equations (see lstmkit/reference.py for the recurrence). The structs
-// LoopInputs and LoopSaved mirror the interface's tuples field for field; the operators
-// registered at the end take those fields in that order. Each step is one GEMM (two with a projection)
-// into a preallocated buffer plus fused pointwise loops over rows of the batch, vectorised
-// with ATen's Vectorized (AVX2 + Sleef when built for it). The layer norm of the input
-// term runs inside the loops too, and the gradients of the layer-norm and peephole
-// parameters accumulate there; the weight-matrix gradients are formed after the loop by the
-// caller, as big GEMMs over the per-step gradients stored here.
+// LoopInputs and LoopSaved mirror the interface's tuples field for field (LoopSaved flattened
+// as by LoopSaved.flat); the operators registered at the end take those fields in that
+// order. Each step is one GEMM (two with a projection) into a preallocated buffer plus fused
+// pointwise loops over rows of the batch, vectorised with ATen's Vectorized (AVX2 + Sleef
+// when built for it). The layer norm of the input term runs inside the loops too, and the
+// gradients of the layer-norm and peephole parameters accumulate there; the weight-matrix
+// gradients are formed after the loop by the caller, as big GEMMs over the per-step gradients
+// stored here.
 
 // Only the headers used are included (not torch/extension.h): it keeps the one-time
 // build of this file short. The functions are registered as torch operators
@@ -204,7 +205,7 @@ struct LoopInputs {
 };
 
 struct ForwardBuffers {
-  Tensor out, hs, cs, gates, cell, tanh_c, proj_in, xhat_h, rstd_h, xhat_c, rstd_c, mean_x, rstd_x;
+  Tensor out, proj_in, hs, cs, gates, cell, tanh_c, xhat_h, rstd_h, xhat_c, rstd_c, mean_x, rstd_x;
 };
 
 template <typename T>
@@ -438,8 +439,9 @@ std::vector<Tensor> forward_loop(const LoopInputs& in, bool keep) {
   buf.cs[state_slot(0, steps, slots)].copy_(in.c0);
   AT_DISPATCH_FLOATING_TYPES(gates_x.scalar_type(), "lstm_forward_loop",
                              [&] { forward_loop_impl<scalar_t>(in, buf); });
-  return {buf.out,    buf.hs,     buf.cs,     buf.gates,  buf.cell,   buf.tanh_c, buf.proj_in,
-          buf.xhat_h, buf.rstd_h, buf.xhat_c, buf.rstd_c, buf.mean_x, buf.rstd_x};
+  // ForwardBuffers' out and proj_in, then the fields of its SavedBuffers.
+  return {buf.out,    buf.proj_in, buf.hs,     buf.cs,     buf.gates,  buf.cell,  buf.tanh_c,
+          buf.xhat_h, buf.rstd_h,  buf.xhat_c, buf.rstd_c, buf.mean_x, buf.rstd_x};
 }
 
 // ---------------------------------------------------------------------------------------------

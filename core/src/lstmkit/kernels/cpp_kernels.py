@@ -2,7 +2,9 @@
 :mod:`lstmkit.kernels.interface`.
 
 The loops are the operators ``torch.ops.lstmkit.lstm_forward_loop`` and
-``lstm_backward_loop``, which take the fields of the interface's tuples in their order. They
+``lstm_backward_loop``, which take the fields of the interface's tuples in their order
+(:meth:`~lstmkit.kernels.interface.LoopSaved.flat` for the backward loop's) and return the
+forward buffers as ``out, proj_in`` and the :class:`~lstmkit.kernels.interface.SavedBuffers`. They
 exist once :func:`lstmkit.kernels.extension.load_extension` has built and loaded the
 extension, which is how this module is reached.
 """
@@ -12,13 +14,20 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from lstmkit.kernels.interface import ForwardBuffers, LoopGradients, LoopInputs, LoopSaved
+from lstmkit.kernels.interface import (
+    ForwardBuffers,
+    LoopGradients,
+    LoopInputs,
+    LoopSaved,
+    SavedBuffers,
+)
 
 
 def forward_loop(inputs: LoopInputs, keep: bool) -> ForwardBuffers:
     """The C++ forward loop; without ``keep`` it holds one step of the buffers only the
     backward pass reads, and two of ``hs`` and ``cs``."""
-    return ForwardBuffers(*torch.ops.lstmkit.lstm_forward_loop(*inputs, keep))
+    out, proj_in, *saved = torch.ops.lstmkit.lstm_forward_loop(*inputs, keep)
+    return ForwardBuffers(out, proj_in, SavedBuffers(*saved))
 
 
 def backward_loop(
@@ -26,5 +35,5 @@ def backward_loop(
 ) -> LoopGradients:
     """The C++ backward loop."""
     return LoopGradients(
-        *torch.ops.lstmkit.lstm_backward_loop(grad_out, grad_h_n, grad_c_n, *saved)
+        *torch.ops.lstmkit.lstm_backward_loop(grad_out, grad_h_n, grad_c_n, *saved.flat())
     )

@@ -48,8 +48,9 @@ class LSTMLayerFunction(torch.autograd.Function):
         with autocast_off(inputs.gates_x.device):
             buffers = kernels.forward_loop(inputs, keep)
         ctx.kernels = kernels
-        ctx.save_for_backward(buffers.proj_in, *LoopSaved.of(inputs, buffers))
-        return buffers.out, buffers.hs[-1].clone(), buffers.cs[-1].clone()
+        ctx.save_for_backward(buffers.proj_in, *LoopSaved.of(inputs, buffers).flat())
+        saved = buffers.saved
+        return buffers.out, saved.hs[-1].clone(), saved.cs[-1].clone()
 
     @staticmethod
     @once_differentiable
@@ -64,14 +65,14 @@ class LSTMLayerFunction(torch.autograd.Function):
         ctx: Any, grad_out: Tensor, grad_h_n: Tensor, grad_c_n: Tensor
     ) -> tuple[Tensor | None, ...]:
         proj_in, *saved_tensors = ctx.saved_tensors
-        saved = LoopSaved(*saved_tensors)
+        saved = LoopSaved.from_flat(saved_tensors)
         grads = ctx.kernels.backward_loop(
             grad_out.contiguous(), grad_h_n.contiguous(), grad_c_n.contiguous(), saved
         )
         needs = LoopInputs(*ctx.needs_input_grad[2:])
         d_w_hh = d_w_hr = None
         if needs.w_hh:
-            hs = saved.hs
+            hs = saved.buffers.hs
             h_in = hs[:-1] if saved.rd_mask is None else hs[:-1] * saved.rd_mask
             d_w_hh = _rows(grads.d_recurrent).t() @ _rows(h_in)
         if saved.w_hr is not None and needs.w_hr:

@@ -31,6 +31,7 @@ only the backward pass reads: the C++ loops keep one step of them and two slots 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple, Protocol
 
 from torch import Tensor
@@ -74,39 +75,36 @@ class LoopInputs(NamedTuple):
 CONSTANT_INPUTS = ("rd_mask", "zoneout_h", "zoneout_c", "mask")
 
 
-class ForwardBuffers(NamedTuple):
-    """What the forward time loop writes (shapes in the module docstring)."""
+class SavedBuffers(NamedTuple):
+    """The forward buffers the backward time loop reads (shapes in the module docstring)."""
 
-    out: Tensor
     hs: Tensor
     cs: Tensor
     gates: Tensor
     cell: Tensor | None
     tanh_c: Tensor
-    proj_in: Tensor | None
     xhat_h: Tensor | None
     rstd_h: Tensor | None
     xhat_c: Tensor | None
     rstd_c: Tensor | None
     mean_x: Tensor | None
     rstd_x: Tensor | None
+
+
+class ForwardBuffers(NamedTuple):
+    """What the forward time loop writes: the output, the projection's input (read by the
+    weight gradient after the backward loop) and the buffers the backward loop reads."""
+
+    out: Tensor
+    proj_in: Tensor | None
+    saved: SavedBuffers
 
 
 class LoopSaved(NamedTuple):
     """What the backward time loop reads: forward buffers and some of the inputs."""
 
     input_term: Tensor | None  # gates_x with N_x (its xhat is recomputed from it), else None
-    hs: Tensor
-    cs: Tensor
-    gates: Tensor
-    cell: Tensor | None
-    tanh_c: Tensor
-    xhat_h: Tensor | None
-    rstd_h: Tensor | None
-    xhat_c: Tensor | None
-    rstd_c: Tensor | None
-    mean_x: Tensor | None
-    rstd_x: Tensor | None
+    buffers: SavedBuffers
     w_hh: Tensor
     ln_x_gain: Tensor | None
     ln_h_gain: Tensor | None
@@ -120,15 +118,20 @@ class LoopSaved(NamedTuple):
 
     @classmethod
     def of(cls, inputs: LoopInputs, buffers: ForwardBuffers) -> LoopSaved:
-        """The fields of ``buffers`` and ``inputs`` the backward loop reads, by name."""
+        """The saved buffers and the fields of ``inputs`` the backward loop reads, by name."""
         input_term = inputs.gates_x if inputs.ln_x_gain is not None else None
-        return cls(
-            input_term,
-            *(
-                getattr(buffers if name in ForwardBuffers._fields else inputs, name)
-                for name in cls._fields[1:]
-            ),
-        )
+        return cls(input_term, buffers.saved, *(getattr(inputs, name) for name in cls._fields[2:]))
+
+    def flat(self) -> tuple[Tensor | None, ...]:
+        """The tensors one by one (the buffers' fields in place of ``buffers``): the C++
+        backward operator's arguments after the gradients, and what autograd saves."""
+        return (self.input_term, *self.buffers, *self[2:])
+
+    @classmethod
+    def from_flat(cls, tensors: Sequence[Tensor | None]) -> LoopSaved:
+        """The inverse of :meth:`flat`."""
+        end = 1 + len(SavedBuffers._fields)
+        return cls(tensors[0], SavedBuffers(*tensors[1:end]), *tensors[end:])
 
 
 class LoopGradients(NamedTuple):

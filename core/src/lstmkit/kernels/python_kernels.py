@@ -15,7 +15,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lstmkit.kernels.interface import ForwardBuffers, LoopGradients, LoopInputs, LoopSaved
+from lstmkit.kernels.interface import (
+    ForwardBuffers,
+    LoopGradients,
+    LoopInputs,
+    LoopSaved,
+    SavedBuffers,
+)
 
 LAYER_NORM_EPS = 1e-5
 
@@ -29,7 +35,7 @@ def forward_loop(inputs: LoopInputs, keep: bool) -> ForwardBuffers:
     ln_c_gain, ln_c_bias = inputs.ln_c_gain, inputs.ln_c_bias
     peephole, w_hr = inputs.peephole, inputs.w_hr
     zoneout_h, zoneout_c = inputs.zoneout_h, inputs.zoneout_c
-    out, hs, cs, gates, cell, tanh_c, proj_in, xhat_h, rstd_h, xhat_c, rstd_c, *_ = buffers
+    out, proj_in, (hs, cs, gates, cell, tanh_c, xhat_h, rstd_h, xhat_c, rstd_c, *_) = buffers
     w_hh_t = w_hh.t()
     for t in range(gates_x.shape[0]):
         h, c = hs[t], cs[t]
@@ -87,8 +93,9 @@ def backward_loop(
 ) -> LoopGradients:
     """Back-propagate through the time loop (see
     :class:`~lstmkit.kernels.interface.LoopKernels`)."""
-    cs, gates, tanh_c = saved.cs, saved.gates, saved.tanh_c
-    xhat_h, rstd_h, xhat_c, rstd_c = saved.xhat_h, saved.rstd_h, saved.xhat_c, saved.rstd_c
+    buffers = saved.buffers
+    cs, gates, tanh_c = buffers.cs, buffers.gates, buffers.tanh_c
+    xhat_h, rstd_h, xhat_c, rstd_c = buffers.xhat_h, buffers.rstd_h, buffers.xhat_c, buffers.rstd_c
     w_hh, ln_h_gain, ln_c_gain = saved.w_hh, saved.ln_h_gain, saved.ln_c_gain
     peephole, w_hr, rd_mask, mask = saved.peephole, saved.w_hr, saved.rd_mask, saved.mask
     zoneout_h, zoneout_c = saved.zoneout_h, saved.zoneout_c
@@ -163,20 +170,23 @@ def forward_buffers(inputs: LoopInputs) -> tuple[Tensor, ForwardBuffers]:
     def if_on(on: object, *shape: int) -> Tensor | None:
         return None if on is None else new(*shape)
 
-    buffers = ForwardBuffers(
-        out=new(steps, batch, width),
+    saved = SavedBuffers(
         hs=hs,
         cs=cs,
         gates=new(steps, batch, four_h),
         cell=new(steps, batch, hidden) if needs_cell(inputs) else None,
         tanh_c=new(steps, batch, hidden),
-        proj_in=if_on(inputs.w_hr, steps, batch, hidden),
         xhat_h=if_on(inputs.ln_h_gain, steps, batch, four_h),
         rstd_h=if_on(inputs.ln_h_gain, steps, batch),
         xhat_c=if_on(inputs.ln_c_gain, steps, batch, hidden),
         rstd_c=if_on(inputs.ln_c_gain, steps, batch),
         mean_x=mean_x,
         rstd_x=rstd_x,
+    )
+    buffers = ForwardBuffers(
+        out=new(steps, batch, width),
+        proj_in=if_on(inputs.w_hr, steps, batch, hidden),
+        saved=saved,
     )
     return gates_x, buffers
 
@@ -186,11 +196,11 @@ def gradient_buffers(saved: LoopSaved) -> tuple[Tensor, Tensor, Tensor | None, T
     gradient, also the recurrent term's without ``N_h``), ``d_recurrent`` (``d_gates`` itself
     without ``N_h``), ``d_proj_out`` ``(T, B, P)`` (LSTMP only) and ``d_cell_norm``
     ``(T, B, H)``, the gradient of ``N_c(c'_t)`` (``N_c`` only)."""
-    steps, batch, four_h = saved.gates.shape
-    new = saved.gates.new_empty
+    steps, batch, four_h = saved.buffers.gates.shape
+    new = saved.buffers.gates.new_empty
     d_gates = new(steps, batch, four_h)
     d_recurrent = new(steps, batch, four_h) if saved.ln_h_gain is not None else d_gates
-    d_proj_out = new(steps, batch, saved.hs.shape[-1]) if saved.w_hr is not None else None
+    d_proj_out = new(steps, batch, saved.buffers.hs.shape[-1]) if saved.w_hr is not None else None
     d_cell_norm = new(steps, batch, four_h // 4) if saved.ln_c_gain is not None else None
     return d_gates, d_recurrent, d_proj_out, d_cell_norm
 
@@ -207,16 +217,17 @@ def finish_backward(
     """The part of the backward loop after the time loop, shared with the Triton backend
     (the buffers of :func:`gradient_buffers`, filled): ``N_x``'s backward over all steps at
     once and the small parameters' gradients summed over ``(t, b)``."""
-    ln_x_gain, ln_h_gain = saved.ln_x_gain, saved.ln_h_gain
+    ln_x_gain, ln_h_gain, buffers = saved.ln_x_gain, saved.ln_h_gain, saved.buffers
     d_input, d_ln_x_gain = d_gates, None
     if ln_x_gain is not None:
-        xhat_x = (saved.input_term - saved.mean_x.unsqueeze(-1)) * saved.rstd_x.unsqueeze(-1)
+        mean_x, rstd_x = buffers.mean_x.unsqueeze(-1), buffers.rstd_x.unsqueeze(-1)
+        xhat_x = (saved.input_term - mean_x) * rstd_x
         d_ln_x_gain = _sum_rows(d_gates * xhat_x)
-        d_input = _normalise_backward(d_gates * ln_x_gain, xhat_x, saved.rstd_x)
+        d_input = _normalise_backward(d_gates * ln_x_gain, xhat_x, buffers.rstd_x)
     normalised = ln_x_gain is not None or ln_h_gain is not None
     d_ln_c = (None, None)
     if d_cell_norm is not None:
-        d_ln_c = (_sum_rows(d_cell_norm * saved.xhat_c), _sum_rows(d_cell_norm))
+        d_ln_c = (_sum_rows(d_cell_norm * buffers.xhat_c), _sum_rows(d_cell_norm))
     return LoopGradients(
         d_input,
         d_recurrent,
@@ -225,9 +236,11 @@ def finish_backward(
         d_c0,
         _sum_rows(d_gates) if normalised else None,
         d_ln_x_gain,
-        _sum_rows(d_gates * saved.xhat_h) if ln_h_gain is not None else None,
+        _sum_rows(d_gates * buffers.xhat_h) if ln_h_gain is not None else None,
         *d_ln_c,
-        _peephole_gradient(d_gates, saved.cs, saved.cell) if saved.peephole is not None else None,
+        _peephole_gradient(d_gates, buffers.cs, buffers.cell)
+        if saved.peephole is not None
+        else None,
     )
 
 

@@ -515,21 +515,22 @@ def forward_loop(inputs: LoopInputs, keep: bool) -> ForwardBuffers:
         return python_kernels.forward_loop(inputs, keep)
     _check_device(inputs.gates_x)
     gates_x, buffers = python_kernels.forward_buffers(inputs)
+    saved = buffers.saved
     steps, batch, four_h = gates_x.shape
     hidden, width = four_h // 4, inputs.h0.shape[-1]
     pointers = _or_placeholder(
-        gates_x, buffers.cell, buffers.proj_in, buffers.xhat_h, buffers.rstd_h, buffers.xhat_c,
-        buffers.rstd_c, inputs.ln_h_gain, inputs.ln_h_bias, inputs.ln_c_gain, inputs.ln_c_bias,
+        gates_x, saved.cell, buffers.proj_in, saved.xhat_h, saved.rstd_h, saved.xhat_c,
+        saved.rstd_c, inputs.ln_h_gain, inputs.ln_h_bias, inputs.ln_c_gain, inputs.ln_c_bias,
         inputs.peephole, inputs.w_hr, inputs.rd_mask, inputs.zoneout_h, inputs.zoneout_c,
         inputs.mask,
     )  # fmt: skip
     cell_, proj_in_, xhat_h_, rstd_h_, xhat_c_, rstd_c_, *params = pointers
     _launch(
-        _forward_kernel, batch, gates_x, inputs.w_hh, buffers.hs, buffers.cs, buffers.out,
-        buffers.gates, cell_, buffers.tanh_c, proj_in_, xhat_h_, rstd_h_, xhat_c_, rstd_c_,
+        _forward_kernel, batch, gates_x, inputs.w_hh, saved.hs, saved.cs, buffers.out,
+        saved.gates, cell_, saved.tanh_c, proj_in_, xhat_h_, rstd_h_, xhat_c_, rstd_c_,
         *params, steps, batch, LAYER_NORM_EPS, hidden, width,
         **_variant_flags(inputs),
-        STORE_CELL=buffers.cell is not None,
+        STORE_CELL=saved.cell is not None,
         **_blocks(hidden, width, gates_x.dtype),
     )  # fmt: skip
     return buffers
@@ -540,7 +541,8 @@ def backward_loop(
 ) -> LoopGradients:
     """:func:`lstmkit.kernels.python_kernels.backward_loop` in one kernel launch (plus the
     reductions of the small parameters' gradients)."""
-    gates, hs = saved.gates, saved.hs
+    buffers = saved.buffers
+    gates, hs = buffers.gates, buffers.hs
     if not _supported(gates, hs.shape[-1]):
         return python_kernels.backward_loop(grad_out, grad_h_n, grad_c_n, saved)
     _check_device(gates)
@@ -553,13 +555,13 @@ def backward_loop(
     dh_prev = torch.empty_like(dh)
     dh_cell = dh.new_empty(batch, hidden) if saved.w_hr is not None else dh
     xhat_h_, rstd_h_, xhat_c_, rstd_c_, ln_h_gain_, ln_c_gain_, *params = _or_placeholder(
-        gates, saved.xhat_h, saved.rstd_h, saved.xhat_c, saved.rstd_c, saved.ln_h_gain,
+        gates, buffers.xhat_h, buffers.rstd_h, buffers.xhat_c, buffers.rstd_c, saved.ln_h_gain,
         saved.ln_c_gain, saved.peephole, saved.w_hr, saved.rd_mask, saved.zoneout_h,
         saved.zoneout_c, saved.mask, d_proj_out, d_cell_norm,
     )  # fmt: skip
     peephole_, w_hr_, rd_mask_, zoneout_h_, zoneout_c_, mask_, d_proj_out_, d_cell_norm_ = params
     _launch(
-        _backward_kernel, batch, grad_out, hs, saved.cs, gates, saved.tanh_c, xhat_h_, rstd_h_,
+        _backward_kernel, batch, grad_out, hs, buffers.cs, gates, buffers.tanh_c, xhat_h_, rstd_h_,
         xhat_c_, rstd_c_, saved.w_hh, ln_h_gain_, ln_c_gain_, peephole_, w_hr_, rd_mask_,
         zoneout_h_, zoneout_c_, mask_, d_gates, d_recurrent, d_proj_out_, d_cell_norm_,
         dh, dc, dh_prev, dh_cell, steps, batch, hidden, width,
