@@ -1,16 +1,18 @@
-"""Tiny written-LID data, model config and trainer shared by the langid tests."""
+"""Tiny written-LID data, tiny model configs and training runs shared by the langid tests."""
 
 from __future__ import annotations
 
 import json
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-import pytorch_lightning as pl
-
+from tasks.harness.checkpoint import load_module
 from tasks.harness.plain import to_plain
+from tasks.harness.summary import read_summary
 from tasks.langid.data.text_datamodule import LangIDTextDataModule
+from tasks.langid.module import LangIDModule
+from tests.harness.conftest import run_dirs, run_entry_point
 from tests.serving.tiny_models import composed, datamodule_options, model_config
 
 # Three toy "languages" with disjoint alphabets, so a few steps separate them.
@@ -54,14 +56,8 @@ def text_datamodule(root: Path, **options: Any) -> LangIDTextDataModule:
     return LangIDTextDataModule(**(config | options))
 
 
-TINY_TEXT = [
-    # the written model of the tests on the real config: tiny, no dropout, constant LR
-    "task=langid",
-    "encoder.embedding_dim=8",
-    "encoder.embedding_dropout=0.0",
-    "encoder.conv_channels=10",
-    "encoder.hidden_size=12",
-    "encoder.attention_dim=8",
+TINY_LANGID = [
+    # the model and optimiser of the tests on the real config: no dropout, constant LR
     "model.classifier_dropout=0.0",
     "model.label_smoothing=0.0",
     "model.predict.top_k=2",
@@ -73,18 +69,52 @@ TINY_TEXT = [
     "optim.scheduler.initial_lr_ratio=1.0",
     "optim.scheduler.min_lr_ratio=1.0",
 ]
+TINY_TEXT = [
+    # the written model, tiny
+    "task=langid",
+    *TINY_LANGID,
+    "encoder.embedding_dim=8",
+    "encoder.embedding_dropout=0.0",
+    "encoder.conv_channels=10",
+    "encoder.hidden_size=12",
+    "encoder.attention_dim=8",
+]
+TINY_SPOKEN = [
+    # the spoken model, tiny, on 20 mel bins of clips cut to 1.5 s
+    "experiment=langid_spoken",
+    *TINY_LANGID,
+    "encoder.spec_augment.freq_masks=1",
+    "encoder.spec_augment.freq_width=3",
+    "encoder.spec_augment.time_masks=1",
+    "encoder.spec_augment.time_width=5",
+    "encoder.subsampling=conv",
+    "encoder.conv_channels=4",
+    "encoder.hidden_size=12",
+    "encoder.num_layers=1",
+    "encoder.dropout=0.0",
+    "encoder.pooling=mean",
+    "encoder.attention_dim=8",
+    "data.features.n_mels=20",
+    "data.features.max_seconds=1.5",
+]
 TINY_MODEL = model_config(*TINY_TEXT)
 OPTIM = to_plain(composed(*TINY_TEXT).optim, "optim")
 
 
-def tiny_trainer(run_dir: Path, max_epochs: int = 4) -> pl.Trainer:
-    return pl.Trainer(
-        default_root_dir=str(run_dir),
-        max_epochs=max_epochs,
-        accelerator="cpu",
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        use_distributed_sampler=False,
-    )
+class TrainedRun(NamedTuple):
+    module: LangIDModule
+    """The model loaded from ``checkpoint``, in eval mode."""
+    run_dir: Path
+    checkpoint: Path
+    summary: dict
+
+
+def train_langid(root: Path, *overrides: str) -> TrainedRun:
+    """``scripts/train.py`` with ``overrides`` in this process, under ``root`` (no progress
+    bar or model summary): its run and the best checkpoint, which the run has tested."""
+    quiet = ["callbacks.progress_bar.refresh_rate=0", "trainer.enable_model_summary=false"]
+    run_entry_point("train", [*overrides, *quiet, f"paths.root_dir={root}"])
+    (run_dir,) = run_dirs(root, "langid")
+    summary = read_summary(run_dir)
+    checkpoint = Path(summary["checkpoint"])
+    return TrainedRun(load_module(checkpoint).eval(), run_dir, checkpoint, summary)

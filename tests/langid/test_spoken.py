@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import pytorch_lightning as pl
 import torch
 
 from tasks.audio.io import AudioDecodeError, write_audio
-from tasks.harness.checkpoint import load_module
 from tasks.harness.gate_plots import GateFigureWriter
 from tasks.langid.data.spoken_corpus import (
     SpokenCorpusSettings,
@@ -23,10 +22,9 @@ from tasks.langid.data.spoken_corpus import (
 )
 from tasks.langid.data.spoken_datamodule import LangIDSpokenDataModule
 from tasks.langid.model.audio_frontend import audio_frontend
-from tasks.langid.module import LangIDModule
 from tests.harness.gate_outputs import check_gate_outputs
-from tests.langid.langid_helpers import OPTIM, TINY_MODEL, tiny_trainer
-from tests.serving.tiny_models import datamodule_options
+from tests.langid.langid_helpers import TINY_SPOKEN, train_langid
+from tests.serving.tiny_models import datamodule_options, model_config
 
 SENTENCES = {
     "de": ["Die Datei konnte nicht geöffnet werden", "Bitte warten Sie einen Moment",
@@ -38,35 +36,13 @@ SENTENCES = {
            "La impresora no está conectada", "Nuevo mensaje recibido hoy",
            "Cerrar la ventana y salir", "Se perdió la conexión con el servidor"],
 }  # fmt: skip
-TINY_AUDIO_MODEL = {
-    **TINY_MODEL,
-    "encoder": {
-        "name": "audio_bilstm", "modality": "audio", "normalization": "utterance",
-        "spec_augment": {
-            "freq_masks": 1,
-            "freq_width": 3,
-            "time_masks": 1,
-            "time_width": 5,
-            "time_ratio": 0.2,
-            "time_warp": 0,
-        },
-        "subsampling": "conv", "subsampling_factor": 4, "conv_channels": 4,
-        "hidden_size": 12, "num_layers": 1, "dropout": 0.0, "lstm_options": {},
-        "pooling": "mean", "attention_dim": 8,
-    },
-}  # fmt: skip
+ENCODER = model_config(*TINY_SPOKEN)["encoder"]  # the tiny spoken model's
 
 
 def spoken_datamodule(**options: Any) -> LangIDSpokenDataModule:
-    """A datamodule of ``data=langid_spoken`` (20 mel bins, clips cut to 1.5 s) with
-    ``options`` over it."""
-    config = datamodule_options(
-        "task=langid",
-        "data=langid_spoken",
-        "data.features.n_mels=20",
-        "data.features.max_seconds=1.5",
-    )
-    return LangIDSpokenDataModule(**(config | options))
+    """A datamodule of the tiny spoken runs' ``data`` config (``data=langid_spoken``, 20 mel
+    bins, clips cut to 1.5 s) with ``options`` over it."""
+    return LangIDSpokenDataModule(**(datamodule_options(*TINY_SPOKEN) | options))
 
 
 def settings(**overrides) -> SpokenCorpusSettings:
@@ -125,40 +101,36 @@ def test_spoken_sentences_come_from_the_chosen_sources(tmp_path: Path) -> None:
 
 
 def test_spoken_end_to_end(tmp_path: Path) -> None:
-    pl.seed_everything(0)
+    """``scripts/train.py experiment=langid_spoken`` renders the corpus of the written one,
+    trains and tests; its checkpoint predicts clips, draws gates and names a corrupt file."""
     text_root = text_corpus(tmp_path / "text")
-    out = build_spoken_corpus(tmp_path / "spoken", text_root, settings())
+    run = train_langid(
+        tmp_path,
+        *TINY_SPOKEN,
+        f"data.root={tmp_path / 'spoken'}",
+        f"data.text_root={text_root}",
+        "~data.corpus.voices",
+        "+data.corpus.voices={de:de,es:es}",
+        "data.corpus.variants={train:[m1,f1],validation:[m3],test:[f3,klatt4]}",
+        "data.corpus.per_language={train:4,validation:2,test:2}",
+        "data.corpus.sentence_sources=[]",
+        "data.corpus.workers=1",
+        "data.batch_size=4",
+        "trainer.max_epochs=2",
+    )
+    # the run rendered the corpus that settings() names: building it again finds it complete
+    (out,) = (tmp_path / "spoken").iterdir()
+    assert build_spoken_corpus(tmp_path / "spoken", text_root, settings()) == out
     with open(out / "test" / "metadata.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 4 and {r["label"] for r in rows} == {"de", "es"}
-    corpus = {
-        "voices": {"de": "de", "es": "es"},
-        "variants": {"train": ["m1", "f1"], "validation": ["m3"], "test": ["f3", "klatt4"]},
-        "per_language": {"train": 4, "validation": 2, "test": 2},
-        "workers": 1,
-    }
-    dm = spoken_datamodule(
-        root=str(tmp_path / "spoken"),
-        text_root=str(text_root),
-        corpus=corpus,
-        data_dir=None,
-        batch_size=4,
-    )
-    dm.prepare_data()
-    assert dm.data_dir == out  # same settings: the cached corpus is reused
-    dm.setup("fit")
-    artifacts = dm.artifacts()
+    assert run.summary["global_step"] == 4  # two epochs of 8 clips in batches of 4
+    assert 0.0 <= run.summary["test/acc"] <= 1.0 and 0.0 <= run.summary["test/macro_f1"] <= 1.0
+    assert math.isfinite(run.summary["test/loss"])
+    assert (run.run_dir / "plots" / "langid_confusion.png").exists()
+    loaded = run.module
+    artifacts = loaded.hparams["artifacts"]
     assert artifacts["labels"] == ["de", "es"] and len(artifacts["cmvn"]["mean"]) == 20
-    module = LangIDModule(model=TINY_AUDIO_MODEL, optim=OPTIM, artifacts=artifacts)
-    module.run_config = {"task": {"name": "langid"}}
-    trainer = tiny_trainer(tmp_path / "run", max_epochs=2)
-    trainer.fit(module, datamodule=dm)
-    trainer.test(module, datamodule=dm)
-    assert 0.0 <= trainer.callback_metrics["test/acc"] <= 1.0
-    assert (tmp_path / "run" / "plots" / "langid_confusion.png").exists()
-    checkpoint = tmp_path / "run" / "spoken.ckpt"
-    trainer.save_checkpoint(checkpoint)
-    loaded = load_module(checkpoint)
     assert loaded.input_kind == "file"
     clip = str(next((out / "test").glob("*.flac")))
     with torch.inference_mode():
@@ -167,7 +139,7 @@ def test_spoken_end_to_end(tmp_path: Path) -> None:
     assert sum(x["probability"] for x in record["top_k"]) == pytest.approx(1.0, abs=1e-4)
     with torch.inference_mode():
         drawn = GateFigureWriter(loaded, tmp_path / "gates", layer=-1, units=8)(record)
-    check_gate_outputs(drawn, layers=TINY_AUDIO_MODEL["encoder"]["num_layers"], directions=2)
+    check_gate_outputs(drawn, layers=ENCODER["num_layers"], directions=2)
     corrupt = tmp_path / "corrupt.wav"
     corrupt.write_bytes(b"RIFF not really audio")
     with pytest.raises(AudioDecodeError, match=r"corrupt\.wav"):
@@ -201,7 +173,7 @@ def test_voxlingua_layout_labels_from_folders(tmp_path: Path, caplog) -> None:
 
 @pytest.mark.parametrize(("subsampling", "size"), [("stack", 4 * 20), ("conv", 4 * 5)])
 def test_audio_frontend_subsamples_time(subsampling: str, size: int) -> None:
-    encoder = {**TINY_AUDIO_MODEL["encoder"], "subsampling": subsampling}
+    encoder = {**ENCODER, "subsampling": subsampling}
     artifacts = {"cmvn": {"mean": [0.0] * 20, "std": [1.0] * 20}}
     frontend = audio_frontend(encoder, artifacts).eval()
     out, lengths = frontend(torch.randn(2, 10, 20), torch.tensor([10, 5]))
