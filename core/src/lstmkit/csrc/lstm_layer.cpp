@@ -1,4 +1,5 @@
-// Time loops of one LSTM layer, forward and backward, for contiguous CPU tensors.
+// Time loops of one LSTM layer, forward and backward, for contiguous CPU tensors (weights
+// also column-major).
 //
 // A backend of lstmkit/kernels/interface.py, twin of lstmkit/kernels/python_kernels.py: the
 // same buffers and equations (see lstmkit/reference.py for the recurrence). The structs
@@ -217,7 +218,7 @@ void forward_loop_impl(const LoopInputs& in, ForwardBuffers& buf) {
   const int64_t inputs = gates_x.size(2);  // I with w_ih, else 4H
   const bool project = w_hr.has_value(), project_input = in.w_ih.has_value();
   // The GEMMs' right operands W_hh^T (P, 4H), W_hr^T (H, P), W_ih^T (I, 4H), laid out
-  // row-major once.
+  // row-major once (no copy for the column-major weights of inference calls).
   const Tensor w_hh_t = w_hh.t().contiguous();
   const Tensor w_hr_t = project ? w_hr->t().contiguous() : Tensor();
   const Tensor w_ih_t = project_input ? in.w_ih->t().contiguous() : Tensor();

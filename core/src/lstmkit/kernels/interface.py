@@ -7,7 +7,9 @@ is a module with the two functions of :class:`LoopKernels`::
     forward_loop(inputs: LoopInputs, keep: bool) -> ForwardBuffers
     backward_loop(grad_out, grad_h_n, grad_c_n, saved: LoopSaved) -> LoopGradients
 
-All tensors have one float dtype and are contiguous; ``None`` stands for a variant that is off.
+All tensors have one float dtype and are contiguous, except that without ``keep`` the C++
+loops get ``w_hh``, ``w_hr`` and ``w_ih`` as column-major views (their transposes contiguous,
+:mod:`lstmkit.kernels.weight_layout`); ``None`` stands for a variant that is off.
 Shapes: ``T`` steps, batch ``B``, hidden ``H``, output and recurrent width ``P`` (``proj_size``,
 else ``H``). The forward buffers:
 

@@ -7,9 +7,11 @@ from typing import Unpack
 import torch
 from torch import Tensor
 
+from lstmkit.kernels import cpp_kernels
 from lstmkit.kernels.extension import kernels_for
 from lstmkit.kernels.function import LSTMLayerFunction
 from lstmkit.kernels.interface import LoopInputs
+from lstmkit.kernels.weight_layout import gemm_layout
 from lstmkit.reference import LayerNormParams, VariantTensors, check_variant_names
 
 
@@ -73,8 +75,14 @@ def lstm_layer(
         )
     # The casts stay outside the Function: autograd casts each gradient back to its input's
     # dtype (no-ops when everything is float32 already).
-    inputs = (None if x is None else x.to(dtype).contiguous() for x in given)
-    out, h_n, c_n = LSTMLayerFunction.apply(kernels_for(gates_x.device), keep, *inputs)
+    inputs = LoopInputs(*(None if x is None else x.to(dtype).contiguous() for x in given))
+    kernels = kernels_for(gates_x.device)
+    if kernels is cpp_kernels and not keep:
+        inputs = inputs._replace(**{
+            name: gemm_layout(weight) for name in ("w_hh", "w_hr", "w_ih")
+            if (weight := getattr(inputs, name)) is not None
+        })  # fmt: skip
+    out, h_n, c_n = LSTMLayerFunction.apply(kernels, keep, *inputs)
     return out.to(gates_x.dtype), h_n.to(w_hh.dtype), c_n.to(w_hh.dtype)
 
 
