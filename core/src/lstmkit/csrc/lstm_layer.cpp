@@ -481,7 +481,6 @@ void backward_loop_impl(const Tensor& grad_out, const LoopSaved& saved, Backward
   const auto opts = gates.options();
   // dL/dh'_t (B, P) and dL/d(o * tanh(N_c(c'_t))) (B, H): the same buffer without projection.
   Tensor d_proj_in = at::empty({batch, hidden}, opts);
-  Tensor d_rec_h = rd_mask.has_value() ? at::empty({batch, width}, opts) : Tensor();
   Tensor dh_next = at::empty_like(buf.dh), dc_next = at::empty_like(buf.dc);
   // Per-thread scratch rows: d(a_t) when no (T, B, 4H) buffer keeps it, d N_c(c'_t), N_x's xhat.
   const int64_t threads = buf.threads;
@@ -509,14 +508,22 @@ void backward_loop_impl(const Tensor& grad_out, const LoopSaved& saved, Backward
   T *acc_gain_h = data_or_null<T>(buf.acc_gain_h), *acc_gain_c = data_or_null<T>(buf.acc_gain_c);
   T *acc_bias_c = data_or_null<T>(buf.acc_bias_c), *acc_peep = data_or_null<T>(buf.acc_peephole);
 
-  for (int64_t t = steps - 1; t >= 0; --t) {
-    const T* dh = buf.dh.data_ptr<T>();
-    const T* dc = buf.dc.data_ptr<T>();
-    T* dh_prev = dh_next.data_ptr<T>();
-    T* dc_prev = dc_next.data_ptr<T>();
-    T* d_h_new = project ? d_proj_out + t * batch * width : d_proj_in.data_ptr<T>();
-    // Through h_t = m (z h_{t-1} + (1 - z) h'_t) + (1 - m) h_{t-1} and out_t = m h_t.
-    at::parallel_for(0, batch, grain_rows(4 * width), [&](int64_t b0, int64_t b1) {
+  // As in the forward loop, rows of the batch never meet: each thread runs every step for its
+  // own block of rows, its GEMMs included, with no synchronisation between steps. dh and dc
+  // alternate between two buffers, each thread swapping its own pointers.
+  const Tensor w_hh_rows = w_hh.contiguous(), w_hr_rows = project ? w_hr->contiguous() : Tensor();
+  const T *w_rec = w_hh_rows.data_ptr<T>(), *w_proj = project ? w_hr_rows.data_ptr<T>() : nullptr;
+  T* d_m_all = d_proj_in.data_ptr<T>();  // dL/d(o * tanh(N_c(c'_t))) of the current step
+  at::parallel_for(0, batch, grain_rows(steps * 3 * four_h), [&](int64_t b0, int64_t b1) {
+    const int64_t s = at::get_thread_num();  // this thread's scratch and accumulators
+    TORCH_CHECK(s < threads, "lstm_backward_loop: thread ", s, " of ", threads);
+    const int64_t rows = b1 - b0;
+    std::vector<T> d_rec_h(rd ? rows * width : 0);  // d(W_hh h_in)_t W_hh before the mask
+    T *dh = buf.dh.data_ptr<T>(), *dc = buf.dc.data_ptr<T>();
+    T *dh_prev = dh_next.data_ptr<T>(), *dc_prev = dc_next.data_ptr<T>();
+    for (int64_t t = steps - 1; t >= 0; --t) {
+      T* d_h_new = project ? d_proj_out + t * batch * width : d_m_all;
+      // Through h_t = m (z h_{t-1} + (1 - z) h'_t) + (1 - m) h_{t-1} and out_t = m h_t.
       for (int64_t b = b0; b < b1; ++b) {
         const int64_t row = t * batch + b;
         for_vectors<T>(width, [&](int64_t j, int64_t k) {
@@ -540,12 +547,11 @@ void backward_loop_impl(const Tensor& grad_out, const LoopSaved& saved, Backward
           d_prev.store(dh_prev + b * width + j, k);
         });
       }
-    });
-    if (project) at::mm_out(d_proj_in, buf.d_proj_out[t], *w_hr);
-    const T* d_m = d_proj_in.data_ptr<T>();
-    at::parallel_for(0, batch, grain_rows(3 * four_h), [&](int64_t b0, int64_t b1) {
-      const int64_t s = at::get_thread_num();  // this thread's scratch and accumulators
-      TORCH_CHECK(s < threads, "lstm_backward_loop: thread ", s, " of ", threads);
+      if (project) {
+        gemm_rows<T>(rows, hidden, width, d_proj_out + (t * batch + b0) * width, width, w_proj,
+                     d_m_all + b0 * hidden);
+      }
+      const T* d_m = d_m_all;
       for (int64_t b = b0; b < b1; ++b) {
         const int64_t row = t * batch + b;
         const T* a = act + row * four_h;
@@ -632,14 +638,25 @@ void backward_loop_impl(const Tensor& grad_out, const LoopSaved& saved, Backward
                                  acc_gain_x + s * four_h, gain_h ? nullptr : acc_bias + s * four_h);
         }
       }
-    });
-    // dh_{t-1} += (dW_hh-term) = d(W_hh h_in)_t W_hh, times the recurrent dropout mask.
-    if (rd) {
-      at::mm_out(d_rec_h, buf.d_recurrent[t], w_hh);
-      dh_next.addcmul_(d_rec_h, *rd_mask);
-    } else {
-      dh_next.addmm_(buf.d_recurrent[t], w_hh);
+      // dh_{t-1} += d(W_hh h_in)_t W_hh, times the recurrent dropout mask.
+      const T* d_rec_rows = d_recurrent + (t * batch + b0) * four_h;
+      T* dh_rows = dh_prev + b0 * width;
+      if (rd) {
+        gemm_rows<T>(rows, width, four_h, d_rec_rows, four_h, w_rec, d_rec_h.data());
+        const T* r = rd + b0 * width;
+        for_vectors<T>(rows * width, [&](int64_t j, int64_t k) {
+          at::vec::fmadd(load(d_rec_h.data() + j, k), load(r + j, k), load(dh_rows + j, k))
+              .store(dh_rows + j, k);
+        });
+      } else {
+        gemm_rows<T>(rows, width, four_h, d_rec_rows, four_h, w_rec, dh_rows, /*accumulate=*/true);
+      }
+      std::swap(dh, dh_prev);
+      std::swap(dc, dc_prev);
     }
+  });
+  // After an odd number of steps the gradients of h_0 and c_0 are in the other buffers.
+  if (steps % 2 == 1) {
     std::swap(buf.dh, dh_next);
     std::swap(buf.dc, dc_next);
   }
