@@ -5,7 +5,8 @@ The extension ``lstmkit/csrc/lstm_layer.cpp`` is compiled with
 :func:`torch.utils.cpp_extension.load` on the first call that needs it (never at import),
 into torch's extension cache (``$TORCH_EXTENSIONS_DIR``, default
 ``~/.cache/torch_extensions``), where later processes find it ready. Concurrent builds are
-serialised by torch's lock file in that directory. When no compiler or ninja is available, or
+serialised by torch's lock file in that directory; a lock older than ten minutes, left by a
+killed build, is removed with a warning instead of being waited for. When no compiler or ninja is available, or
 the build fails, a one-line warning names the reason and the PyTorch kernels are used.
 
 The backend is ``"auto"`` (C++ on CPU, Triton on CUDA when ``triton`` imports, PyTorch
@@ -22,8 +23,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -35,6 +36,8 @@ from lstmkit.kernels.interface import LoopKernels
 BACKEND_ENV = "LSTMKIT_KERNEL_BACKEND"
 BACKENDS = ("auto", "cpp", "python", "triton")
 SOURCE = Path(__file__).resolve().parents[1] / "csrc" / "lstm_layer.cpp"
+# Age from which a build lock is taken to be left by a killed build (builds take 20-110 s).
+STALE_LOCK_SECONDS = 600.0
 
 _backend = os.environ.get(BACKEND_ENV, "auto")
 _extension: ModuleType | None = None
@@ -132,7 +135,7 @@ def _build() -> ModuleType:
     level = cpp_logger.level
     cpp_logger.setLevel(logging.ERROR)
     try:
-        from torch.utils.cpp_extension import load
+        from torch.utils import cpp_extension
     finally:
         cpp_logger.setLevel(level)
 
@@ -142,11 +145,11 @@ def _build() -> ModuleType:
     # the libgomp.so.1 that libtorch has already loaded.
     openmp = ["-fopenmp"] if torch.backends.openmp.is_available() else []
     try:
-        _load(load, [*flags, *openmp], openmp)
+        _load(cpp_extension, [*flags, *openmp], openmp)
     except Exception:
         if not openmp:
             raise
-        _load(load, flags, [])  # a compiler without OpenMP: serial pointwise loops
+        _load(cpp_extension, flags, [])  # a compiler without OpenMP: serial pointwise loops
     return cpp_kernels
 
 
@@ -166,14 +169,19 @@ def _vector_flags(capability: str) -> list[str]:
     return [*isa, f"-DCPU_CAPABILITY_{capability}", f"-DCPU_CAPABILITY={capability}"]
 
 
-def _load(load: Callable, cflags: list[str], ldflags: list[str]) -> None:
+def _load(cpp_extension: ModuleType, cflags: list[str], ldflags: list[str]) -> None:
     """Build (or find in the cache) and load the extension with these flags."""
     # One build directory per source and flags: checkouts with different sources share the
     # cache without rebuilding over each other.
     flags = " ".join(cflags + ldflags).encode()
     digest = hashlib.sha256(SOURCE.read_bytes() + flags).hexdigest()[:12]
-    load(
-        name=f"lstmkit_lstm_layer_{digest}",
+    name = f"lstmkit_lstm_layer_{digest}"
+    # Where load builds: torch's own (private) helper; without it the lock check is skipped.
+    build_directory = getattr(cpp_extension, "_get_build_directory", None)
+    if build_directory is not None:
+        remove_stale_lock(Path(build_directory(name, verbose=False)))
+    cpp_extension.load(
+        name=name,
         sources=[str(SOURCE)],
         extra_cflags=cflags,
         extra_ldflags=ldflags,
@@ -181,6 +189,31 @@ def _load(load: Callable, cflags: list[str], ldflags: list[str]) -> None:
         is_python_module=False,
         verbose=False,
     )
+
+
+def remove_stale_lock(build_directory: Path, max_age_s: float = STALE_LOCK_SECONDS) -> bool:
+    """Remove ``build_directory/lock`` when it is older than ``max_age_s``; True if removed.
+
+    torch's build lock is a file that a build deletes when it ends; a build killed halfway
+    leaves it behind, and every later process then waits for it forever. A build takes
+    seconds to two minutes, so a lock untouched for longer than ``max_age_s`` has no build
+    behind it.
+    """
+    lock = build_directory / "lock"
+    try:
+        age = time.time() - lock.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    if age <= max_age_s:
+        return False
+    warnings.warn(
+        f"lstmkit: removing {lock}, left {age / 60:.0f} minutes ago by an interrupted build "
+        "of the C++ LSTM kernels",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+    lock.unlink(missing_ok=True)
+    return True
 
 
 def _one_line(error: Exception) -> str:
