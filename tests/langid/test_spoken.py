@@ -146,7 +146,10 @@ def test_spoken_end_to_end(tmp_path: Path) -> None:
         list(loaded.predict_items([str(corrupt)], {}))
 
 
-def test_voxlingua_layout_labels_from_folders(tmp_path: Path, caplog) -> None:
+@pytest.mark.parametrize("corpus", ["none", "embedded_default"])
+def test_voxlingua_layout_labels_from_folders(tmp_path: Path, caplog, corpus: str) -> None:
+    """A local folder is read as given; with ``data.data_dir`` set the embedded corpus's
+    settings (``data=langid_spoken``) are left unused and nothing is rendered."""
     rng = np.random.default_rng(0)
     for split in ("train", "validation", "test"):
         for lang, freq in (("en", 220.0), ("sw", 440.0)):
@@ -157,18 +160,22 @@ def test_voxlingua_layout_labels_from_folders(tmp_path: Path, caplog) -> None:
                 wave = 0.5 * np.sin(2 * np.pi * freq * t) + 0.01 * rng.standard_normal(8000)
                 write_audio(folder / f"clip{i}.wav", wave.astype(np.float32), 16000)
     (tmp_path / "vox" / "train" / "en" / "broken.wav").write_bytes(b"garbage")
-    options = {"root": str(tmp_path), "text_root": str(tmp_path), "corpus": None}
+    options = {"root": str(tmp_path / "embedded"), "text_root": str(tmp_path / "text")}
+    if corpus == "none":
+        options["corpus"] = None
     options.update(data_dir=str(tmp_path / "vox"))
     dm = spoken_datamodule(**options)
     capped = spoken_datamodule(**options, max_train_per_label=1).load()
     assert sorted(capped["train"][1]) == ["en", "sw"]  # the first clip of each language
     assert len(capped["test"][1]) == 4  # evaluation splits are never capped
+    dm.prepare_data()  # as Lightning calls it before setup
     dm.setup("fit")
     assert dm.artifacts()["labels"] == ["en", "sw"]
     assert len(dm.encoded["train"]) == 4  # the corrupt clip is skipped and counted
     assert "skipped 1 utterances (corrupt)" in caplog.text
     batch = next(iter(dm.train_dataloader()))
     assert batch["inputs"].shape[-1] == 20
+    assert not (tmp_path / "embedded").exists() and not (tmp_path / "text").exists()
 
 
 @pytest.mark.parametrize(("subsampling", "size"), [("stack", 4 * 20), ("conv", 4 * 5)])

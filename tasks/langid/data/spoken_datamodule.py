@@ -100,7 +100,8 @@ class LangIDSpokenDataModule(BucketedLangIDDataModule):
         root: where the embedded corpus is rendered (``corpus`` set).
         text_root: the written corpus the embedded corpus's sentences come from.
         corpus: :class:`SpokenCorpusSettings` fields, or ``None`` for an external dataset.
-        data_dir: a local audio folder; ``None``: the embedded corpus.
+        data_dir: a local audio folder, read instead of the embedded corpus (which is then
+            not rendered, whatever ``corpus`` holds); ``None``: the embedded corpus.
         label_column, splits: label column of ``metadata.csv``; split folder per stage.
         max_train_per_label: keep at most this many training clips per label (the first ones
             in file order); ``None`` keeps all.
@@ -137,7 +138,7 @@ class LangIDSpokenDataModule(BucketedLangIDDataModule):
         self.cmvn: dict[str, list[float]] | None = None
 
     def prepare_data(self) -> None:
-        if self.corpus is not None:
+        if self.corpus is not None and self.data_dir is None:  # a given folder wins
             settings = SpokenCorpusSettings.from_dict(self.corpus)
             self.data_dir = build_spoken_corpus(self.root, self.text_root, settings)
 
