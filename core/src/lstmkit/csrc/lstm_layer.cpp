@@ -513,7 +513,7 @@ void backward_loop_impl(const Tensor& grad_out, const LoopSaved& saved, Backward
   // alternate between two buffers, each thread swapping its own pointers.
   const Tensor w_hh_rows = w_hh.contiguous(), w_hr_rows = project ? w_hr->contiguous() : Tensor();
   const T *w_rec = w_hh_rows.data_ptr<T>(), *w_proj = project ? w_hr_rows.data_ptr<T>() : nullptr;
-  T* d_m_all = d_proj_in.data_ptr<T>();  // dL/d(o * tanh(N_c(c'_t))) of the current step
+  T* d_m = d_proj_in.data_ptr<T>();  // dL/d(o * tanh(N_c(c'_t))) of the current step
   at::parallel_for(0, batch, grain_rows(steps * 3 * four_h), [&](int64_t b0, int64_t b1) {
     const int64_t s = at::get_thread_num();  // this thread's scratch and accumulators
     TORCH_CHECK(s < threads, "lstm_backward_loop: thread ", s, " of ", threads);
@@ -522,7 +522,7 @@ void backward_loop_impl(const Tensor& grad_out, const LoopSaved& saved, Backward
     T *dh = buf.dh.data_ptr<T>(), *dc = buf.dc.data_ptr<T>();
     T *dh_prev = dh_next.data_ptr<T>(), *dc_prev = dc_next.data_ptr<T>();
     for (int64_t t = steps - 1; t >= 0; --t) {
-      T* d_h_new = project ? d_proj_out + t * batch * width : d_m_all;
+      T* d_h_new = project ? d_proj_out + t * batch * width : d_m;
       // Through h_t = m (z h_{t-1} + (1 - z) h'_t) + (1 - m) h_{t-1} and out_t = m h_t.
       for (int64_t b = b0; b < b1; ++b) {
         const int64_t row = t * batch + b;
@@ -549,9 +549,8 @@ void backward_loop_impl(const Tensor& grad_out, const LoopSaved& saved, Backward
       }
       if (project) {
         gemm_rows<T>(rows, hidden, width, d_proj_out + (t * batch + b0) * width, width, w_proj,
-                     d_m_all + b0 * hidden);
+                     d_m + b0 * hidden);
       }
-      const T* d_m = d_m_all;
       for (int64_t b = b0; b < b1; ++b) {
         const int64_t row = t * batch + b;
         const T* a = act + row * four_h;
