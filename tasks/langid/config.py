@@ -86,6 +86,16 @@ class SplitNames:
 
 
 @dataclass
+class TextAugmentationConfig:
+    """``data.augmentation``: :class:`tasks.langid.data.text_augmentation.TextAugmentation`."""
+
+    joined: float
+    max_joined: int
+    recased: float
+    cropped: float
+
+
+@dataclass
 class LangIDTextDataConfig(LoaderOptions):
     """``data`` of :class:`tasks.langid.data.text_datamodule.LangIDTextDataModule` (the
     shared loader options and its own)."""
@@ -102,6 +112,7 @@ class LangIDTextDataConfig(LoaderOptions):
     max_units: int
     max_train_per_label: int | None
     held_out_source: str | None
+    augmentation: TextAugmentationConfig | None
 
 
 @dataclass

@@ -42,12 +42,14 @@ def write_jsonl_splits(root: Path, languages: list[str], n_train: int = 48) -> P
 
 def text_datamodule(root: Path, **options: Any) -> LangIDTextDataModule:
     """A datamodule of ``data=langid_text`` over the JSONL splits in ``root`` (no embedded
-    corpus, every character kept, small batches), with ``options`` over it."""
+    corpus, no extra training rows, every character kept, small batches), with ``options``
+    over it."""
     config = datamodule_options(
         "task=langid",
         "data=langid_text",
         f"data.root={root}",
         "data.corpus=null",
+        "data.augmentation=null",
         "data.min_unit_freq=1",
         "data.batch_size=16",
         "data.eval_batch_size=32",
@@ -70,9 +72,10 @@ TINY_LANGID = [
     "optim.scheduler.min_lr_ratio=1.0",
 ]
 TINY_TEXT = [
-    # the written model, tiny
+    # the written model, tiny, on its training rows alone (one epoch = the rows' batches)
     "task=langid",
     *TINY_LANGID,
+    "data.augmentation=null",
     "encoder.embedding_dim=8",
     "encoder.embedding_dropout=0.0",
     "encoder.conv_channels=10",

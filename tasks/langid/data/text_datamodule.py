@@ -20,6 +20,7 @@ from torch.utils.data import Dataset
 from tasks.batching import LoaderOptions, pad_collate
 from tasks.langid.config import LangIDTextDataConfig
 from tasks.langid.data.bucketed_datamodule import BucketedLangIDDataModule
+from tasks.langid.data.text_augmentation import TextAugmentation, augment_texts
 from tasks.langid.data.text_corpus import TextCorpusSettings, build_text_corpus
 from tasks.langid.data.text_units import build_unit_vocabulary, encode_text
 from tasks.text.vocabulary import Vocabulary
@@ -81,6 +82,8 @@ class LangIDTextDataModule(BucketedLangIDDataModule):
             in file order; ``None`` keeps all): balances skewed data and bounds training time.
         held_out_source: leave-one-domain-out: train and validate without the rows whose
             ``source`` column is this source, test on its rows alone (``None``: all rows).
+        augmentation: :class:`TextAugmentation` fields: extra training rows made from the
+            training rows (joined, recased, cropped texts); ``None``: none.
         loader: :class:`tasks.batching.LoaderOptions`, batch sizes in texts.
     """
 
@@ -100,6 +103,7 @@ class LangIDTextDataModule(BucketedLangIDDataModule):
         max_units: int,
         max_train_per_label: int | None,
         held_out_source: str | None,
+        augmentation: Mapping[str, Any] | None,
         **loader: int,
     ) -> None:
         super().__init__(LoaderOptions(**loader))
@@ -111,6 +115,9 @@ class LangIDTextDataModule(BucketedLangIDDataModule):
         self.unit, self.min_unit_freq, self.max_units = unit, min_unit_freq, max_units
         self.max_train_per_label = max_train_per_label
         self.held_out_source = held_out_source
+        self.augmentation = (
+            TextAugmentation.from_dict(augmentation) if augmentation is not None else None
+        )
         self.raw: dict[str, tuple[list[str], list[str]]] = {}
         self.encoded: dict[str, EncodedTexts] = {}
         self.vocabulary: Vocabulary | None = None
@@ -158,6 +165,12 @@ class LangIDTextDataModule(BucketedLangIDDataModule):
             labels = [str(label) for label in rows[self.label_column]]
             if stage == "train" and self.max_train_per_label is not None:
                 texts, labels = cap_per_label(texts, labels, self.max_train_per_label)
+            if stage == "train" and self.augmentation is not None:
+                before = len(texts)
+                texts, labels = augment_texts(
+                    texts, labels, self.augmentation, self.loader_options.seed
+                )
+                log.info("langid train split: %d rows + %d augmented", before, len(texts) - before)
             self.raw[stage] = (texts, labels)
         return self.raw
 

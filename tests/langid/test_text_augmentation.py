@@ -1,0 +1,93 @@
+"""Extra training rows of written language ID: joined, recased and cropped texts."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from tasks.langid.data.text_augmentation import TextAugmentation, augment_texts, crop_text
+from tests.langid.langid_helpers import text_datamodule
+
+TEXTS = {
+    "de": ["Guten Morgen", "Datei öffnen", "Hallo Welt", "Neues Fenster"],
+    "fr": ["Bonjour à tous", "Ouvrir le fichier", "Nouvelle fenêtre"],
+    "zh": ["打开文件", "新建窗口"],
+}
+ROWS = [(text, label) for label, texts in TEXTS.items() for text in texts]
+
+
+def augment(seed: int = 0, **fractions: float) -> tuple[list[str], list[str]]:
+    settings = {"joined": 0.0, "max_joined": 3, "recased": 0.0, "cropped": 0.0} | fractions
+    texts, labels = zip(*ROWS, strict=True)
+    return augment_texts(list(texts), list(labels), TextAugmentation(**settings), seed)
+
+
+def test_rows_are_appended_and_reproducible() -> None:
+    texts, labels = augment(joined=2.0, recased=1.0, cropped=1.0)
+    assert list(zip(texts[: len(ROWS)], labels[: len(ROWS)], strict=True)) == ROWS
+    assert len(texts) > len(ROWS) + 2 * len(ROWS)  # all joined rows, most recased/cropped
+    assert augment(joined=2.0, recased=1.0, cropped=1.0) == (texts, labels)
+    assert augment(seed=1, joined=2.0, recased=1.0, cropped=1.0) != (texts, labels)
+
+
+def test_joined_rows_join_texts_of_their_own_language() -> None:
+    texts, labels = augment(joined=3.0)
+    extra = list(zip(texts[len(ROWS) :], labels[len(ROWS) :], strict=True))
+    assert len(extra) == 3 * len(ROWS)
+    for text, label in extra:
+        rest = text
+        parts = 0
+        while rest:  # every joined text is a sequence of its language's texts
+            match = next(t for t in TEXTS[label] if rest.startswith(t))
+            rest = rest[len(match) :].lstrip(" .,;-")
+            parts += 1
+        assert 2 <= parts <= 3, text
+
+
+def test_recasing_skips_scripts_without_case() -> None:
+    texts, labels = augment(recased=5.0)
+    extra = list(zip(texts[len(ROWS) :], labels[len(ROWS) :], strict=True))
+    assert extra and all(label != "zh" for _, label in extra)
+    originals = {t.casefold(): label for t, label in ROWS}
+    for text, label in extra:
+        assert originals[text.casefold()] == label
+        assert text not in dict(ROWS)
+
+
+def test_crop_keeps_a_contiguous_run_of_at_least_half() -> None:
+    rng = random.Random(0)
+    text = "one two three four five six seven"
+    for _ in range(50):
+        crop = crop_text(text, rng)
+        assert crop in text and crop != text
+        assert len(crop.split()) >= 4
+    assert crop_text("two words", rng) == "two words"  # too short to crop
+    assert crop_text("打开文件窗口", rng) in "打开文件窗口"  # characters when there are no spaces
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [("joined", -0.1, "joined=-0.1 must be >= 0"), ("max_joined", 1, "max_joined=1 must be >= 2")],
+)
+def test_bad_settings_name_the_field(field: str, value: float, message: str) -> None:
+    settings = {"joined": 0.1, "max_joined": 3, "recased": 0.0, "cropped": 0.0, field: value}
+    with pytest.raises(ValueError, match=f"data.augmentation.{message}"):
+        TextAugmentation(**settings)
+
+
+def test_datamodule_augments_the_training_split_alone(tmp_path: Path) -> None:
+    for split in ("train", "validation", "test"):
+        with open(tmp_path / f"{split}.jsonl", "w", encoding="utf-8") as f:
+            for text, label in ROWS:
+                f.write(json.dumps({"text": text, "label": label}) + "\n")
+    augmentation = {"joined": 1.0, "max_joined": 4, "recased": 0.0, "cropped": 0.0}
+    dm = text_datamodule(tmp_path, augmentation=augmentation)
+    dm.setup("fit")
+    assert len(dm.encoded["train"]) == 2 * len(ROWS)
+    assert len(dm.encoded["validation"]) == len(dm.encoded["test"]) == len(ROWS)
+    plain = text_datamodule(tmp_path, augmentation=None)
+    plain.setup("fit")
+    assert len(plain.encoded["train"]) == len(ROWS)
