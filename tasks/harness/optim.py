@@ -18,7 +18,9 @@ def build_optimizer(
     """Optimizer over the trainable parameters; biases and norm gains (ndim < 2) get no decay.
 
     ``cfg``: ``name`` (adamw | adam | sgd), ``lr``, ``weight_decay``, ``betas``, ``eps``,
-    ``momentum`` (sgd).
+    ``fused`` (adamw, adam: one kernel per step instead of a chain of ``foreach`` ops, which
+    also skips their temporaries: the step over a large embedding table is several times
+    faster), ``momentum`` (sgd).
     """
     trainable = [(n, p) for n, p in named_parameters if p.requires_grad]
     if not trainable:
@@ -28,10 +30,10 @@ def build_optimizer(
         {"params": [p for _, p in trainable if p.ndim < 2], "weight_decay": 0.0},
     ]
     name = cfg["name"]
-    if name == "adamw":
-        return torch.optim.AdamW(groups, lr=cfg["lr"], betas=tuple(cfg["betas"]), eps=cfg["eps"])
-    if name == "adam":
-        return torch.optim.Adam(groups, lr=cfg["lr"], betas=tuple(cfg["betas"]), eps=cfg["eps"])
+    if name in ("adamw", "adam"):
+        adam = torch.optim.AdamW if name == "adamw" else torch.optim.Adam
+        betas = tuple(cfg["betas"])
+        return adam(groups, lr=cfg["lr"], betas=betas, eps=cfg["eps"], fused=cfg["fused"])
     if name == "sgd":
         return torch.optim.SGD(groups, lr=cfg["lr"], momentum=cfg["momentum"], nesterov=True)
     raise ValueError(f"optim.name={name!r} is not one of adamw, adam, sgd")

@@ -14,7 +14,8 @@ from tests.harness.conftest import read_json, run_entry_point, toy_overrides
 from tests.harness.toy_task import ToyModule
 
 OPTIM = {
-    "name": "adamw", "lr": 0.05, "weight_decay": 0.0, "betas": [0.9, 0.98], "eps": 1e-8, "momentum": 0.9,
+    "name": "adamw", "lr": 0.05, "weight_decay": 0.0, "betas": [0.9, 0.98], "eps": 1e-8, "fused": False,
+    "momentum": 0.9,
     "scheduler": {"name": "constant", "warmup": 0.1, "initial_lr_ratio": 0.04, "min_lr_ratio": 0.01},
 }  # fmt: skip
 

@@ -9,7 +9,13 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from tasks.harness.optim import TrainingProgress, build_scheduler, one_cycle, warmup_cosine
+from tasks.harness.optim import (
+    TrainingProgress,
+    build_optimizer,
+    build_scheduler,
+    one_cycle,
+    warmup_cosine,
+)
 from tests.harness.toy_task import ToyModule
 
 SCHEDULE = {"warmup": 0.1, "initial_lr_ratio": 0.04, "min_lr_ratio": 0.01}
@@ -93,3 +99,25 @@ def test_max_time_stops_training_inside_the_first_epoch(train_toy) -> None:
     run = train_toy("trainer.max_time=00:00:00:00")
     summary = json.loads((run / "summary.json").read_text())
     assert summary["global_step"] == 0, summary
+
+
+@pytest.mark.parametrize("name", ["adamw", "adam"])
+def test_fused_adam_steps_like_the_foreach_one(name: str) -> None:
+    torch.manual_seed(0)
+    table, bias = torch.randn(64, 8), torch.randn(8)
+    cfg = {"name": name, "lr": 0.01, "weight_decay": 0.1, "betas": [0.9, 0.98], "eps": 1e-8}
+    params = {}
+    for fused in (False, True):
+        named = [
+            ("table", torch.nn.Parameter(table.clone())),
+            ("bias", torch.nn.Parameter(bias.clone())),
+        ]
+        optimizer = build_optimizer(named, cfg | {"fused": fused})
+        assert optimizer.defaults["fused"] is fused
+        for step in range(3):
+            for _, p in named:
+                p.grad = torch.sin(p.detach() * (step + 1))
+            optimizer.step()
+        params[fused] = [p.detach() for _, p in named]
+    for unfused, fused in zip(params[False], params[True], strict=True):
+        torch.testing.assert_close(fused, unfused)
