@@ -66,19 +66,22 @@ class HashedNgramBag(nn.Module):
 
     def forward(self, ids: Tensor, lengths: Tensor) -> Tensor:
         batch, steps = ids.shape
-        ids = self.codes[ids]
-        total = ids.new_zeros((batch, self.output_size), dtype=self.embedding.weight.dtype)
-        count = ids.new_zeros((batch, 1), dtype=total.dtype)
+        codes = self.codes[ids]
+        hashes, masks = [], []
         for n in self.orders:
             if steps < n:
                 continue
             width = steps - n + 1
-            hashed = ids[:, :width]
+            hashed = codes[:, :width]
             for k in range(1, n):
-                hashed = (hashed * HASH_MULTIPLIER + ids[:, k : k + width]) % HASH_MODULUS
-            hashed = (hashed + n * ORDER_SALT) % HASH_MODULUS % self.buckets
-            valid = torch.arange(width, device=ids.device) < (lengths - n + 1).unsqueeze(1)
-            weights = valid.unsqueeze(-1).to(total.dtype)
-            total = total + (self.embedding(hashed) * weights).sum(dim=1)
-            count = count + weights.sum(dim=1)
-        return self.dropout(total / count.clamp_min(1.0))
+                hashed = (hashed * HASH_MULTIPLIER + codes[:, k : k + width]) % HASH_MODULUS
+            hashes.append((hashed + n * ORDER_SALT) % HASH_MODULUS % self.buckets)
+            masks.append(torch.arange(width, device=ids.device) < (lengths - n + 1).unsqueeze(1))
+        weight = self.embedding.weight
+        if not hashes:
+            return self.dropout(weight.new_zeros((batch, self.output_size)))
+        # One lookup over every order's windows: each lookup's backward writes a dense
+        # (buckets, D) gradient, so one per order cost a table-sized pass per order.
+        valid = torch.cat(masks, dim=1).unsqueeze(-1).to(weight.dtype)
+        total = (self.embedding(torch.cat(hashes, dim=1)) * valid).sum(dim=1)
+        return self.dropout(total / valid.sum(dim=1).clamp_min(1.0))
