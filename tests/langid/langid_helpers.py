@@ -81,6 +81,7 @@ TINY_TEXT = [
     "encoder.conv_channels=10",
     "encoder.hidden_size=12",
     "encoder.attention_dim=8",
+    "encoder.ngram_buckets=4096",
 ]
 TINY_SPOKEN = [
     # the spoken model, tiny, on 20 mel bins of clips cut to 1.5 s

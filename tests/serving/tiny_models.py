@@ -31,6 +31,7 @@ OVERRIDES = {
         "encoder.conv_channels=8",
         "encoder.hidden_size=8",
         "encoder.attention_dim=8",
+        "encoder.ngram_buckets=4096",
     ],
     "langid_spoken": [
         "task=langid",
