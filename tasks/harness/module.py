@@ -13,6 +13,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig
 from pytorch_lightning.callbacks import Timer
+from pytorch_lightning.utilities.rank_zero import rank_zero_info
 from pytorch_lightning.utilities.warnings import PossibleUserWarning
 
 from tasks.harness.config_schema import resolved, validate
@@ -238,7 +239,15 @@ class TaskModule(pl.LightningModule, ABC):
         return self.run_config.get("task", {}).get("monitor")
 
     def configure_optimizers(self) -> dict[str, Any]:
-        optim = self.hparams["optim"]
+        optim = dict(self.hparams["optim"])
+        if optim.get("fused") and self._clips_mixed_precision():
+            # Lightning clips gradients before the step, which a fused kernel would unscale
+            # itself, so it refuses the pair; the unfused step computes the same update.
+            rank_zero_info(
+                f"optim.fused off: trainer.precision={self.trainer.precision} clips gradients "
+                "(trainer.gradient_clip_val) before the optimizer step"
+            )
+            optim["fused"] = False
         optimizer = build_optimizer(self.named_parameters(), optim)
         total_steps = self.trainer.estimated_stepping_batches
         if not isinstance(total_steps, int) or total_steps < 1:
@@ -252,6 +261,10 @@ class TaskModule(pl.LightningModule, ABC):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
+
+    def _clips_mixed_precision(self) -> bool:
+        clip = self.trainer.gradient_clip_val
+        return "mixed" in str(self.trainer.precision) and clip is not None and float(clip) > 0
 
     def _max_time_share(self) -> Callable[[], float] | None:
         """``t / T``: the share of ``trainer.max_time`` used so far (None without a limit).
