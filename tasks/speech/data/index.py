@@ -167,7 +167,10 @@ def build_index(
     # cores slow them down several times over. Indexing in this process restores its thread
     # count afterwards, so training keeps every core.
     if workers > 1:
-        context = multiprocessing.get_context("fork")
+        # A forked child inherits locks other threads of this process may hold (progress
+        # bars, loggers, executors' helper threads) and can wait on them forever; the fork
+        # server's children start from a process that never ran any of those threads.
+        context = multiprocessing.get_context("forkserver")
         with context.Pool(workers, torch.set_num_threads, (1,)) as pool:
             for row, outcome in tqdm(pool.imap(checker, rows, chunksize=16), **progress):
                 index.add(row, outcome)
