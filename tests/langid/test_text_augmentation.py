@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
 import pytest
 
 from tasks.langid.data.text_augmentation import TextAugmentation, augment_texts, crop_text
-from tests.langid.langid_helpers import text_datamodule
+from tests.langid.langid_helpers import text_datamodule, write_jsonl_splits
 
 TEXTS = {
     "de": ["Guten Morgen", "Datei öffnen", "Hallo Welt", "Neues Fenster"],
@@ -79,15 +78,12 @@ def test_bad_settings_name_the_field(field: str, value: float, message: str) -> 
 
 
 def test_datamodule_augments_the_training_split_alone(tmp_path: Path) -> None:
-    for split in ("train", "validation", "test"):
-        with open(tmp_path / f"{split}.jsonl", "w", encoding="utf-8") as f:
-            for text, label in ROWS:
-                f.write(json.dumps({"text": text, "label": label}) + "\n")
-    augmentation = {"joined": 1.0, "max_joined": 4, "recased": 0.0, "cropped": 0.0}
-    dm = text_datamodule(tmp_path, augmentation=augmentation)
-    dm.setup("fit")
-    assert len(dm.encoded["train"]) == 2 * len(ROWS)
-    assert len(dm.encoded["validation"]) == len(dm.encoded["test"]) == len(ROWS)
-    plain = text_datamodule(tmp_path, augmentation=None)
+    data = write_jsonl_splits(tmp_path, ["aa", "bb"])
+    plain = text_datamodule(data, augmentation=None)
     plain.setup("fit")
-    assert len(plain.encoded["train"]) == len(ROWS)
+    augmentation = {"joined": 1.0, "max_joined": 4, "recased": 0.0, "cropped": 0.0}
+    dm = text_datamodule(data, augmentation=augmentation)
+    dm.setup("fit")
+    assert len(dm.encoded["train"]) == 2 * len(plain.encoded["train"]) == 2 * 2 * 48
+    for split in ("validation", "test"):
+        assert len(dm.encoded[split]) == len(plain.encoded[split])
