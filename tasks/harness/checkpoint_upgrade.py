@@ -59,6 +59,7 @@ FORMER_FALLBACKS: list[tuple[str, str, dict[str, Any]]] = [
     ),
     (LANGID, "encoder.spec_augment", {"time_warp": 0}),
     (LANGID, "model.predict", {"und_threshold": 0.0}),
+    (LANGID, "model", {"logit_adjustment": 0.0}),
     (CAPTIONING, "model.predict", {"attention_maps": False, "attention_dir": "attention_maps"}),
     (CAPTIONING, "data", {"cache_images": False}),
 ]
@@ -128,7 +129,7 @@ def upgrade_options(module: str, run_config: dict[str, Any], hparams: dict[str, 
                     _filled(encoder[where.split(".")[1]], values)
         else:
             _filled(_section(run_config, where, create=True), values)
-            if where.startswith("model."):
+            if where.split(".")[0] == "model":
                 _filled(_section(hparams, where, create=True), values)
     for owner, modality, datamodule, encoder_values, data_values in FORMER_MODALITY_FALLBACKS:
         if owner != module:

@@ -72,6 +72,7 @@ class LangIDModelConfig:
     encoder: Any
     classifier_dropout: float
     label_smoothing: float
+    logit_adjustment: float
     short_text_chars: int
     predict: LangIDPredictConfig
 

@@ -72,6 +72,17 @@ def build_ngram_bag(
     )
 
 
+def logit_offset(artifacts: Mapping[str, Any], strength: float, n_labels: int) -> Tensor:
+    """``(K,)`` offsets ``tau * log(pi_k)`` of the logit-adjusted loss, ``pi`` the training
+    label frequencies in ``artifacts["label_counts"]``; zeros without counts or with
+    ``tau = 0``."""
+    counts = artifacts.get("label_counts")
+    if not counts or strength == 0.0:
+        return torch.zeros(n_labels)
+    prior = torch.tensor(counts, dtype=torch.float32).clamp_min(1.0)
+    return strength * (prior / prior.sum()).log()
+
+
 def default_temperature(state_dict: dict[str, Tensor], prefix: str, *args: Any) -> None:
     """Checkpoints written before temperature scaling load with ``T = 1`` (raw softmax)."""
     state_dict.setdefault(f"{prefix}temperature", torch.ones(()))
@@ -82,11 +93,19 @@ class LangIDModule(TaskModule):
 
     ``model`` config: ``encoder`` (front-end + BiLSTM + pooling fields, see
     ``conf/encoder/langid/text_bilstm.yaml``), ``classifier_dropout``, ``label_smoothing``,
-    ``short_text_chars`` (texts up to this length are also scored separately) and
+    ``short_text_chars`` (texts up to this length are also scored separately),
+    ``logit_adjustment`` and
     ``predict`` defaults (``top_k``, ``max_chars``, ``und_threshold``); schemas in
     :mod:`tasks.langid.config`. Written-text probabilities are ``softmax(logits /
     temperature)`` with the temperature fitted on the validation set
     (:mod:`tasks.langid.calibration`).
+
+    Logit adjustment (Menon et al., 2021, "Long-tail learning via logit adjustment"): the
+    training loss is ``CE(z + tau * log(pi), y)`` with ``pi`` the training label
+    frequencies and ``tau = model.logit_adjustment``. The network's own logits ``z`` then
+    score ``p(y | x) / pi(y) ** tau``: with ``tau = 1`` a language that had more training
+    rows gets no head start, the right decision when any language may come next (as in a
+    domain the corpus never saw). Nothing changes at inference.
 
     Batches: ``inputs (B, T[, F])``, ``inputs_lengths (B,)``, ``label (B,)`` and, for text,
     ``n_chars (B,)``.
@@ -123,6 +142,11 @@ class LangIDModule(TaskModule):
             classifier_dropout=model["classifier_dropout"],
             n_labels=len(self.labels),
             ngram_bag=build_ngram_bag(encoder, artifacts),
+        )
+        self.register_buffer(
+            "logit_offset",
+            logit_offset(artifacts, model["logit_adjustment"], len(self.labels)),
+            persistent=False,
         )
         # Fitted on each validation epoch (temperature scaling), saved with the weights.
         self.register_buffer("temperature", torch.ones(()))
@@ -197,7 +221,9 @@ class LangIDModule(TaskModule):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         logits = self(batch["inputs"], batch["inputs_lengths"])
         loss = F.cross_entropy(
-            logits, batch["label"], label_smoothing=self.hparams["model"]["label_smoothing"]
+            logits + self.logit_offset,
+            batch["label"],
+            label_smoothing=self.hparams["model"]["label_smoothing"],
         )
         self.log_metrics("train", {"loss": loss}, batch_size=len(batch["label"]))
         return loss

@@ -215,3 +215,50 @@ def test_too_few_languages_is_a_clear_error(tmp_path: Path) -> None:
     make_catalogs(tmp_path / "locale", ["de"])
     with pytest.raises(CorpusError, match=r"only 2 languages.*min_languages=3"):
         build_text_corpus(tmp_path / "corpus", settings_for(tmp_path / "locale"))
+
+
+class LexiconSource(TextSource):
+    """A training-only source: phrases of the catalog languages, one text equal to a `de`
+    catalog sentence but labelled `pt`, and a language (`fr`) no other source has."""
+
+    name = "lexicon"
+    domain = "toy word lists"
+    licence = "CC0-1.0"
+    training_only = True
+
+    def version(self) -> str:
+        return "1"
+
+    def sentences(self, rules: CleaningRules) -> Iterator[SourceSentence]:
+        for language in ("de", "pt", "fr"):
+            for i in range(30):
+                yield SourceSentence(f"{language} lexicon words {i}", language, f"{language}#{i}")
+        yield SourceSentence("de phrase 3 translated words", "pt", "pt#clash")
+
+
+def test_training_only_source_adds_training_rows_alone(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setitem(SOURCES, "lexicon", LexiconSource)
+    make_catalogs(tmp_path / "locale", ["de", "pt_BR"])
+    catalogs = {"locale_dirs": [str(tmp_path / "locale")], "python_packages": False}
+    # listed first, it is still read after the domains
+    settings = settings_for(
+        tmp_path / "locale", sources={"lexicon": {}, "gettext": catalogs}, min_per_language=25
+    )
+    out = build_text_corpus(tmp_path / "corpus", settings)
+    rows = {s: read_split(out, s) for s in SPLITS}
+    lexicon = [r for r in rows["train"] if r["source"] == "lexicon"]
+    assert {r["label"] for r in lexicon} == {"de", "pt"}  # fr stands on the lexicon alone
+    assert len(lexicon) == 60
+    assert not any(r["source"] == "lexicon" for s in ("validation", "test") for r in rows[s])
+    # the clashing text neither joins the corpus nor makes the catalog sentence ambiguous
+    kept = [r for s in SPLITS for r in rows[s] if r["text"] == "de phrase 3 translated words"]
+    assert [(r["label"], r["source"]) for r in kept] == [("de", "gettext")]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["languages"] == ["de", "en", "pt"]
+    assert manifest["dropped"]["training-only repeats"] == 1
+    # without the lexicon, the domains' rows are the same
+    alone = build_text_corpus(
+        tmp_path / "alone", settings_for(tmp_path / "locale", min_per_language=25)
+    )
+    for split in SPLITS:
+        assert [r for r in rows[split] if r["source"] != "lexicon"] == read_split(alone, split)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,13 @@ class BucketedLangIDDataModule(TaskDataModule):
 
     encoded: dict[str, Dataset]
     collate_fn: Callable[[list[Any]], dict[str, Any]]
+    labels: list[str]
+
+    def train_label_counts(self) -> list[int]:
+        """Training items per label, in label order (the class prior of the logit
+        adjustment, :class:`tasks.langid.module.LangIDModule`)."""
+        counts = Counter(self.encoded["train"].labels)  # type: ignore[attr-defined]
+        return [counts[index] for index in range(len(self.labels))]
 
     @abstractmethod
     def item_lengths(self, data: Dataset) -> list[int]:

@@ -208,6 +208,7 @@ class LangIDSpokenDataModule(BucketedLangIDDataModule):
             "labels": list(self.labels),
             "features": dict(self.features),
             "cmvn": self.cmvn,
+            "label_counts": self.train_label_counts(),
         }
 
     collate_fn = staticmethod(collate_utterances)

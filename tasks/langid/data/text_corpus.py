@@ -2,7 +2,7 @@
 
 Pipeline: read every source of ``data.corpus.sources`` (:mod:`tasks.langid.data.sources`:
 desktop UI catalogs, Django's catalogs, CLDR names, Faker's job titles and words, emoji
-names), each already cleaned to natural language -> compare texts by their normalised
+names; word sequences drawn from word-frequency lists, for training only), each already cleaned to natural language -> compare texts by their normalised
 form (:func:`tasks.langid.data.splits.dedup_key`) -> drop a text claimed by several
 languages; keep a text several sources share once, for the first source listed -> cap
 each language of each source (``max_per_source``) -> keep languages with enough text from
@@ -47,6 +47,18 @@ DEFAULT_SOURCES: dict[str, dict[str, Any]] = {
     "cldr": {"extra_locales": ["sr_Latn", "zh_Hant"]},
     "faker": {"skip_locales": ["la"]},
     "emoji": {},
+    "wordfreq": {
+        "texts_per_language": 1000,
+        "vocabulary": 30000,
+        "exponent": 0.5,
+        "mean_words": 6.0,
+        "max_words": 25,
+        "capitalised": 0.5,
+        "terminated": 0.3,
+        "seed": 0,
+        "languages": None,
+        "skip_languages": ["sh"],
+    },
 }
 """The sources of ``conf/data/langid_text.yaml`` (kept equal: the spoken corpus builds the
 written one from these defaults into the same folder, and the cache compares settings)."""
@@ -115,11 +127,12 @@ def read_sources(
 
     A normalised text claimed by two languages ("Internet", "OK") carries no label and is
     dropped; one several sources give with the same language is kept for the first source.
+    Training-only sources are read last and only add texts no other source has.
     """
     rows: dict[str, CorpusRow] = {}
     ambiguous: set[str] = set()
-    dropped = {"repeated": 0, "claimed by several languages": 0}
-    for source in sources:
+    dropped = {"repeated": 0, "claimed by several languages": 0, "training-only repeats": 0}
+    for source in sorted(sources, key=lambda s: s.training_only):
         for sentence in tqdm(
             source.sentences(rules), desc=f"langid corpus: {source.name}", unit=" texts"
         ):
@@ -131,6 +144,8 @@ def read_sources(
                 rows[key] = CorpusRow(
                     key, sentence.text, sentence.language, source.name, sentence.original_id
                 )
+            elif source.training_only:
+                dropped["training-only repeats"] += 1
             elif kept.label != sentence.language:
                 ambiguous.add(key)
                 del rows[key]
@@ -141,10 +156,13 @@ def read_sources(
 
 
 def select_rows(
-    rows: dict[str, CorpusRow], settings: TextCorpusSettings
+    rows: dict[str, CorpusRow],
+    settings: TextCorpusSettings,
+    training_only: frozenset[str] = frozenset(),
 ) -> dict[str, list[CorpusRow]]:
     """``{split: rows}`` after the per-source caps and the language filter, each split in
-    hash order (a function of the texts alone)."""
+    hash order (a function of the texts alone). Rows of the ``training_only`` sources go
+    to the training split and do not count towards keeping their language."""
     groups: dict[tuple[str, str], list[CorpusRow]] = defaultdict(list)
     for row in rows.values():
         groups[(row.source, row.label)].append(row)
@@ -156,12 +174,18 @@ def select_rows(
     result: dict[str, list[CorpusRow]] = {split: [] for split in SPLITS}
     for language in sorted(by_language):
         members = by_language[language]
-        if len(members) < settings.min_per_language:
+        evidence = [r for r in members if r.source not in training_only]
+        if len(evidence) < settings.min_per_language:
             continue
-        if len({r.source for r in members}) < settings.min_sources:
+        if len({r.source for r in evidence}) < settings.min_sources:
             continue
         for row in members:
-            result[split_of(row.key, settings.val_fraction, settings.test_fraction)].append(row)
+            split = (
+                "train"
+                if row.source in training_only
+                else split_of(row.key, settings.val_fraction, settings.test_fraction)
+            )
+            result[split].append(row)
     for split_rows in result.values():
         split_rows.sort(key=lambda r: (unit_hash(r.key, "order:"), r.key))
     return result
@@ -200,7 +224,9 @@ def build_text_corpus(root: str | Path, settings: TextCorpusSettings) -> Path:
         if {key: manifest.get(key) for key in fingerprint} == fingerprint:
             return root
     rows, dropped = read_sources(sources, settings.rules)
-    splits = select_rows(rows, settings)
+    splits = select_rows(
+        rows, settings, frozenset(s.name for s in sources if s.training_only)
+    )
     languages = sorted({r.label for r in splits["train"]})
     if len(languages) < settings.min_languages:
         raise CorpusError(

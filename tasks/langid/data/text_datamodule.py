@@ -240,6 +240,7 @@ class LangIDTextDataModule(BucketedLangIDDataModule):
             "vocabulary": self.vocabulary.to_list(),
             "unit": self.unit,
             "max_units": self.max_units,
+            "label_counts": self.train_label_counts(),
         }
 
     collate_fn = staticmethod(collate_texts)

@@ -11,6 +11,7 @@ from tasks.langid.data.sources.cldr_source import CldrSource
 from tasks.langid.data.sources.emoji_source import EmojiSource
 from tasks.langid.data.sources.faker_source import FakerSource
 from tasks.langid.data.sources.gettext_source import DjangoCatalogSource, HostCatalogSource
+from tasks.langid.data.sources.wordfreq_source import WordFrequencySource
 from tasks.langid.data.sources.source import (
     SourceSentence,
     SourceUnavailable,
@@ -19,7 +20,14 @@ from tasks.langid.data.sources.source import (
 
 SOURCES: dict[str, type[TextSource]] = {
     source.name: source
-    for source in (HostCatalogSource, DjangoCatalogSource, CldrSource, FakerSource, EmojiSource)
+    for source in (
+        HostCatalogSource,
+        DjangoCatalogSource,
+        CldrSource,
+        FakerSource,
+        EmojiSource,
+        WordFrequencySource,
+    )
 }
 
 __all__ = ["SOURCES", "SourceSentence", "SourceUnavailable", "TextSource", "make_source"]

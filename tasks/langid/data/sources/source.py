@@ -34,12 +34,16 @@ class TextSource(ABC):
     """A reader of one kind of multilingual text.
 
     Class attributes: ``name`` (the key under ``data.corpus.sources``), ``domain`` (what
-    the text is, for the manifest and the docs) and ``licence`` (of the text as shipped).
+    the text is, for the manifest and the docs), ``licence`` (of the text as shipped) and
+    ``training_only``: its texts go to the training split alone, never make another
+    source's text ambiguous and do not count towards keeping a language (a source that is
+    not a domain of real text, so there is nothing to test on).
     """
 
     name: ClassVar[str]
     domain: ClassVar[str]
     licence: ClassVar[str]
+    training_only: ClassVar[bool] = False
 
     @abstractmethod
     def version(self) -> str:
