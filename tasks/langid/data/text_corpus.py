@@ -2,8 +2,7 @@
 
 Pipeline: read every source of ``data.corpus.sources`` (:mod:`tasks.langid.data.sources`:
 desktop UI catalogs, Django's catalogs, CLDR names, Faker's job titles and words, emoji
-names; with ``experiment=langid_wordfreq`` also word sequences drawn from word-frequency
-lists, for training only), each already cleaned to natural language -> compare texts by
+names; word sequences drawn from word-frequency lists, for training only), each already cleaned to natural language -> compare texts by
 their normalised form (:func:`tasks.langid.data.splits.dedup_key`) -> drop a text claimed by several
 languages; keep a text several sources share once, for the first source listed -> cap
 each language of each source (``max_per_source``) -> keep languages with enough text from
@@ -48,6 +47,18 @@ DEFAULT_SOURCES: dict[str, dict[str, Any]] = {
     "cldr": {"extra_locales": ["sr_Latn", "zh_Hant"]},
     "faker": {"skip_locales": ["la"]},
     "emoji": {},
+    "wordfreq": {
+        "texts_per_language": 1000,
+        "vocabulary": 30000,
+        "exponent": 0.5,
+        "mean_words": 6.0,
+        "max_words": 25,
+        "capitalised": 0.5,
+        "terminated": 0.3,
+        "seed": 0,
+        "languages": None,
+        "skip_languages": ["sh"],
+    },
 }
 """The sources of ``conf/data/langid_text.yaml`` (kept equal: the spoken corpus builds the
 written one from these defaults into the same folder, and the cache compares settings)."""
