@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -31,10 +32,21 @@ def sentences(language: str, n: int, seed: int) -> list[str]:
     ]
 
 
-def write_jsonl_splits(root: Path, languages: list[str], n_train: int = 48) -> Path:
+def write_jsonl_splits(
+    root: Path, languages: list[str], n_train: int | Mapping[str, int] = 48
+) -> Path:
+    """Train/validation/test JSONL files; ``n_train`` training rows per language (one count
+    for all, or one per language), 12 validation and test rows each."""
     root.mkdir(parents=True, exist_ok=True)
-    for seed, (split, n) in enumerate((("train", n_train), ("validation", 12), ("test", 12))):
-        rows = [{"text": t, "label": lang} for lang in languages for t in sentences(lang, n, seed)]
+    train = n_train if isinstance(n_train, Mapping) else dict.fromkeys(languages, n_train)
+    sizes = {"train": train, "validation": dict.fromkeys(languages, 12)}
+    sizes["test"] = sizes["validation"]
+    for seed, (split, per_language) in enumerate(sizes.items()):
+        rows = [
+            {"text": t, "label": lang}
+            for lang in languages
+            for t in sentences(lang, per_language[lang], seed)
+        ]
         with open(root / f"{split}.jsonl", "w", encoding="utf-8") as f:
             f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     return root

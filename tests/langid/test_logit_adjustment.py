@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -10,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from tasks.langid.module import LangIDModule, logit_offset
-from tests.langid.langid_helpers import OPTIM, TINY_MODEL, sentences, text_datamodule
+from tests.langid.langid_helpers import OPTIM, TINY_MODEL, text_datamodule, write_jsonl_splits
 
 
 def test_offset_is_the_scaled_log_prior() -> None:
@@ -21,23 +20,10 @@ def test_offset_is_the_scaled_log_prior() -> None:
     assert torch.equal(logit_offset({}, 1.0, 3), torch.zeros(3))  # artifacts without counts
 
 
-def write_unbalanced(root: Path) -> Path:
-    root.mkdir(parents=True)
-    sizes = {"train": {"aa": 24, "bb": 8, "cc": 8}, "validation": {"aa": 4, "bb": 4, "cc": 4}}
-    sizes["test"] = sizes["validation"]
-    for seed, (split, per_language) in enumerate(sizes.items()):
-        rows = [
-            {"text": text, "label": language}
-            for language, n in per_language.items()
-            for text in sentences(language, n, seed)
-        ]
-        (root / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return root
-
-
 @pytest.mark.filterwarnings(r"ignore:You are trying to `self.log\(\)`")
 def test_training_loss_adds_the_log_prior_of_the_training_rows(tmp_path: Path) -> None:
-    dm = text_datamodule(write_unbalanced(tmp_path / "data"))
+    counts = {"aa": 24, "bb": 8, "cc": 8}
+    dm = text_datamodule(write_jsonl_splits(tmp_path / "data", list(counts), counts))
     dm.setup("fit")
     artifacts = dm.artifacts()
     assert artifacts["label_counts"] == [24, 8, 8]
