@@ -134,3 +134,30 @@ def train_langid(root: Path, *overrides: str) -> TrainedRun:
     summary = read_summary(run_dir)
     checkpoint = Path(summary["checkpoint"])
     return TrainedRun(load_module(checkpoint).eval(), run_dir, checkpoint, summary)
+
+
+def write_mo(path: Path, messages: dict[str, str]) -> None:
+    """A minimal little-endian GNU .mo file (format of `msgfmt`)."""
+    entries = sorted({"": "Content-Type: text/plain; charset=UTF-8\n", **messages}.items())
+    ids = [k.encode() for k, _ in entries]
+    strs = [v.encode() for _, v in entries]
+    n = len(entries)
+    header = 28
+    id_table = header
+    str_table = id_table + 8 * n
+    data_start = str_table + 8 * n
+    blob = b""
+    id_offsets, str_offsets = [], []
+    for s in ids:
+        id_offsets.append((len(s), data_start + len(blob)))
+        blob += s + b"\0"
+    for s in strs:
+        str_offsets.append((len(s), data_start + len(blob)))
+        blob += s + b"\0"
+    out = bytearray()
+    for value in (0x950412DE, 0, n, id_table, str_table, 0, 0):
+        out += value.to_bytes(4, "little")
+    for length, offset in id_offsets + str_offsets:
+        out += length.to_bytes(4, "little") + offset.to_bytes(4, "little")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(bytes(out) + blob)

@@ -11,6 +11,7 @@ from tasks.langid.data.locales import locale_to_language
 from tasks.langid.data.sources import SOURCES, SourceSentence, TextSource
 from tasks.langid.data.splits import SPLITS, dedup_key, split_of, unit_hash
 from tasks.langid.data.text_corpus import CorpusError, TextCorpusSettings, build_text_corpus
+from tests.langid.langid_helpers import write_mo
 
 
 @pytest.mark.parametrize(
@@ -47,33 +48,6 @@ def test_split_is_a_function_of_the_text_only() -> None:
     assert fractions["test"] == pytest.approx(0.1, abs=0.02)
     assert 0.0 <= unit_hash("x") < 1.0
     assert unit_hash("x") != unit_hash("x", "salt:")
-
-
-def write_mo(path: Path, messages: dict[str, str]) -> None:
-    """A minimal little-endian GNU .mo file (format of `msgfmt`)."""
-    entries = sorted({"": "Content-Type: text/plain; charset=UTF-8\n", **messages}.items())
-    ids = [k.encode() for k, _ in entries]
-    strs = [v.encode() for _, v in entries]
-    n = len(entries)
-    header = 28
-    id_table = header
-    str_table = id_table + 8 * n
-    data_start = str_table + 8 * n
-    blob = b""
-    id_offsets, str_offsets = [], []
-    for s in ids:
-        id_offsets.append((len(s), data_start + len(blob)))
-        blob += s + b"\0"
-    for s in strs:
-        str_offsets.append((len(s), data_start + len(blob)))
-        blob += s + b"\0"
-    out = bytearray()
-    for value in (0x950412DE, 0, n, id_table, str_table, 0, 0):
-        out += value.to_bytes(4, "little")
-    for length, offset in id_offsets + str_offsets:
-        out += length.to_bytes(4, "little") + offset.to_bytes(4, "little")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(bytes(out) + blob)
 
 
 MSGIDS = [f"Could not open the file number {i} today" for i in range(30)]

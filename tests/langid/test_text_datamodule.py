@@ -73,7 +73,12 @@ def test_max_train_per_label_keeps_the_first_rows(tmp_path: Path, csv_files) -> 
 def write_sourced_splits(root: Path) -> Path:
     """JSONL splits whose rows carry a ``source`` column (as the embedded corpus's do)."""
     rows = {
-        "train": [("Guten Morgen", "de", "ui"), ("Good day", "en", "ui"), ("Hallo", "de", "names")],
+        "train": [
+            ("Guten Morgen", "de", "ui"),
+            ("Good day", "en", "ui"),
+            ("Hallo", "de", "names"),
+            ("der und die", "de", "wordfreq"),
+        ],
         "validation": [("Bonjour", "fr", "ui"), ("Tschüss", "de", "names")],
         "test": [("Hello there", "en", "ui"), ("Wie geht es", "de", "names")],
     }
@@ -88,16 +93,19 @@ def write_sourced_splits(root: Path) -> Path:
 def test_held_out_source_leaves_its_rows_out_of_training(tmp_path: Path) -> None:
     dm = text_datamodule(write_sourced_splits(tmp_path / "data"), held_out_source="names")
     raw = dm.load_raw()
-    assert raw["train"] == (["Guten Morgen", "Good day"], ["de", "en"])
+    assert raw["train"] == (["Guten Morgen", "Good day", "der und die"], ["de", "en", "de"])
     assert raw["validation"] == (["Bonjour"], ["fr"])
     assert raw["test"] == (["Wie geht es"], ["de"])  # the held-out source alone
     everything = text_datamodule(tmp_path / "data").load_raw()
-    assert len(everything["train"][0]) == 3 and len(everything["test"][0]) == 2
+    assert len(everything["train"][0]) == 4 and len(everything["test"][0]) == 2
 
 
 def test_held_out_source_errors_name_the_fix(tmp_path: Path, csv_files) -> None:
     dm = text_datamodule(write_sourced_splits(tmp_path / "data"), held_out_source="wiki")
     with pytest.raises(ValueError, match=r"held_out_source='wiki' has no rows.*'names', 'ui'"):
         dm.load_raw()
+    training_only = text_datamodule(tmp_path / "data", held_out_source="wordfreq")
+    with pytest.raises(ValueError, match=r"'validation'.*wordfreq is a training-only source"):
+        training_only.load_raw()
     with pytest.raises(ValueError, match=r"needs a 'source' column"):
         local_dm(tmp_path, csv_files, held_out_source="ui").load_raw()

@@ -39,11 +39,12 @@ DEFAULT_SOURCES: dict[str, dict[str, Any]] = {
     "gettext": {
         "locale_dirs": ["/usr/share/locale"],
         "python_packages": True,
-        "exclude_packages": ["django"],
+        "exclude_packages": ["django", "sphinx", "sphinxcontrib"],
         "exclude_domains": ["iso_*"],
         "english_from_msgids": True,
     },
     "django": {},
+    "sphinx": {},
     "cldr": {"extra_locales": ["sr_Latn", "zh_Hant"]},
     "faker": {"skip_locales": ["la"]},
     "emoji": {},
@@ -62,7 +63,14 @@ DEFAULT_SOURCES: dict[str, dict[str, Any]] = {
 }
 """The sources of ``conf/data/langid_text.yaml`` (kept equal: the spoken corpus builds the
 written one from these defaults into the same folder, and the cache compares settings)."""
-DEFAULT_CAPS = {"gettext": 2000, "django": 1000, "cldr": 1000, "faker": 1000, "emoji": 1000}
+DEFAULT_CAPS = {
+    "gettext": 2000,
+    "django": 1000,
+    "sphinx": 1000,
+    "cldr": 1000,
+    "faker": 1000,
+    "emoji": 1000,
+}
 
 
 class CorpusError(RuntimeError):

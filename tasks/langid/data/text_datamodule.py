@@ -20,6 +20,7 @@ from torch.utils.data import Dataset
 from tasks.batching import LoaderOptions, pad_collate
 from tasks.langid.config import LangIDTextDataConfig
 from tasks.langid.data.bucketed_datamodule import BucketedLangIDDataModule
+from tasks.langid.data.sources import SOURCES
 from tasks.langid.data.text_augmentation import TextAugmentation, augment_texts
 from tasks.langid.data.text_corpus import TextCorpusSettings, build_text_corpus
 from tasks.langid.data.text_units import build_unit_vocabulary, encode_text
@@ -183,9 +184,16 @@ class LangIDTextDataModule(BucketedLangIDDataModule):
             )
         sources = rows[SOURCE_COLUMN]
         if self.held_out_source not in set(sources):
+            source = SOURCES.get(self.held_out_source)
+            why = (
+                f": {self.held_out_source} is a training-only source (its texts are in the "
+                "training split alone, so there is nothing to test on); hold out a domain"
+                if source is not None and source.training_only
+                else ""
+            )
             raise ValueError(
                 f"data.held_out_source={self.held_out_source!r} has no rows in split {split!r}; "
-                f"its sources are {sorted(set(sources))}"
+                f"its sources are {sorted(set(sources))}{why}"
             )
         indices = [i for i, s in enumerate(sources) if (s == self.held_out_source) == keep]
         return rows.select(indices)

@@ -10,7 +10,11 @@ from typing import Any
 from tasks.langid.data.sources.cldr_source import CldrSource
 from tasks.langid.data.sources.emoji_source import EmojiSource
 from tasks.langid.data.sources.faker_source import FakerSource
-from tasks.langid.data.sources.gettext_source import DjangoCatalogSource, HostCatalogSource
+from tasks.langid.data.sources.gettext_source import (
+    DjangoCatalogSource,
+    HostCatalogSource,
+    SphinxCatalogSource,
+)
 from tasks.langid.data.sources.wordfreq_source import WordFrequencySource
 from tasks.langid.data.sources.source import (
     SourceSentence,
@@ -23,6 +27,7 @@ SOURCES: dict[str, type[TextSource]] = {
     for source in (
         HostCatalogSource,
         DjangoCatalogSource,
+        SphinxCatalogSource,
         CldrSource,
         FakerSource,
         EmojiSource,

@@ -17,6 +17,7 @@ import site
 import sysconfig
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import ClassVar
 
 from tasks.langid.data.cleaning import (
     CleaningRules,
@@ -51,13 +52,14 @@ def catalog_sentences(
     rules: CleaningRules,
     exclude_domains: Sequence[str],
     english_from_msgids: bool,
-    id_base: Path | None = None,
+    id_bases: Sequence[Path] = (),
 ) -> Iterator[SourceSentence]:
     """Cleaned translations (labelled by locale) and, optionally, cleaned English sources.
 
-    The id of an item is the catalog's path (relative to ``id_base``, default its locale
-    root: ``<locale>/LC_MESSAGES/<domain>.mo``), ``#`` and the first 12 hex digits of the
-    SHA-1 of the msgid; an ``en`` item names the first catalog that carried its msgid.
+    The id of an item is the catalog's path (relative to the first of ``id_bases`` that
+    holds it, default its locale root: ``<locale>/LC_MESSAGES/<domain>.mo``), ``#`` and the
+    first 12 hex digits of the SHA-1 of the msgid; an ``en`` item names the first catalog
+    that carried its msgid.
     """
     seen_msgids: set[str] = set()  # every locale repeats the same English sources
     for path in catalogs:
@@ -67,7 +69,8 @@ def catalog_sentences(
         language = locale_to_language(locale)
         for message in iter_catalog_messages([path]):
             digest = hashlib.sha1(message.msgid.encode("utf-8")).hexdigest()[:12]
-            relative = path.relative_to(id_base or path.parents[2])
+            base = next((base for base in id_bases if path.is_relative_to(base)), path.parents[2])
+            relative = path.relative_to(base)
             original_id = f"{relative.as_posix()}#{digest}"
             if english_from_msgids and message.msgid not in seen_msgids:
                 seen_msgids.add(message.msgid)
@@ -95,7 +98,8 @@ class HostCatalogSource(TextSource):
         locale_dirs: roots holding ``<locale>/LC_MESSAGES/*.mo``.
         python_packages: also read catalogs shipped inside installed Python packages.
         exclude_packages: top-level packages skipped by ``python_packages`` (those read
-            as sources of their own, e.g. ``django``).
+            as sources of their own: ``django``, ``sphinx`` and its ``sphinxcontrib``
+            builders).
         exclude_domains: catalog domains (glob patterns) holding names, not sentences
             (``iso_*`` = country, language and currency names).
         english_from_msgids: the catalogs' English source strings form the ``en`` class.
@@ -109,7 +113,7 @@ class HostCatalogSource(TextSource):
         self,
         locale_dirs: Sequence[str] = ("/usr/share/locale",),
         python_packages: bool = True,
-        exclude_packages: Sequence[str] = ("django",),
+        exclude_packages: Sequence[str] = ("django", "sphinx", "sphinxcontrib"),
         exclude_domains: Sequence[str] = ("iso_*",),
         english_from_msgids: bool = True,
     ) -> None:
@@ -129,29 +133,64 @@ class HostCatalogSource(TextSource):
         )
 
 
-class DjangoCatalogSource(TextSource):
+class PackageCatalogSource(TextSource):
+    """UI messages from the gettext catalogs shipped inside installed Python packages.
+
+    Class attributes: ``packages`` (the top-level import packages whose folders hold the
+    catalogs; an item's id is its catalog's path inside its package) and ``distribution``
+    (the installed distribution whose version keys the cache; the other packages are
+    pinned with it).
+    """
+
+    packages: ClassVar[tuple[str, ...]]
+    distribution: ClassVar[str]
+
+    def __init__(self, english_from_msgids: bool = True) -> None:
+        self.folders = [self._package_folder(package) for package in self.packages]
+        roots = sorted(
+            {
+                str(mo.parent.parent.parent)
+                for folder in self.folders
+                for mo in folder.glob("**/LC_MESSAGES/*.mo")
+            }
+        )
+        self.catalogs = find_catalogs(tuple(roots))
+        self.english_from_msgids = english_from_msgids
+
+    def _package_folder(self, package: str) -> Path:
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            package_version(self.distribution, self.name)  # raises with the fix
+            raise SourceUnavailable(f"the {package} package has no folder to read catalogs from")
+        return Path(next(iter(spec.submodule_search_locations)))
+
+    def version(self) -> str:
+        return package_version(self.distribution, self.name)
+
+    def sentences(self, rules: CleaningRules) -> Iterator[SourceSentence]:
+        yield from catalog_sentences(
+            self.catalogs, rules, (), self.english_from_msgids, id_bases=self.folders
+        )
+
+
+class DjangoCatalogSource(PackageCatalogSource):
     """Web-framework UI messages: the catalogs shipped in the Django package (core, admin,
     auth, forms and validation messages, humanize, ...)."""
 
     name = "django"
     domain = "web framework UI and validation messages (Django's gettext catalogs)"
     licence = "BSD-3-Clause"
+    packages = ("django",)
+    distribution = "Django"
 
-    def __init__(self, english_from_msgids: bool = True) -> None:
-        spec = importlib.util.find_spec("django")
-        if spec is None or not spec.submodule_search_locations:
-            package_version("Django", self.name)  # raises with the fix
-            raise SourceUnavailable("the django package has no folder to read catalogs from")
-        package = Path(next(iter(spec.submodule_search_locations)))
-        roots = sorted({str(mo.parent.parent.parent) for mo in package.glob("**/LC_MESSAGES/*.mo")})
-        self.package = package
-        self.catalogs = find_catalogs(tuple(roots))
-        self.english_from_msgids = english_from_msgids
 
-    def version(self) -> str:
-        return package_version("Django", self.name)
+class SphinxCatalogSource(PackageCatalogSource):
+    """Documentation-generator messages: the catalogs shipped in Sphinx and its bundled
+    ``sphinxcontrib`` builders (build log, warnings, search page, index and HTML theme
+    text)."""
 
-    def sentences(self, rules: CleaningRules) -> Iterator[SourceSentence]:
-        yield from catalog_sentences(
-            self.catalogs, rules, (), self.english_from_msgids, id_base=self.package
-        )
+    name = "sphinx"
+    domain = "documentation generator messages (Sphinx's gettext catalogs)"
+    licence = "BSD-2-Clause"
+    packages = ("sphinx", "sphinxcontrib")
+    distribution = "Sphinx"
