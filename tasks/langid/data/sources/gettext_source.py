@@ -67,11 +67,11 @@ def catalog_sentences(
             continue
         locale = path.parent.parent.name
         language = locale_to_language(locale)
+        base = next((base for base in id_bases if path.is_relative_to(base)), path.parents[2])
+        catalog_id = path.relative_to(base).as_posix()
         for message in iter_catalog_messages([path]):
             digest = hashlib.sha1(message.msgid.encode("utf-8")).hexdigest()[:12]
-            base = next((base for base in id_bases if path.is_relative_to(base)), path.parents[2])
-            relative = path.relative_to(base)
-            original_id = f"{relative.as_posix()}#{digest}"
+            original_id = f"{catalog_id}#{digest}"
             if english_from_msgids and message.msgid not in seen_msgids:
                 seen_msgids.add(message.msgid)
                 source = clean_message(strip_context(message.msgid))
