@@ -1,11 +1,12 @@
-"""Software UI messages from compiled gettext catalogs: the host's and Django's.
+"""Software messages from compiled gettext catalogs: the host's, Django's and Sphinx's.
 
-Both read ``<root>/<locale>/LC_MESSAGES/<domain>.mo`` with
+All read ``<root>/<locale>/LC_MESSAGES/<domain>.mo`` with
 :mod:`tasks.text.gettext_catalogs`, clean every translation with
 :mod:`tasks.langid.data.cleaning` and label it with the catalog's locale; the English
 source strings (``msgid``) form the ``en`` class. They differ in where the catalogs are:
-the machine's locale folders (desktop software) or the installed Django package (web
-framework: admin, forms, validation messages).
+the machine's locale folders (desktop software), the installed Django package (web
+framework: admin, forms, validation messages) or Sphinx and its ``sphinxcontrib`` builders
+(documentation generator: build log, warnings, search and theme text).
 """
 
 from __future__ import annotations
