@@ -13,6 +13,8 @@ languages it supports, next to our model on exactly the same items, all in one r
   ``--held-out`` checkpoint trained without that source (leave-one-domain-out) when one is
   given, else the default checkpoint (the source is then in-domain, marked so);
 * a summary: accuracy per held-out source and the mean over sources, per tool pair.
+
+The summary is also drawn as bars (``compare_langid_sources.png`` under --out).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -39,6 +42,7 @@ from tasks.langid.comparison import (
     timed,
 )
 from tasks.langid.data.text_datamodule import SOURCE_COLUMN, cap_per_label
+from tasks.langid.source_accuracy_plot import plot_source_accuracy
 
 TOOLS = {"langid.py": langid_py_identifier, "lingua": lingua_identifier}
 OURS = "ours (LSTM)"
@@ -104,40 +108,74 @@ def compare(
     return results
 
 
-def summary_table(rows: list[tuple[str, str, list[ToolResult]]]) -> str:
-    """Accuracy per held-out source: each tool next to ours on the same sentences, + mean."""
-    tools = list(
-        dict.fromkeys(
-            r.tool for _, _, results in rows for r in results if not r.tool.startswith(OURS)
+SourceRows = list[tuple[str, str, list[ToolResult]]]
+"""``(source, which of our models scored it, the results on its sentences)`` per source."""
+
+
+def paired_results(results: list[ToolResult]) -> dict[str, tuple[ToolResult, ToolResult]]:
+    """``{tool: (the tool's result, ours on the same sentences)}`` of one source."""
+    pairs = {}
+    for tool in dict.fromkeys(r.tool for r in results if not r.tool.startswith(OURS)):
+        pair = [r for r in results if r.subset.endswith(f"{tool} languages")]
+        theirs = next((r for r in pair if r.tool == tool), None)
+        mine = next((r for r in pair if r.tool != tool), None)
+        if theirs is not None and mine is not None:
+            pairs[tool] = (theirs, mine)
+    return pairs
+
+
+def source_accuracy(rows: SourceRows) -> dict[str, dict[str, tuple[float, float]]]:
+    """``{source: {tool: (its accuracy, ours)}}`` plus ``mean over sources`` per tool."""
+    accuracy = {
+        source: {tool: (t.acc, m.acc) for tool, (t, m) in paired_results(found).items()}
+        for source, _, found in rows
+    }
+    tools = dict.fromkeys(tool for pairs in accuracy.values() for tool in pairs)
+    accuracy["mean over sources"] = {
+        tool: (
+            statistics.fmean(pairs[tool][0] for pairs in accuracy.values() if tool in pairs),
+            statistics.fmean(pairs[tool][1] for pairs in accuracy.values() if tool in pairs),
         )
-    )
+        for tool in tools
+    }
+    return accuracy
+
+
+def summary_table(rows: SourceRows) -> str:
+    """Accuracy per held-out source: each tool next to ours on the same sentences, + mean."""
+    accuracy = source_accuracy(rows)
+    tools = list(accuracy["mean over sources"])
     header = "| held-out source | our model | " + " | ".join(
         f"{t} (n) | ours on {t}'s languages" for t in tools
     )
     lines = [header + " |", "|---|---|" + "---:|---:|" * len(tools)]
-    sums: dict[str, list[float]] = {t: [] for t in tools}
-    ours_sums: dict[str, list[float]] = {t: [] for t in tools}
-    for source, model, results in rows:
-        cells = []
-        for tool in tools:
-            pair = [r for r in results if r.subset.endswith(f"{tool} languages")]
-            theirs = next((r for r in pair if r.tool == tool), None)
-            mine = next((r for r in pair if r.tool != tool), None)
-            if theirs is None or mine is None:
-                cells.append("- | -")
-                continue
-            sums[tool].append(theirs.acc)
-            ours_sums[tool].append(mine.acc)
-            cells.append(f"{theirs.acc:.4f} ({theirs.n}) | {mine.acc:.4f}")
+    for source, model, found in rows:
+        pairs = paired_results(found)
+        cells = [
+            f"{pairs[t][0].acc:.4f} ({pairs[t][0].n}) | {pairs[t][1].acc:.4f}"
+            if t in pairs
+            else "- | -"
+            for t in tools
+        ]
         lines.append(f"| {source} | {model} | " + " | ".join(cells) + " |")
     means = [
-        f"{sum(sums[t]) / len(sums[t]):.4f} | {sum(ours_sums[t]) / len(ours_sums[t]):.4f}"
-        if sums[t]
-        else "- | -"
-        for t in tools
+        f"{theirs:.4f} | {mine:.4f}" for theirs, mine in accuracy["mean over sources"].values()
     ]
     lines.append("| mean over sources | | " + " | ".join(means) + " |")
     return "\n".join(lines) + "\n"
+
+
+def plot_per_source(rows: SourceRows, path: Path) -> Path:
+    """The summary table as bars; sources scored by a held-out model are marked so."""
+    held_out = {source for source, model, _ in rows if model.startswith("trained without")}
+    accuracy = {
+        f"{source}\n(held out)" if source in held_out else source: pairs
+        for source, pairs in source_accuracy(rows).items()
+    }
+    accuracy["mean over\nsources"] = accuracy.pop("mean over sources")
+    return plot_source_accuracy(
+        accuracy, path, "Accuracy per source: each tool and ours on the same sentences"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -183,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         score("all sources, all our languages", OURS, texts_mine, truth_mine, predicted, seconds)
     ]
     results += compare("all sources", texts_all, truth_all, tools, ours, our_labels, OURS)
-    per_source: list[tuple[str, str, list[ToolResult]]] = []
+    per_source: SourceRows = []
     for source in sorted(set(sources_all or [])):
         keep = [i for i, s in enumerate(sources_all or []) if s == source]
         texts, truth = [texts_all[i] for i in keep], [truth_all[i] for i in keep]
@@ -224,6 +262,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "per_source": {s: [asdict(r) for r in found] for s, _, found in per_source},
     }
     (out / "compare_langid.json").write_text(json.dumps(payload, indent=1))
+    if per_source and tools:
+        print(f"plot: {plot_per_source(per_source, out / 'compare_langid_sources.png')}")
 
 
 if __name__ == "__main__":
