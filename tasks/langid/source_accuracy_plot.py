@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -25,7 +26,7 @@ def plot_source_accuracy(accuracy: SourceAccuracy, path: Path, title: str) -> Pa
         bars = ((tool, "//", 0.45), (f"ours on {tool}'s languages", None, 1.0))
         for k, (label, hatch, alpha) in enumerate(bars):
             xs = [g - 0.4 + (2 * t + k + 0.5) * width for g in range(len(accuracy))]
-            values = [pairs[tool][k] if tool in pairs else 0.0 for pairs in accuracy.values()]
+            values = [pairs[tool][k] if tool in pairs else math.nan for pairs in accuracy.values()]
             ax.bar(
                 xs,
                 values,

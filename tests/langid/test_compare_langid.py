@@ -9,6 +9,7 @@ import pytest
 
 import scripts.compare_langid as compare_langid
 from tasks.langid.comparison import score
+from tasks.langid.source_accuracy_plot import plot_source_accuracy
 from tests.langid.langid_helpers import sentences
 
 
@@ -70,3 +71,9 @@ def test_length_bins_count_each_text_once() -> None:
     texts = ["a" * 20, "b" * 21, "c" * 60, "d" * 61]
     result = score("s", "tool", texts, ["x", "y", "x", "y"], ["x", "x", "x", "y"], 1.0)
     assert result.by_length == {"<= 20": (1.0, 1), "21-60": (0.5, 2), "> 60": (1.0, 1)}
+
+
+def test_source_chart_draws_sources_a_tool_does_not_cover(tmp_path: Path) -> None:
+    accuracy = {"ui": {"x": (0.5, 0.6), "y": (0.7, 0.8)}, "names": {"x": (0.4, 0.9)}}
+    path = plot_source_accuracy(accuracy, tmp_path / "chart.png", "per source")
+    assert path.read_bytes().startswith(b"\x89PNG")
