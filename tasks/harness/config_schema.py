@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import fields
-from typing import Any, get_type_hints
+from types import NoneType, UnionType
+from typing import Any, get_args, get_type_hints
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
@@ -28,9 +29,12 @@ def _joined(where: str, key: str) -> str:
 
 
 def _schema_at(schema: type, path: str) -> type:
-    """The dataclass of the field at ``path`` (``"decoding"``) below ``schema``."""
+    """The dataclass of the field at ``path`` (``"decoding"``) below ``schema``; an
+    optional section (``Decoding | None``) gives its dataclass."""
     for key in filter(None, path.split(".")):
         schema = get_type_hints(schema)[key]
+        if isinstance(schema, UnionType):
+            (schema,) = (arg for arg in get_args(schema) if arg is not NoneType)
     return schema
 
 

@@ -73,6 +73,10 @@ SCHEMA_ERRORS = [
         ["task=langid", "+data.splits.val=validation"],
         r"^data\.splits\.val: unknown key; valid keys: train, validation, test$",
     ),
+    (  # an optional section (``TextAugmentationConfig | None``) lists its keys too
+        ["task=langid", "+data.augmentation.mixed=1"],
+        r"^data\.augmentation\.mixed: unknown key; valid keys: joined, max_joined, ",
+    ),
     (
         ["task=langid", "experiment=langid_spoken", "+encoder.spec_augment.freq_mask=1"],
         r"^encoder\.spec_augment\.freq_mask: unknown key",
