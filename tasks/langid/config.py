@@ -94,6 +94,8 @@ class TextAugmentationConfig:
     max_joined: int
     recased: float
     cropped: float
+    mixed_per_language: int
+    max_mixed_words: int
 
 
 @dataclass

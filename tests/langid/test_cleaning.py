@@ -5,6 +5,7 @@ import pytest
 from tasks.langid.data.cleaning import (
     CleaningRules,
     clean_message,
+    clean_source,
     clean_translation,
     is_natural_language,
     strip_context,
@@ -41,6 +42,12 @@ def test_strip_context() -> None:
     assert strip_context("Open") == "Open"
 
 
+def test_clean_source_is_the_cleaned_message_without_context() -> None:
+    for _ in range(2):  # the second call is answered from the cache
+        assert clean_source("menu\x04_Open %s") == clean_message("_Open %s") == "Open"
+    assert clean_source("Open <b>%d</b> files") == "Open files"
+
+
 @pytest.mark.parametrize(
     ("text", "natural"),
     [
@@ -49,6 +56,7 @@ def test_strip_context() -> None:
         ("ab", False),  # too short
         ("1.2.3 - 4/5", False),  # digits and punctuation
         ("x: 12345678", False),  # letter ratio below one half
+        ("abcd 12 3", True),  # 4 letters of 7 visible characters: spaces do not count
         ("", False),
         ("a" * 301, False),  # longer than max_chars
     ],

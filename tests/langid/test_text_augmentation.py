@@ -1,8 +1,9 @@
-"""Extra training rows of written language ID: joined, recased and cropped texts."""
+"""Extra training rows of written language ID: joined, recased, cropped and mixed texts."""
 
 from __future__ import annotations
 
 import random
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,17 @@ def test_recasing_skips_scripts_without_case() -> None:
         assert text not in dict(ROWS)
 
 
+def test_mixed_rows_give_every_language_as_many_rows_of_its_own_words() -> None:
+    texts, labels = augment(mixed_per_language=40, max_mixed_words=5)
+    extra = list(zip(texts[len(ROWS) :], labels[len(ROWS) :], strict=True))
+    assert Counter(label for _, label in extra) == {"de": 40, "fr": 40, "zh": 40}
+    for text, label in extra:
+        words = text.split()
+        assert 2 <= len(words) <= 5
+        assert set(words) <= {word for t in TEXTS[label] for word in t.split()}
+    assert len({text for text, _ in extra}) > 60  # drawn afresh, not a few repeated rows
+
+
 def test_crop_keeps_a_contiguous_run_of_at_least_half() -> None:
     rng = random.Random(0)
     text = "one two three four five six seven"
@@ -69,7 +81,12 @@ def test_crop_keeps_a_contiguous_run_of_at_least_half() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value", "message"),
-    [("joined", -0.1, "joined=-0.1 must be >= 0"), ("max_joined", 1, "max_joined=1 must be >= 2")],
+    [
+        ("joined", -0.1, "joined=-0.1 must be >= 0"),
+        ("max_joined", 1, "max_joined=1 must be >= 2"),
+        ("mixed_per_language", -1, "mixed_per_language=-1 must be >= 0"),
+        ("max_mixed_words", 1, "max_mixed_words=1 must be >= 2"),
+    ],
 )
 def test_bad_settings_name_the_field(field: str, value: float, message: str) -> None:
     settings = {"joined": 0.1, "max_joined": 3, "recased": 0.0, "cropped": 0.0, field: value}

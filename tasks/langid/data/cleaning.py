@@ -9,6 +9,7 @@ rejects what is left when it is too short or mostly digits and punctuation.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from dataclasses import dataclass
@@ -77,12 +78,22 @@ def clean_message(text: str) -> str:
     return text.strip(" :;,-=|*")
 
 
+@functools.lru_cache(maxsize=1 << 18)
+def clean_source(english: str) -> str:
+    """:func:`clean_message` of an English source string without its message context.
+
+    Cached: every locale's catalog repeats the same sources, and the corpus build cleans
+    each once per translation.
+    """
+    return clean_message(strip_context(english))
+
+
 def is_natural_language(text: str, rules: CleaningRules) -> bool:
     """Whether a cleaned message looks like prose rather than a symbol, number or code."""
     if not text or len(text) > rules.max_chars:
         return False
-    letters = sum(ch.isalpha() for ch in text)
-    visible = sum(not ch.isspace() for ch in text)
+    letters = sum(map(str.isalpha, text))
+    visible = len(text) - sum(map(str.isspace, text))
     return letters >= rules.min_letters and letters >= rules.min_letter_ratio * visible
 
 
@@ -96,6 +107,6 @@ def clean_translation(msgid: str, msgstr: str, rules: CleaningRules) -> str | No
     text = clean_message(_IDENTIFIER.sub(lambda m: " " if m[0] in identifiers else m[0], msgstr))
     if not is_natural_language(text, rules):
         return None
-    if text.casefold() == clean_message(strip_context(msgid)).casefold():
+    if text.casefold() == clean_source(msgid).casefold():
         return None
     return text

@@ -32,19 +32,30 @@ class TextAugmentation:
             case (the recased text equals the original) give no row.
         cropped: a contiguous run of at least half the words (characters, for text without
             spaces) of a text of three or more words (characters): text cut mid-sentence.
+        mixed_per_language: rows per language (not a fraction: every language gets as
+            many) of 2..``max_mixed_words`` words drawn from all of its training texts,
+            each with the frequency it has there: running text of that language's
+            vocabulary for languages whose sources hold names and labels only.
+        max_mixed_words: most words in a mixed row.
     """
 
     joined: float
     max_joined: int
     recased: float
     cropped: float
+    mixed_per_language: int = 0
+    max_mixed_words: int = 12
 
     def __post_init__(self) -> None:
-        for name in ("joined", "recased", "cropped"):
+        for name in ("joined", "recased", "cropped", "mixed_per_language"):
             if getattr(self, name) < 0:
                 raise ValueError(f"data.augmentation.{name}={getattr(self, name)} must be >= 0")
         if self.max_joined < 2:
             raise ValueError(f"data.augmentation.max_joined={self.max_joined} must be >= 2")
+        if self.max_mixed_words < 2:
+            raise ValueError(
+                f"data.augmentation.max_mixed_words={self.max_mixed_words} must be >= 2"
+            )
 
     @classmethod
     def from_dict(cls, options: Mapping[str, Any]) -> TextAugmentation:
@@ -71,13 +82,19 @@ def crop_text(text: str, rng: random.Random) -> str:
     return glue.join(units[start : start + size])
 
 
+def mix_words(words: Sequence[str], max_words: int, rng: random.Random) -> str:
+    """2..``max_words`` words drawn from ``words`` (with repeats, so by frequency)."""
+    return " ".join(rng.choice(words) for _ in range(rng.randint(2, max_words)))
+
+
 def augment_texts(
     texts: Sequence[str], labels: Sequence[str], settings: TextAugmentation, seed: int
 ) -> tuple[list[str], list[str]]:
     """``texts``/``labels`` followed by the extra rows ``settings`` asks for.
 
-    The extra rows' languages follow the training rows' (each starts from a row drawn
-    uniformly), so the label balance is unchanged in expectation.
+    The joined, recased and cropped rows' languages follow the training rows' (each starts
+    from a row drawn uniformly), so they leave the label balance unchanged in expectation;
+    mixed rows add the same number to every language.
     """
     rng = random.Random(seed)
     out_texts, out_labels = list(texts), list(labels)
@@ -103,4 +120,11 @@ def augment_texts(
             if changed != texts[row]:
                 out_texts.append(changed)
                 out_labels.append(labels[row])
+    for label in sorted(rows_of):
+        if not settings.mixed_per_language:
+            break
+        words = [word for i in rows_of[label] for word in texts[i].split()]
+        for _ in range(settings.mixed_per_language):
+            out_texts.append(mix_words(words, settings.max_mixed_words, rng))
+            out_labels.append(label)
     return out_texts, out_labels

@@ -162,8 +162,11 @@ class LangIDTextDataModule(BucketedLangIDDataModule):
             rows = data[split]
             if self.held_out_source is not None:
                 rows = self.leave_source_out(rows, split, keep=stage == "test")
-            texts = rows[self.text_column]
-            labels = [str(label) for label in rows[self.label_column]]
+            # One slice, not rows[column]: a datasets Column reads row by row, and indexing
+            # it in the augmentation took longer than the rest of the setup together.
+            columns = rows.select_columns([self.text_column, self.label_column])[:]
+            texts = columns[self.text_column]
+            labels = [str(label) for label in columns[self.label_column]]
             if stage == "train" and self.max_train_per_label is not None:
                 texts, labels = cap_per_label(texts, labels, self.max_train_per_label)
             if stage == "train" and self.augmentation is not None:
@@ -182,7 +185,7 @@ class LangIDTextDataModule(BucketedLangIDDataModule):
                 f"data.held_out_source={self.held_out_source!r} needs a {SOURCE_COLUMN!r} "
                 f"column; split {split!r} has {rows.column_names} (the embedded corpus has it)"
             )
-        sources = rows[SOURCE_COLUMN]
+        sources = rows.select_columns([SOURCE_COLUMN])[:][SOURCE_COLUMN]
         if self.held_out_source not in set(sources):
             source = SOURCES.get(self.held_out_source)
             why = (

@@ -13,7 +13,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from tasks.langid.data.cleaning import CleaningRules, clean_message, is_natural_language
+from tasks.langid.data.cleaning import (
+    CleaningRules,
+    clean_message,
+    clean_source,
+    is_natural_language,
+)
 from tasks.langid.data.locales import locale_to_language
 from tasks.langid.data.sources.source import SourceSentence, TextSource, package_version
 
@@ -87,6 +92,6 @@ class CldrSource(TextSource):
                 text = clean_message(raw)
                 if not is_natural_language(text, rules):
                     continue
-                if language != "en" and text.casefold() == clean_message(english.get(path, "")).casefold():
+                if language != "en" and text.casefold() == clean_source(english.get(path, "")).casefold():
                     continue
                 yield SourceSentence(text, language, f"{identifier}:{path}")

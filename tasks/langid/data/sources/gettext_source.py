@@ -22,10 +22,9 @@ from typing import ClassVar
 
 from tasks.langid.data.cleaning import (
     CleaningRules,
-    clean_message,
+    clean_source,
     clean_translation,
     is_natural_language,
-    strip_context,
 )
 from tasks.langid.data.locales import locale_to_language
 from tasks.langid.data.sources.source import (
@@ -75,7 +74,7 @@ def catalog_sentences(
             original_id = f"{catalog_id}#{digest}"
             if english_from_msgids and message.msgid not in seen_msgids:
                 seen_msgids.add(message.msgid)
-                source = clean_message(strip_context(message.msgid))
+                source = clean_source(message.msgid)
                 if is_natural_language(source, rules):
                     yield SourceSentence(source, "en", original_id)
             if language is not None:
