@@ -65,6 +65,7 @@ def langid_overrides(root: Path) -> list[str]:
         "task=langid",
         f"data.root={data}",
         "data.corpus=null",
+        "data.augmentation.mixed_per_language=0",  # 1,000 per language would swamp the toy rows
         "data.min_unit_freq=1",
         "data.batch_size=8",
         "data.eval_batch_size=13",  # 36 test texts: 3 batches (13, 13, 10)

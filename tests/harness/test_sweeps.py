@@ -37,6 +37,7 @@ TINY_LANGID = [
     "task=langid",
     "hparams_search=langid_optuna",
     "data.corpus=null",
+    "data.augmentation.mixed_per_language=0",  # 1,000 per language would swamp the toy rows
     "data.min_unit_freq=1",
     "data.batch_size=16",
     "data.eval_batch_size=64",
