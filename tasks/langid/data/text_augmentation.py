@@ -120,11 +120,10 @@ def augment_texts(
             if changed != texts[row]:
                 out_texts.append(changed)
                 out_labels.append(labels[row])
-    for label in sorted(rows_of):
-        if not settings.mixed_per_language:
-            break
-        words = [word for i in rows_of[label] for word in texts[i].split()]
-        for _ in range(settings.mixed_per_language):
-            out_texts.append(mix_words(words, settings.max_mixed_words, rng))
-            out_labels.append(label)
+    if settings.mixed_per_language:
+        for label in sorted(rows_of):
+            words = [word for i in rows_of[label] for word in texts[i].split()]
+            for _ in range(settings.mixed_per_language):
+                out_texts.append(mix_words(words, settings.max_mixed_words, rng))
+                out_labels.append(label)
     return out_texts, out_labels
