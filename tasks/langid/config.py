@@ -94,7 +94,9 @@ class TextAugmentationConfig:
     max_joined: int
     recased: float
     cropped: float
+    unaccented: float
     mixed_per_language: int
+    min_mixed_words: int
     max_mixed_words: int
 
 

@@ -1,4 +1,5 @@
-"""Extra training rows of written language ID: joined, recased, cropped and mixed texts."""
+"""Extra training rows of written language ID: joined, recased, cropped, unaccented and mixed
+texts."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from tasks.langid.data.text_augmentation import TextAugmentation, augment_texts, crop_text
+from tasks.langid.data.text_augmentation import (
+    TextAugmentation,
+    augment_texts,
+    crop_text,
+    unaccent_text,
+)
 from tests.langid.langid_helpers import text_datamodule, write_jsonl_splits
 
 TEXTS = {
@@ -68,6 +74,26 @@ def test_mixed_rows_give_every_language_as_many_rows_of_its_own_words() -> None:
     assert len({text for text, _ in extra}) > 60  # drawn afresh, not a few repeated rows
 
 
+def test_mixed_rows_with_one_word_minimum_include_lone_words() -> None:
+    texts, _ = augment(mixed_per_language=200, min_mixed_words=1, max_mixed_words=3)
+    assert {len(text.split()) for text in texts[len(ROWS) :]} == {1, 2, 3}
+
+
+def test_unaccenting_strips_latin_accents_only() -> None:
+    rng = random.Random(0)
+    assert unaccent_text("Informațiilor și Comunicații", rng) == "Informatiilor si Comunicatii"
+    assert unaccent_text("navštívit Đắk Lắk", rng) == "navstivit Đak Lak"
+    assert unaccent_text("Łódź øre straße", rng) == "Łodz øre straße"  # no decomposition: kept
+    for text in ("नमस्ते दुनिया", "שָׁלוֹם", "Ελληνικά"):  # marks that are letters, not accents
+        assert unaccent_text(text, rng) == text
+
+
+def test_unaccented_rows_come_from_accented_latin_texts_alone() -> None:
+    texts, labels = augment(unaccented=5.0)
+    extra = list(zip(texts[len(ROWS) :], labels[len(ROWS) :], strict=True))
+    assert dict(extra) == {"Datei offnen": "de", "Bonjour a tous": "fr", "Nouvelle fenetre": "fr"}
+
+
 def test_crop_keeps_a_contiguous_run_of_at_least_half() -> None:
     rng = random.Random(0)
     text = "one two three four five six seven"
@@ -85,7 +111,9 @@ def test_crop_keeps_a_contiguous_run_of_at_least_half() -> None:
         ("joined", -0.1, "joined=-0.1 must be >= 0"),
         ("max_joined", 1, "max_joined=1 must be >= 2"),
         ("mixed_per_language", -1, "mixed_per_language=-1 must be >= 0"),
-        ("max_mixed_words", 1, "max_mixed_words=1 must be >= 2"),
+        ("unaccented", -0.5, "unaccented=-0.5 must be >= 0"),
+        ("min_mixed_words", 0, "min_mixed_words=0 and max_mixed_words=12: need 1 <= min <= max"),
+        ("min_mixed_words", 13, "min_mixed_words=13 and max_mixed_words=12: need 1 <= min"),
     ],
 )
 def test_bad_settings_name_the_field(field: str, value: float, message: str) -> None:

@@ -1,7 +1,8 @@
 """Extra training rows that widen the written corpus beyond its sources' shapes.
 
 Most sources give short texts of one casing: names in title case, single words, UI labels.
-Text met in use is often longer, lower-cased, shouted or cut mid-sentence, and a model
+Text met in use is often longer, lower-cased, shouted, typed without accents or cut
+mid-sentence, and a model
 that never saw those shapes reads them poorly however well it knows the language. Each
 extra row is made from the training rows alone (so no validation or test text leaks in)
 and keeps its row's language. A generator seeded by ``seed`` picks the rows, so the extra
@@ -11,6 +12,7 @@ rows are the same on every run and on every DDP rank.
 from __future__ import annotations
 
 import random
+import unicodedata
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -32,10 +34,13 @@ class TextAugmentation:
             case (the recased text equals the original) give no row.
         cropped: a contiguous run of at least half the words (characters, for text without
             spaces) of a text of three or more words (characters): text cut mid-sentence.
+        unaccented: a Latin-script text with its accents removed (``é`` -> ``e``), as typed
+            on a keyboard without them; texts with no accented Latin letter give no row.
         mixed_per_language: rows per language (not a fraction: every language gets as
-            many) of 2..``max_mixed_words`` words drawn from all of its training texts,
-            each with the frequency it has there: running text of that language's
-            vocabulary for languages whose sources hold names and labels only.
+            many) of ``min_mixed_words``..``max_mixed_words`` words drawn from all of its
+            training texts, each with the frequency it has there: running text of that
+            language's vocabulary for languages whose sources hold names and labels only.
+        min_mixed_words: fewest words in a mixed row (1: lone words too).
         max_mixed_words: most words in a mixed row.
     """
 
@@ -43,18 +48,21 @@ class TextAugmentation:
     max_joined: int
     recased: float
     cropped: float
+    unaccented: float = 0.0
     mixed_per_language: int = 0
+    min_mixed_words: int = 2
     max_mixed_words: int = 12
 
     def __post_init__(self) -> None:
-        for name in ("joined", "recased", "cropped", "mixed_per_language"):
+        for name in ("joined", "recased", "cropped", "unaccented", "mixed_per_language"):
             if getattr(self, name) < 0:
                 raise ValueError(f"data.augmentation.{name}={getattr(self, name)} must be >= 0")
         if self.max_joined < 2:
             raise ValueError(f"data.augmentation.max_joined={self.max_joined} must be >= 2")
-        if self.max_mixed_words < 2:
+        if not 1 <= self.min_mixed_words <= self.max_mixed_words:
             raise ValueError(
-                f"data.augmentation.max_mixed_words={self.max_mixed_words} must be >= 2"
+                f"data.augmentation.min_mixed_words={self.min_mixed_words} and "
+                f"max_mixed_words={self.max_mixed_words}: need 1 <= min <= max"
             )
 
     @classmethod
@@ -82,9 +90,25 @@ def crop_text(text: str, rng: random.Random) -> str:
     return glue.join(units[start : start + size])
 
 
-def mix_words(words: Sequence[str], max_words: int, rng: random.Random) -> str:
-    """2..``max_words`` words drawn from ``words`` (with repeats, so by frequency)."""
-    return " ".join(rng.choice(words) for _ in range(rng.randint(2, max_words)))
+def unaccent_text(text: str, rng: random.Random) -> str:
+    """``text`` without the combining accents of its basic Latin letters.
+
+    Only marks on ``a-z``/``A-Z`` go: in other scripts (Devanagari vowel signs, Hebrew
+    points) the combining marks are letters, not accents. ``rng`` is unused; it keeps the
+    signature of the other transforms.
+    """
+    del rng
+    kept: list[str] = []
+    for char in unicodedata.normalize("NFD", text):
+        if unicodedata.category(char) == "Mn" and kept and kept[-1].isascii() and kept[-1].isalpha():
+            continue
+        kept.append(char)
+    return unicodedata.normalize("NFC", "".join(kept))
+
+
+def mix_words(words: Sequence[str], min_words: int, max_words: int, rng: random.Random) -> str:
+    """``min_words``..``max_words`` words drawn from ``words`` (with repeats, so by frequency)."""
+    return " ".join(rng.choice(words) for _ in range(rng.randint(min_words, max_words)))
 
 
 def augment_texts(
@@ -113,7 +137,12 @@ def augment_texts(
         rows = [first, *(rng.choice(others) for _ in range(count - 1))]
         out_texts.append(join_texts(rows, texts, rng))
         out_labels.append(labels[first])
-    for fraction, transform in ((settings.recased, recase_text), (settings.cropped, crop_text)):
+    transforms = (
+        (settings.recased, recase_text),
+        (settings.cropped, crop_text),
+        (settings.unaccented, unaccent_text),
+    )
+    for fraction, transform in transforms:
         for _ in range(round(fraction * n)):
             row = rng.choice(usable)
             changed = transform(texts[row], rng)
@@ -124,6 +153,8 @@ def augment_texts(
         for label in sorted(rows_of):
             words = [word for i in rows_of[label] for word in texts[i].split()]
             for _ in range(settings.mixed_per_language):
-                out_texts.append(mix_words(words, settings.max_mixed_words, rng))
+                out_texts.append(
+                    mix_words(words, settings.min_mixed_words, settings.max_mixed_words, rng)
+                )
                 out_labels.append(label)
     return out_texts, out_labels

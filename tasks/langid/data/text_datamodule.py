@@ -84,7 +84,7 @@ class LangIDTextDataModule(BucketedLangIDDataModule):
         held_out_source: leave-one-domain-out: train and validate without the rows whose
             ``source`` column is this source, test on its rows alone (``None``: all rows).
         augmentation: :class:`TextAugmentation` fields: extra training rows made from the
-            training rows (joined, recased, cropped texts); ``None``: none.
+            training rows (joined, recased, cropped, unaccented, mixed texts); ``None``: none.
         loader: :class:`tasks.batching.LoaderOptions`, batch sizes in texts.
     """
 
