@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 from datasets import load_dataset
+from threadpoolctl import threadpool_limits
 
 from tasks.harness.checkpoint import load_module
 from tasks.langid.comparison import (
@@ -64,7 +65,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--text-column", default="text")
     parser.add_argument("--label-column", default="label")
     parser.add_argument("--batch-size", type=int, default=256, help="our model's batch size")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="threads of torch, of the tools' BLAS/OpenMP pools and of lingua's Rayon pool "
+        "(0: their defaults)",
+    )
     parser.add_argument(
         "--max-per-language", type=int, default=0, help="test items per language (0: all)"
     )
@@ -182,6 +189,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+        # lingua's batch API runs on a Rayon pool, sized from this variable when it starts.
+        os.environ["RAYON_NUM_THREADS"] = str(args.threads)
+    # langid.py scores with numpy: unless its BLAS pool gets the same threads as ours, it
+    # uses every core, and on its small products that runs slower than one thread.
+    with threadpool_limits(args.threads or None):
+        compare_and_report(args)
+
+
+def compare_and_report(args: argparse.Namespace) -> None:
     path = Path(args.test_file)
     if not path.exists():
         raise SystemExit(
@@ -237,7 +253,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     report = [
         f"test file: {path} ({len(texts_all)} sentences); checkpoint: {args.ckpt}",
         *(f"held out {s}: {c}" for s, c in sorted(held_out.items())),
-        f"CPU threads: {torch.get_num_threads()} (torch), load average at the end: {load}",
+        f"CPU threads: {torch.get_num_threads()} (torch), BLAS/OpenMP/Rayon pools: "
+        f"{args.threads or 'default'}, load average at the end: {load}",
         "",
         "## All sources",
         "",

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
+import torch
+from threadpoolctl import threadpool_info
 
 import scripts.compare_langid as compare_langid
-from tasks.langid.comparison import score
+from tasks.langid.comparison import score, timed
 from tasks.langid.source_accuracy_plot import plot_source_accuracy
 from tests.langid.langid_helpers import sentences
 
@@ -56,6 +59,43 @@ def test_compare_reports_sources_lengths_and_held_out_models(
     everything = {r["subset"]: r for r in results["all"]}
     assert everything["all sources, all our languages"]["n"] == 25
     assert (out / "compare_langid_sources.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_threads_limit_the_tools_blas_pools_during_the_run(
+    trained_text, tmp_path: Path, monkeypatch
+) -> None:
+    seen: list[set[int]] = []
+
+    def pool_recording_tool() -> tuple[set[str], compare_langid.Identify]:
+        def identify(texts: list[str]) -> list[str]:
+            seen.append({pool["num_threads"] for pool in threadpool_info()})
+            return ["aa"] * len(texts)
+
+        return {"aa", "bb"}, identify
+
+    monkeypatch.setattr(compare_langid, "TOOLS", {"pools": pool_recording_tool})
+    monkeypatch.setattr(torch, "set_num_threads", lambda threads: None)  # keep the suite's
+    monkeypatch.delenv("RAYON_NUM_THREADS", raising=False)  # restored after the test
+    before = threadpool_info()
+    test_file = write_test_file(tmp_path / "test.jsonl")
+    compare_langid.main(
+        ["--ckpt", str(trained_text.checkpoint), "--test-file", str(test_file), "--tools", "pools",
+         "--threads", "1", "--out", str(tmp_path / "out")]
+    )  # fmt: skip
+    assert seen and all(pools == {1} for pools in seen)  # numpy's BLAS (and OpenMP) pools
+    assert threadpool_info() == before  # restored after
+    assert os.environ["RAYON_NUM_THREADS"] == "1"  # lingua's pool, sized when it starts
+
+
+def test_timing_leaves_out_a_first_untimed_pass() -> None:
+    calls: list[int] = []
+
+    def identify(texts: list[str]) -> list[str | None]:
+        calls.append(len(texts))
+        return ["aa"] * len(texts)
+
+    predicted, seconds = timed(identify, ["x"] * 100)
+    assert calls == [100, 100] and len(predicted) == 100 and seconds >= 0
 
 
 def test_bad_held_out_argument_is_a_clear_error(trained_text, tmp_path: Path) -> None:
