@@ -66,6 +66,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--label-column", default="label")
     parser.add_argument("--batch-size", type=int, default=256, help="our model's batch size")
     parser.add_argument(
+        "--batch-chars",
+        type=int,
+        default=8192,
+        help="our batches' padded size at most (texts x longest text, characters)",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=0,
@@ -229,7 +235,7 @@ def compare_and_report(args: argparse.Namespace) -> None:
             raise SystemExit(f"--tools: unknown tool {name!r}, choose from {sorted(TOOLS)}")
         tools[name] = TOOLS[name]()
     module = load_module(args.ckpt)
-    ours, our_labels = our_identifier(module, args.batch_size), set(module.labels)
+    ours, our_labels = our_identifier(module, args.batch_size, args.batch_chars), set(module.labels)
     mine = [i for i, label in enumerate(truth_all) if label in our_labels]
     texts_mine, truth_mine = [texts_all[i] for i in mine], [truth_all[i] for i in mine]
     predicted, seconds = timed(ours, texts_mine)
@@ -244,7 +250,10 @@ def compare_and_report(args: argparse.Namespace) -> None:
         if source in held_out:
             loo = load_module(held_out[source])
             model, name = f"trained without {source}", f"{OURS}, without {source}"
-            identify, labels = our_identifier(loo, args.batch_size), set(loo.labels)
+            identify, labels = (
+                our_identifier(loo, args.batch_size, args.batch_chars),
+                set(loo.labels),
+            )
         else:
             model, name, identify, labels = "default (in-domain)", OURS, ours, our_labels
         found = compare(source, texts, truth, tools, identify, labels, name)

@@ -11,7 +11,7 @@ import torch
 from threadpoolctl import threadpool_info
 
 import scripts.compare_langid as compare_langid
-from tasks.langid.comparison import score, timed
+from tasks.langid.comparison import length_batches, score, timed
 from tasks.langid.source_accuracy_plot import plot_source_accuracy
 from tests.langid.langid_helpers import sentences
 
@@ -85,6 +85,13 @@ def test_threads_limit_the_tools_blas_pools_during_the_run(
     assert seen and all(pools == {1} for pools in seen)  # numpy's BLAS (and OpenMP) pools
     assert threadpool_info() == before  # restored after
     assert os.environ["RAYON_NUM_THREADS"] == "1"  # lingua's pool, sized when it starts
+
+
+def test_length_batches_cap_texts_and_padded_characters() -> None:
+    texts = ["a" * n for n in (50, 1, 3, 2, 40, 4, 200, 5)]
+    batches = length_batches(texts, batch_size=3, max_batch_chars=100)
+    assert [[len(texts[i]) for i in b] for b in batches] == [[1, 2, 3], [4, 5], [40, 50], [200]]
+    assert sorted(i for b in batches for i in b) == list(range(len(texts)))  # each text once
 
 
 def test_timing_leaves_out_a_first_untimed_pass() -> None:
