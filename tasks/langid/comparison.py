@@ -137,8 +137,8 @@ def length_batches(texts: Sequence[str], batch_size: int, max_batch_chars: int) 
     """Indices of ``texts`` in length order, cut into batches of at most ``batch_size`` texts
     whose padded size (texts x longest length) stays within ``max_batch_chars``.
 
-    Short texts share large batches; long ones go in small batches, whose activations stay
-    in the CPU's caches (one batch of 256 texts of 300 characters does not).
+    Short texts share large batches; long ones go in small batches, as larger padded
+    batches run slower per text on CPU (docs/langid.md has the measurement).
     """
     batches: list[list[int]] = []
     for i in sorted(range(len(texts)), key=lambda i: len(texts[i])):

@@ -2,11 +2,10 @@
 
 Most sources give short texts of one casing: names in title case, single words, UI labels.
 Text met in use is often longer, lower-cased, shouted, typed without accents or cut
-mid-sentence, and a model
-that never saw those shapes reads them poorly however well it knows the language. Each
-extra row is made from the training rows alone (so no validation or test text leaks in)
-and keeps its row's language. A generator seeded by ``seed`` picks the rows, so the extra
-rows are the same on every run and on every DDP rank.
+mid-sentence, and a model that never saw those shapes reads them poorly however well it
+knows the language. Each extra row is made from the training rows alone (so no validation
+or test text leaks in) and keeps its row's language. A generator seeded by ``seed`` picks
+the rows, so the extra rows are the same on every run and on every DDP rank.
 """
 
 from __future__ import annotations
