@@ -45,7 +45,7 @@ def iter_catalog_messages(paths: list[Path]) -> Iterator[CatalogMessage]:
                 catalog = gettext.GNUTranslations(f)
         except (OSError, UnicodeDecodeError, ValueError, IndexError, KeyError):
             continue
-        locale = path.parent.parent.name
+        locale, domain = path.parent.parent.name, path.stem
         for msgid, msgstr in catalog._catalog.items():
             if isinstance(msgid, str) and msgid and msgstr:
-                yield CatalogMessage(locale, path.stem, msgid, msgstr)
+                yield CatalogMessage(locale, domain, msgid, msgstr)

@@ -31,6 +31,11 @@ RULES = CleaningRules()
         ("Fichier /usr/share/doc/readme introuvable", "Fichier introuvable"),
         ("  -a, --all   nicht ignorieren\n", "nicht ignorieren"),
         ("100%% abgeschlossen", "100% abgeschlossen"),
+        # machinery that appears only once markup is decoded or in another casing
+        ("&amp;Öffnen", "Öffnen"),
+        ("Siehe WWW.Example.ORG", "Siehe"),
+        ("Fehler : « %s »", "Fehler"),
+        ("Ordner ( %s ) ist leer , bitte prüfen .", "Ordner ist leer, bitte prüfen."),
     ],
 )
 def test_clean_message_strips_machinery(raw: str, clean: str) -> None:

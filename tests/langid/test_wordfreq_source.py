@@ -42,6 +42,18 @@ def test_words_skip_borrowed_english_and_non_words() -> None:
     assert any(english.get(w, 0.0) > finnish[w] for w in top)  # there was something to skip
 
 
+def test_words_are_ranked_by_frequency_then_alphabetically() -> None:
+    import wordfreq
+
+    source = WordFrequencySource(vocabulary=5000, exponent=1.0)
+    words, cumulative = source.words("en", {})
+    frequencies = wordfreq.get_frequency_dict("en", "best")
+    ranked = sorted(frequencies, key=lambda w: (-frequencies[w], w))[:5000]
+    assert words == [w for w in ranked if any(c.isalpha() for c in w)]
+    weights = [b - a for a, b in zip([0.0, *cumulative], cumulative, strict=False)]
+    assert weights == pytest.approx([frequencies[w] for w in words])
+
+
 def test_unknown_language_and_one_word_texts_are_clear_errors() -> None:
     with pytest.raises(ValueError, match=r"wordfreq has no list for 'xx'"):
         list(make_source("wordfreq", {"languages": ["xx"]}).sentences(CleaningRules()))

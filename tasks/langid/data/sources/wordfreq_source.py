@@ -17,6 +17,7 @@ never decide which languages are kept.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections.abc import Iterator, Sequence
@@ -96,10 +97,20 @@ class WordFrequencySource(TextSource):
         """The drawable words of ``lang`` and their cumulative weights."""
         import wordfreq
 
-        frequencies = wordfreq.get_frequency_dict(lang, "best")
-        ranked = sorted(frequencies.items(), key=lambda item: (-item[1], item[0]))
+        # The list is a sequence of bands of equal frequency, most frequent first, each
+        # word in one band: sorting each band gives the order (-frequency, word) without
+        # sorting the whole list (up to 320,000 words) to keep the first ``vocabulary``.
+        bands = wordfreq.get_frequency_list(lang, "best")
+        ranked = itertools.islice(
+            (
+                (word, wordfreq.cB_to_freq(-index))
+                for index, band in enumerate(bands)
+                for word in sorted(band)
+            ),
+            self.vocabulary,
+        )
         words, cumulative, total = [], [], 0.0
-        for word, frequency in ranked[: self.vocabulary]:
+        for word, frequency in ranked:
             if not any(c.isalpha() for c in word):
                 continue
             if lang != "en" and english.get(word, 0.0) > frequency:
