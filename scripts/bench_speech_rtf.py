@@ -19,8 +19,9 @@ from pathlib import Path
 
 import torch
 
+from tasks.batching import size_batches
 from tasks.harness.checkpoint import find_checkpoint, load_module
-from tasks.harness.predict import size_order
+from tasks.harness.predict import input_sizes
 from tasks.speech.module import AUDIO_EXTENSIONS, SpeechModule
 
 
@@ -46,8 +47,8 @@ def measure(
     """
     with torch.inference_mode():
         list(module.predict_items(files[:1], options))  # warm-up: allocator, thread pools
-        order = [files[i] for i in size_order(files, "file")]
-        calls = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        batches = size_batches(input_sizes(files, "file"), batch_size)
+        calls = [[files[i] for i in batch] for batch in batches]
         start, cpu_start = time.perf_counter(), time.process_time()
         records = [record for call in calls for record in module.predict_items(call, options)]
         elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start

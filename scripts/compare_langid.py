@@ -14,6 +14,10 @@ languages it supports, next to our model on exactly the same items, all in one r
   given, else the default checkpoint (the source is then in-domain, marked so);
 * a summary: accuracy per held-out source and the mean over sources, per tool pair.
 
+Each tool answers among all the languages it knows, and so does our model, unless
+--shared-languages restricts both to the languages of the pair (as a user who knows the
+candidate languages would, with langid.py's set_languages or lingua's from_languages).
+
 The summary is also drawn as bars (``compare_langid_sources.png`` under --out).
 """
 
@@ -33,7 +37,7 @@ from threadpoolctl import threadpool_limits
 
 from tasks.harness.checkpoint import load_module
 from tasks.langid.comparison import (
-    Identify,
+    ToolFactory,
     ToolResult,
     langid_py_identifier,
     lingua_identifier,
@@ -82,6 +86,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--max-per-language", type=int, default=0, help="test items per language (0: all)"
     )
     parser.add_argument("--tools", default="langid.py,lingua", help=f"subset of {sorted(TOOLS)}")
+    parser.add_argument(
+        "--shared-languages",
+        action="store_true",
+        help="each tool and ours answer among the languages both support (langid.py's "
+        "set_languages, lingua's from_languages, our options.languages) instead of all "
+        "their own",
+    )
     parser.add_argument("--out", default="results/langid_compare", help="folder for .md/.json")
     return parser.parse_args(argv)
 
@@ -101,22 +112,26 @@ def compare(
     subset: str,
     texts: list[str],
     truth: list[str],
-    tools: dict[str, tuple[set[str], Identify]],
-    ours: Identify,
+    tools: dict[str, tuple[set[str], ToolFactory]],
+    ours: ToolFactory,
     our_labels: set[str],
     our_name: str,
+    shared_languages: bool = False,
 ) -> list[ToolResult]:
-    """For each tool, the tool and our model on the texts of the languages both support."""
+    """For each tool, the tool and our model on the texts of the languages both support
+    (with ``shared_languages``, both answer among those languages alone)."""
     results: list[ToolResult] = []
-    for name, (languages, identify) in tools.items():
-        keep = [i for i, label in enumerate(truth) if label in languages & our_labels]
+    for name, (languages, make_tool) in tools.items():
+        shared = frozenset(languages & our_labels)
+        keep = [i for i, label in enumerate(truth) if label in shared]
         if not keep:
             continue
         sub_texts, sub_truth = [texts[i] for i in keep], [truth[i] for i in keep]
         label = f"{subset}, {name} languages"
-        predicted, seconds = timed(identify, sub_texts)
+        candidates = shared if shared_languages else None
+        predicted, seconds = timed(make_tool(candidates), sub_texts)
         results.append(score(label, name, sub_texts, sub_truth, predicted, seconds))
-        predicted, seconds = timed(ours, sub_texts)
+        predicted, seconds = timed(ours(candidates), sub_texts)
         results.append(score(label, our_name, sub_texts, sub_truth, predicted, seconds))
     return results
 
@@ -229,7 +244,7 @@ def compare_and_report(args: argparse.Namespace) -> None:
             f"--held-out {unknown}: no such source in {path} "
             f"(its sources: {sorted(set(sources_all or []))})"
         )
-    tools: dict[str, tuple[set[str], Identify]] = {}
+    tools: dict[str, tuple[set[str], ToolFactory]] = {}
     for name in [t.strip() for t in args.tools.split(",") if t.strip()]:
         if name not in TOOLS:
             raise SystemExit(f"--tools: unknown tool {name!r}, choose from {sorted(TOOLS)}")
@@ -238,11 +253,12 @@ def compare_and_report(args: argparse.Namespace) -> None:
     ours, our_labels = our_identifier(module, args.batch_size, args.batch_chars), set(module.labels)
     mine = [i for i, label in enumerate(truth_all) if label in our_labels]
     texts_mine, truth_mine = [texts_all[i] for i in mine], [truth_all[i] for i in mine]
-    predicted, seconds = timed(ours, texts_mine)
+    predicted, seconds = timed(ours(None), texts_mine)
     results = [
         score("all sources, all our languages", OURS, texts_mine, truth_mine, predicted, seconds)
     ]
-    results += compare("all sources", texts_all, truth_all, tools, ours, our_labels, OURS)
+    shared = args.shared_languages
+    results += compare("all sources", texts_all, truth_all, tools, ours, our_labels, OURS, shared)
     per_source: SourceRows = []
     for source in sorted(set(sources_all or [])):
         keep = [i for i, s in enumerate(sources_all or []) if s == source]
@@ -256,7 +272,7 @@ def compare_and_report(args: argparse.Namespace) -> None:
             )
         else:
             model, name, identify, labels = "default (in-domain)", OURS, ours, our_labels
-        found = compare(source, texts, truth, tools, identify, labels, name)
+        found = compare(source, texts, truth, tools, identify, labels, name, shared)
         per_source.append((source, model, found))
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     report = [
@@ -264,6 +280,9 @@ def compare_and_report(args: argparse.Namespace) -> None:
         *(f"held out {s}: {c}" for s, c in sorted(held_out.items())),
         f"CPU threads: {torch.get_num_threads()} (torch), BLAS/OpenMP/Rayon pools: "
         f"{args.threads or 'default'}, load average at the end: {load}",
+        "candidates: the languages each tool and ours both support"
+        if shared
+        else "candidates: every language of each tool",
         "",
         "## All sources",
         "",

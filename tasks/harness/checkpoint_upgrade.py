@@ -58,7 +58,7 @@ FORMER_FALLBACKS: list[tuple[str, str, dict[str, Any]]] = [
         },
     ),
     (LANGID, "encoder.spec_augment", {"time_warp": 0}),
-    (LANGID, "model.predict", {"und_threshold": 0.0}),
+    (LANGID, "model.predict", {"und_threshold": 0.0, "languages": None}),
     (LANGID, "model", {"logit_adjustment": 0.0}),
     (CAPTIONING, "model.predict", {"attention_maps": False, "attention_dir": "attention_maps"}),
     (CAPTIONING, "data", {"cache_images": False}),

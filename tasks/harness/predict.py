@@ -13,6 +13,7 @@ import torch
 from omegaconf import DictConfig
 from tqdm import tqdm
 
+from tasks.batching import size_batches
 from tasks.harness.checkpoint import find_checkpoint, load_module
 from tasks.harness.errors import InputError
 from tasks.harness.gate_plots import GateFigureWriter
@@ -93,17 +94,12 @@ def error_record(item: str, error: Exception) -> dict[str, str]:
     }
 
 
-def size_order(items: list[str], kind: str) -> list[int]:
-    """Indices of ``items`` by file size, so that a batch holds files of similar length and
-    little padding (sizes track durations); text items and missing files keep their place."""
+def input_sizes(items: list[str], kind: str) -> list[int]:
+    """The size of each item that batching groups by: a text's length in characters, a
+    file's size in bytes (which tracks an audio file's duration; 0 for a missing file)."""
     if kind != "file":
-        return list(range(len(items)))
-
-    def size(index: int) -> int:
-        path = Path(items[index])
-        return path.stat().st_size if path.is_file() else 0
-
-    return sorted(range(len(items)), key=size)
+        return [len(item) for item in items]
+    return [path.stat().st_size if path.is_file() else 0 for path in map(Path, items)]
 
 
 def predict_chunk(module: TaskModule, chunk: list[str], options: dict) -> list[dict]:
@@ -131,22 +127,24 @@ def write_records(
     batch_size: int,
     out: IO[str],
     extras: Callable[[dict], dict] | None = None,
+    max_padded_size: int | None = None,
 ) -> tuple[int, list[dict]]:
-    """Predict ``items`` in chunks of ``batch_size`` (files grouped by size) and write one
-    JSON line per record in input order; returns the number of records and the error records.
+    """Predict ``items`` in chunks of similar size (:func:`tasks.batching.size_batches`: at
+    most ``batch_size`` items, ``items x largest size`` within ``max_padded_size``) and write
+    one JSON line per record in input order; returns the number of records and the error
+    records.
 
     ``extras(record)``, when given, adds fields to each predicted record (e.g. the gate
     figure's path).
     """
-    order = size_order(items, module.input_kind)
+    sizes = input_sizes(items, module.input_kind)
     done: dict[int, dict] = {}
     written, errors = 0, []
     progress = tqdm(
         total=len(items), desc="predict", unit="item", file=sys.stderr, disable=len(items) < 2
     )
     with torch.inference_mode(), progress:
-        for start in range(0, len(order), batch_size):
-            indices = order[start : start + batch_size]
+        for indices in size_batches(sizes, batch_size, max_padded_size):
             chunk = [items[i] for i in indices]
             try:
                 records = predict_chunk(module, chunk, options)
@@ -186,7 +184,9 @@ def predict(cfg: DictConfig) -> int:
     if cfg.gates:
         gates = GateFigureWriter(module, Path(cfg.gates_dir), cfg.gates_layer, cfg.gates_units)
     with open(output, "w", encoding="utf-8") if output else nullcontext(sys.stdout) as out:
-        count, failed = write_records(module, items, options, cfg.batch_size, out, gates)
+        count, failed = write_records(
+            module, items, options, cfg.batch_size, out, gates, cfg.max_padded_size
+        )
     if failed:
         where = f" in {output}" if output else ""
         raise InputError(

@@ -5,11 +5,14 @@ scored on the same subset, so every row pair compares like with like. A tool's a
 outside the subset's languages (and our ``und``) counts as wrong (it is a real mistake on
 that text). Accuracy is also reported per text length (:data:`LENGTH_BINS`). Throughput is
 sentences per second over the whole subset: langid.py one text at a time (its API), lingua
-with its parallel batch API, ours in length-sorted batches (:func:`length_batches`) on CPU.
+with its parallel batch API, ours in length-sorted batches
+(:func:`tasks.batching.size_batches`) on CPU. Given candidate languages (``scripts/
+compare_langid.py --shared-languages``), the tool and ours answer among them alone.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,10 +20,13 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
+from tasks.batching import size_batches
 from tasks.langid.data.locales import locale_to_language
 from tasks.langid.metrics import confusion_matrix, summary_scores
 
 Identify = Callable[[list[str]], list[str | None]]
+ToolFactory = Callable[[frozenset[str] | None], Identify]
+"""An identifier answering among the given candidate languages (``None``: all it knows)."""
 
 
 LENGTH_BINS = ((0, 20), (21, 60), (61, None))
@@ -54,31 +60,52 @@ def normalise(code: str | None) -> str | None:
     return locale_to_language(code) if code else None
 
 
-def langid_py_identifier() -> tuple[set[str], Identify]:
-    """langid.py with its shipped model: supported languages and a per-text classifier."""
+def langid_py_identifier() -> tuple[set[str], ToolFactory]:
+    """langid.py with its shipped model: supported languages and a per-text classifier
+    (restricted with its ``set_languages`` when given candidates)."""
     from langid.langid import LanguageIdentifier, model
 
     identifier = LanguageIdentifier.from_modelstring(model, norm_probs=False)
-    languages = {normalise(code) for code in identifier.nb_classes} - {None}
+    codes = list(identifier.nb_classes)
 
-    def identify(texts: list[str]) -> list[str | None]:
-        return [normalise(identifier.classify(t)[0]) for t in tqdm(texts, desc="langid.py")]
+    def make(candidates: frozenset[str] | None) -> Identify:
+        chosen = codes if candidates is None else [c for c in codes if normalise(c) in candidates]
 
-    return languages, identify  # type: ignore[return-value]
+        def identify(texts: list[str]) -> list[str | None]:
+            identifier.set_languages(chosen)  # one identifier shared by every candidate set
+            return [normalise(identifier.classify(t)[0]) for t in tqdm(texts, desc="langid.py")]
+
+        return identify
+
+    return {normalise(code) for code in codes} - {None}, make  # type: ignore[return-value]
 
 
-def lingua_identifier() -> tuple[set[str], Identify]:
-    """lingua (all languages, models preloaded, offline) with its parallel batch API."""
+def lingua_identifier() -> tuple[set[str], ToolFactory]:
+    """lingua (models preloaded, offline) with its parallel batch API: all its languages, or
+    the candidates (``from_languages``)."""
     from lingua import Language, LanguageDetectorBuilder
 
-    detector = LanguageDetectorBuilder.from_all_languages().with_preloaded_language_models().build()
-    languages = {lang.iso_code_639_1.name.lower() for lang in Language.all()}
+    def code(language: Language) -> str | None:
+        return normalise(language.iso_code_639_1.name.lower())
 
-    def identify(texts: list[str]) -> list[str | None]:
-        found = detector.detect_languages_in_parallel_of(texts)
-        return [normalise(lang.iso_code_639_1.name.lower()) if lang else None for lang in found]
+    @functools.cache
+    def make(candidates: frozenset[str] | None) -> Identify:
+        builder = (
+            LanguageDetectorBuilder.from_all_languages()
+            if candidates is None
+            else LanguageDetectorBuilder.from_languages(
+                *(lang for lang in Language.all() if code(lang) in candidates)
+            )
+        )
+        detector = builder.with_preloaded_language_models().build()
 
-    return {normalise(code) for code in languages} - {None}, identify  # type: ignore[return-value]
+        def identify(texts: list[str]) -> list[str | None]:
+            found = detector.detect_languages_in_parallel_of(texts)
+            return [code(lang) if lang else None for lang in found]
+
+        return identify
+
+    return {code(lang) for lang in Language.all()} - {None}, make  # type: ignore[return-value]
 
 
 def score(
@@ -133,37 +160,28 @@ def timed(identify: Identify, texts: list[str]) -> tuple[list[str | None], float
     return predicted, time.perf_counter() - started
 
 
-def length_batches(texts: Sequence[str], batch_size: int, max_batch_chars: int) -> list[list[int]]:
-    """Indices of ``texts`` in length order, cut into batches of at most ``batch_size`` texts
-    whose padded size (texts x longest length) stays within ``max_batch_chars``.
+def our_identifier(module: torch.nn.Module, batch_size: int, max_batch_chars: int) -> ToolFactory:
+    """Our checkpoint through its predict path (candidates: ``options.languages``), in
+    :func:`tasks.batching.size_batches` of the texts' lengths (as a serving loop would bucket
+    its requests): at most ``batch_size`` texts and ``max_batch_chars`` padded characters a
+    batch."""
 
-    Short texts share large batches; long ones go in small batches, as larger padded
-    batches run slower per text on CPU (docs/langid.md has the measurement).
-    """
-    batches: list[list[int]] = []
-    for i in sorted(range(len(texts)), key=lambda i: len(texts[i])):
-        last = batches[-1] if batches else None
-        if last and len(last) < batch_size and (len(last) + 1) * len(texts[i]) <= max_batch_chars:
-            last.append(i)
-        else:
-            batches.append([i])
-    return batches
+    def make(candidates: frozenset[str] | None) -> Identify:
+        options = {} if candidates is None else {"languages": sorted(candidates)}
 
+        def identify(texts: list[str]) -> list[str | None]:
+            out: list[str | None] = [None] * len(texts)
+            with torch.inference_mode():
+                batches = size_batches([len(t) for t in texts], batch_size, max_batch_chars)
+                for chunk in tqdm(batches, desc="ours"):
+                    records = module.predict_items([texts[i] for i in chunk], options)
+                    for i, record in zip(chunk, records, strict=True):
+                        out[i] = record["language"]
+            return out
 
-def our_identifier(module: torch.nn.Module, batch_size: int, max_batch_chars: int) -> Identify:
-    """Our checkpoint through its predict path, in :func:`length_batches` (as a serving loop
-    would bucket its requests), so a batch is padded to a length close to its members'."""
+        return identify
 
-    def identify(texts: list[str]) -> list[str | None]:
-        out: list[str | None] = [None] * len(texts)
-        with torch.inference_mode():
-            for chunk in tqdm(length_batches(texts, batch_size, max_batch_chars), desc="ours"):
-                records = module.predict_items([texts[i] for i in chunk], {})
-                for i, record in zip(chunk, records, strict=True):
-                    out[i] = record["language"]
-        return out
-
-    return identify
+    return make
 
 
 def markdown_table(results: list[ToolResult]) -> str:

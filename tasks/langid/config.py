@@ -63,6 +63,7 @@ class LangIDPredictConfig:
     top_k: int
     max_chars: int
     und_threshold: float
+    languages: list[str] | None
 
 
 @dataclass

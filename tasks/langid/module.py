@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
+from omegaconf import DictConfig
 from torch import Tensor
 
 from lstmkit import record_gates
@@ -29,6 +30,7 @@ from tasks.langid.metrics import (
 )
 from tasks.langid.model.identifier import LanguageIdentifier, TextFrontEnd
 from tasks.langid.model.ngram_bag import HashedNgramBag
+from tasks.langid.predict.candidates import candidate_mask
 from tasks.langid.predict.text import TextPredictor
 from tasks.text.vocabulary import Vocabulary
 
@@ -351,6 +353,16 @@ class LangIDModule(TaskModule):
             x_label="time (s)",
             title=f"{Path(path).name}: {verdict}",
         )
+
+    def predict_options(self, options: Mapping[str, Any]) -> DictConfig:
+        """The harness's checks, and ``languages`` against this model's labels, so that a
+        mistyped language fails once before any input instead of once per input."""
+        settings = super().predict_options(options)
+        try:
+            candidate_mask(self.labels, settings.languages)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+        return settings
 
     def predict_items(self, inputs: list[str], options: Mapping[str, Any]) -> Iterator[dict]:
         """One record per input: ``input``, ``language``, ``probability``, ``top_k`` list and

@@ -1,4 +1,4 @@
-"""Bucket sampler and padding collate properties."""
+"""Bucket sampler, padding collate and inference batch properties."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ import random
 import pytest
 import torch
 
-from tasks.batching import BucketBatchSampler, pad_collate, pad_sequences, padding_fraction
+from tasks.batching import (
+    BucketBatchSampler,
+    pad_collate,
+    pad_sequences,
+    padding_fraction,
+    size_batches,
+)
 
 _RNG = random.Random(0)
 LENGTHS = [_RNG.randint(5, 400) for _ in range(203)]
@@ -150,3 +156,18 @@ def test_finished_epoch_is_saved_as_the_next_one_and_bad_states_are_refused() ->
     other = BucketBatchSampler(LENGTHS, batch_size=8, seed=4, num_replicas=2, rank=0)
     with pytest.raises(ValueError, match="num_replicas=1 cannot resume with num_replicas=2"):
         other.load_state_dict(sampler.state_dict())
+
+
+def test_size_batches_cap_items_and_padded_size() -> None:
+    sizes = [50, 1, 3, 2, 40, 4, 200, 5]
+    batches = size_batches(sizes, batch_size=3, max_padded_size=100)
+    assert [[sizes[i] for i in b] for b in batches] == [[1, 2, 3], [4, 5], [40, 50], [200]]
+    assert sorted(flat(batches)) == list(range(len(sizes)))  # each input once
+    uncapped = size_batches(sizes, batch_size=3)
+    assert [[sizes[i] for i in b] for b in uncapped] == [[1, 2, 3], [4, 5, 40], [50, 200]]
+    assert size_batches([7, 7, 7], batch_size=2) == [[0, 1], [2]]  # ties keep input order
+    assert padding_fraction(batches, sizes) < padding_fraction(
+        [[0, 1, 2], [3, 4, 5], [6, 7]], sizes
+    )
+    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+        size_batches(sizes, batch_size=0)

@@ -11,14 +11,21 @@ import torch
 from threadpoolctl import threadpool_info
 
 import scripts.compare_langid as compare_langid
-from tasks.langid.comparison import length_batches, score, timed
+from tasks.langid.comparison import Identify, score, timed
 from tasks.langid.source_accuracy_plot import plot_source_accuracy
 from tests.langid.langid_helpers import sentences
 
+CANDIDATES: list[frozenset[str] | None] = []
 
-def fake_tool() -> tuple[set[str], compare_langid.Identify]:
-    """Supports aa and bb and always answers aa."""
-    return {"aa", "bb"}, lambda texts: ["aa"] * len(texts)
+
+def fake_tool() -> tuple[set[str], compare_langid.ToolFactory]:
+    """Supports aa and bb and always answers aa; notes the candidates it is given."""
+
+    def make(candidates: frozenset[str] | None) -> Identify:
+        CANDIDATES.append(candidates)
+        return lambda texts: ["aa"] * len(texts)
+
+    return {"aa", "bb"}, make
 
 
 def write_test_file(path: Path) -> Path:
@@ -61,17 +68,34 @@ def test_compare_reports_sources_lengths_and_held_out_models(
     assert (out / "compare_langid_sources.png").read_bytes().startswith(b"\x89PNG")
 
 
+def test_shared_languages_restrict_the_tool_and_ours(
+    trained_text, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(compare_langid, "TOOLS", {"fake": fake_tool})
+    test_file = write_test_file(tmp_path / "test.jsonl")
+    ckpt = str(trained_text.checkpoint)
+    args = ["--ckpt", ckpt, "--test-file", str(test_file), "--tools", "fake"]
+    CANDIDATES.clear()
+    compare_langid.main([*args, "--out", str(tmp_path / "all")])
+    assert CANDIDATES and set(CANDIDATES) == {None}
+    CANDIDATES.clear()
+    compare_langid.main([*args, "--shared-languages", "--out", str(tmp_path / "shared")])
+    assert CANDIDATES and set(CANDIDATES) == {frozenset({"aa", "bb"})}
+    report = (tmp_path / "shared" / "compare_langid.md").read_text()
+    assert "candidates: the languages each tool and ours both support" in report
+
+
 def test_threads_limit_the_tools_blas_pools_during_the_run(
     trained_text, tmp_path: Path, monkeypatch
 ) -> None:
     seen: list[set[int]] = []
 
-    def pool_recording_tool() -> tuple[set[str], compare_langid.Identify]:
+    def pool_recording_tool() -> tuple[set[str], compare_langid.ToolFactory]:
         def identify(texts: list[str]) -> list[str]:
             seen.append({pool["num_threads"] for pool in threadpool_info()})
             return ["aa"] * len(texts)
 
-        return {"aa", "bb"}, identify
+        return {"aa", "bb"}, lambda candidates: identify
 
     monkeypatch.setattr(compare_langid, "TOOLS", {"pools": pool_recording_tool})
     monkeypatch.setattr(torch, "set_num_threads", lambda threads: None)  # keep the suite's
@@ -85,13 +109,6 @@ def test_threads_limit_the_tools_blas_pools_during_the_run(
     assert seen and all(pools == {1} for pools in seen)  # numpy's BLAS (and OpenMP) pools
     assert threadpool_info() == before  # restored after
     assert os.environ["RAYON_NUM_THREADS"] == "1"  # lingua's pool, sized when it starts
-
-
-def test_length_batches_cap_texts_and_padded_characters() -> None:
-    texts = ["a" * n for n in (50, 1, 3, 2, 40, 4, 200, 5)]
-    batches = length_batches(texts, batch_size=3, max_batch_chars=100)
-    assert [[len(texts[i]) for i in b] for b in batches] == [[1, 2, 3], [4, 5], [40, 50], [200]]
-    assert sorted(i for b in batches for i in b) == list(range(len(texts)))  # each text once
 
 
 def test_timing_leaves_out_a_first_untimed_pass() -> None:

@@ -10,6 +10,7 @@ from torch import nn
 from tasks.audio.io import load_audio
 from tasks.batching import pad_sequences
 from tasks.langid.model.audio_frontend import utterance_features
+from tasks.langid.predict.candidates import candidate_mask, restrict
 from tasks.langid.predict.text import top_k_records
 
 
@@ -27,6 +28,9 @@ class AudioPredictor:
         self.features = artifacts["features"]
         self.labels = list(artifacts["labels"])
         self.top_k = int(settings["top_k"])
+        self.mask = candidate_mask(self.labels, settings.get("languages"))
+        if self.mask is not None:
+            self.top_k = min(self.top_k, int(self.mask.sum()))
 
     def predict(self, paths: list[str]) -> Iterator[dict]:
         feats = []
@@ -36,7 +40,8 @@ class AudioPredictor:
         padded, lengths = pad_sequences(feats, 0.0)
         device = next(self.module.parameters()).device
         logits = self.module(padded.to(device), lengths.to(device))
-        best = top_k_records(logits.float().softmax(-1).cpu(), self.labels, self.top_k)
+        probabilities = restrict(logits.float(), self.mask).softmax(-1).cpu()
+        best = top_k_records(probabilities, self.labels, self.top_k)
         for path, ranked in zip(paths, best, strict=True):
             yield {
                 "input": path,

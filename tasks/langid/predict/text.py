@@ -11,6 +11,7 @@ from torch import nn
 
 from tasks.batching import pad_sequences
 from tasks.langid.data.text_units import encode_text
+from tasks.langid.predict.candidates import candidate_mask, restrict
 from tasks.text.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,9 @@ class TextPredictor:
     Args:
         module: maps ``(ids (B, T), lengths (B,))`` to logits ``(B, L)``.
         vocabulary, artifacts: the checkpoint's symbol vocabulary, ``unit`` and ``labels``.
-        settings: ``top_k``, ``max_chars`` (longer inputs are truncated with a notice) and
-            ``und_threshold`` (a best probability below it answers ``und``; 0 never does).
+        settings: ``top_k``, ``max_chars`` (longer inputs are truncated with a notice),
+            ``und_threshold`` (a best probability below it answers ``und``; 0 never does)
+            and ``languages`` (the candidate labels; ``None``: all).
         temperature: probabilities are ``softmax(logits / temperature)``.
     """
 
@@ -67,6 +69,9 @@ class TextPredictor:
         if not 0.0 <= self.und_threshold <= 1.0:
             raise ValueError(f"model.predict.und_threshold={self.und_threshold} must lie in [0, 1]")
         self.temperature = temperature
+        self.mask = candidate_mask(self.labels, settings.get("languages"))
+        if self.mask is not None:
+            self.top_k = min(self.top_k, int(self.mask.sum()))
 
     def predict(self, texts: list[str]) -> Iterator[dict]:
         records: list[dict] = [{"input": text} for text in texts]
@@ -97,7 +102,8 @@ class TextPredictor:
             padded, lengths = pad_sequences(ids, 0)
             device = next(self.module.parameters()).device
             logits = self.module(padded.to(device), lengths.to(device))
-            probabilities = (logits.float() / self.temperature).softmax(-1).cpu()
+            logits = restrict(logits.float() / self.temperature, self.mask)
+            probabilities = logits.softmax(-1).cpu()
             best = top_k_records(probabilities, self.labels, self.top_k)
             for i, ranked in zip(scored, best, strict=True):
                 records[i].update(
