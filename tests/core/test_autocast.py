@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+import lstmkit.lstm as lstm_module
 from lstmkit import LSTM, LSTMCell
 from lstmkit.decoder import AttentionLSTMDecoder
 from lstmkit.kernels.extension import set_backend
@@ -260,3 +261,17 @@ def test_cell_under_cuda_autocast(dtype: torch.dtype) -> None:
     full, full_grads = run_cell(cell, "cuda", None)
     assert [t.dtype for t in low] == [torch.float32, torch.float32]
     assert_close_to_float32(low, full, low_grads, full_grads, cell, dtype)
+
+
+def test_fused_kernel_falls_back_to_float32_where_the_cpu_has_no_bf16_lstm(monkeypatch) -> None:
+    # Where oneDNN has no bfloat16 LSTM (CPUs without AVX-512 BF16), nn.LSTM fails under CPU
+    # autocast; lstmkit runs torch's kernel in float32 there and returns bfloat16.
+    monkeypatch.setattr(lstm_module, "_cpu_has_bf16_lstm", lambda: False)
+    torch.manual_seed(0)
+    model = LSTM(INPUT, HIDDEN, num_layers=2)
+    x = torch.randn(5, BATCH, INPUT)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        output, (h_n, c_n) = model(x)
+    full, _ = model(x)
+    assert output.dtype == h_n.dtype == c_n.dtype == torch.bfloat16
+    torch.testing.assert_close(output.float(), full, atol=1e-2, rtol=0)  # float32, then rounded

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +28,37 @@ from lstmkit.variants import LayerVariants, per_layer
 # (h, c): tensors (L*D, B, P) and (L*D, B, H); with per-layer hidden sizes, lists of
 # one (D, B, P_k) / (D, B, H_k) tensor per layer.
 State = tuple[Tensor, Tensor] | tuple[list[Tensor], list[Tensor]]
+
+
+@functools.cache
+def _cpu_has_bf16_lstm() -> bool:
+    """Whether this CPU's oneDNN builds a bfloat16 LSTM (it needs AVX-512 BF16 or AMX)."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def _as_float32(value: Any) -> Any:
+    """Floating tensors (also inside lists and tuples) as float32; the rest unchanged."""
+    if isinstance(value, Tensor):
+        return value.float() if value.is_floating_point() else value
+    if isinstance(value, list | tuple):
+        return type(value)(_as_float32(v) for v in value)
+    return value
+
+
+def _kernel_lstm(input: Tensor, *args: Any) -> tuple[Tensor, Tensor, Tensor]:
+    """``_VF.lstm``, torch's fused kernel. Under CPU bfloat16 autocast on a CPU without a
+    bfloat16 oneDNN LSTM, where ``nn.LSTM`` fails ("could not create a primitive
+    descriptor"), it runs in float32 and returns bfloat16 tensors, as autocast would."""
+    if (
+        input.device.type != "cpu"
+        or not torch.is_autocast_enabled("cpu")
+        or torch.get_autocast_dtype("cpu") != torch.bfloat16
+        or _cpu_has_bf16_lstm()
+    ):
+        return _VF.lstm(input, *args)
+    with torch.autocast("cpu", enabled=False):
+        outputs = _VF.lstm(input.float(), *_as_float32(args))
+    return tuple(t.to(torch.bfloat16) for t in outputs)  # type: ignore[return-value]
 
 
 class LSTM(LSTMBase):
@@ -354,7 +387,9 @@ class LSTM(LSTMBase):
         packed for ``lengths``."""
         if lengths is None:
             options = self._kernel_options(self.num_layers, self.dropout)
-            output, h_n, c_n = _VF.lstm(input, hx, self._flat_weights(), *options, self.batch_first)
+            output, h_n, c_n = _kernel_lstm(
+                input, hx, self._flat_weights(), *options, self.batch_first
+            )
             return output, (h_n, c_n)
         packed = pack_padded_sequence(
             input, lengths.cpu(), batch_first=self.batch_first, enforce_sorted=False
@@ -391,7 +426,7 @@ class LSTM(LSTMBase):
     ) -> tuple[PackedSequence, State]:
         """Every layer in one call of torch's packed kernel; states in the caller's order."""
         data, batch_sizes, sorted_indices, unsorted_indices = packed
-        output, h_n, c_n = _VF.lstm(
+        output, h_n, c_n = _kernel_lstm(
             data,
             batch_sizes,
             _permute_state(hx, sorted_indices),
@@ -449,9 +484,9 @@ class LSTM(LSTMBase):
         weights = self._flat_weights(range(layer, layer + 1))
         options = self._kernel_options(1, 0.0)
         if lengths is None:
-            return _VF.lstm(x, (h0, c0), weights, *options, False)
+            return _kernel_lstm(x, (h0, c0), weights, *options, False)
         packed = pack(x, lengths)
-        output, h, c = _VF.lstm(
+        output, h, c = _kernel_lstm(
             packed.data,
             packed.batch_sizes,
             _permute_state((h0, c0), packed.sorted_indices),
