@@ -65,7 +65,7 @@ SCHEMA_ERRORS = [
     (["task=speech", "+data.dataset.txt_column=x"], r"^data\.dataset\.txt_column: unknown key"),
     (
         ["task=langid", "+model.predict.topk=2"],
-        r"^model\.predict\.topk: unknown key; valid keys: top_k, max_chars, und_threshold$",
+        r"^model\.predict\.topk: unknown key; valid keys: top_k, max_chars, und_threshold, languages$",
     ),
     (["task=langid", "model.label_smoothing=lots"], r"^model\.label_smoothing: Value 'lots'"),
     (["task=langid", "+encoder.variants={}"], r"^encoder\.variants: unknown key"),
