@@ -10,7 +10,7 @@ from torch import nn
 from tasks.audio.io import load_audio
 from tasks.batching import pad_sequences
 from tasks.langid.model.audio_frontend import utterance_features
-from tasks.langid.predict.candidates import candidate_mask, restrict
+from tasks.langid.predict.candidates import candidate_mask, candidate_top_k, restrict
 from tasks.langid.predict.text import top_k_records
 
 
@@ -27,10 +27,8 @@ class AudioPredictor:
         self.module = module
         self.features = artifacts["features"]
         self.labels = list(artifacts["labels"])
-        self.top_k = int(settings["top_k"])
         self.mask = candidate_mask(self.labels, settings.get("languages"))
-        if self.mask is not None:
-            self.top_k = min(self.top_k, int(self.mask.sum()))
+        self.top_k = candidate_top_k(int(settings["top_k"]), self.mask)
 
     def predict(self, paths: list[str]) -> Iterator[dict]:
         feats = []

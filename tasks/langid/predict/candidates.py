@@ -39,3 +39,8 @@ def restrict(logits: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     if mask is None:
         return logits
     return logits.masked_fill(~mask.to(logits.device), float("-inf"))
+
+
+def candidate_top_k(top_k: int, mask: torch.Tensor | None) -> int:
+    """``top_k`` capped at the number of candidates: the others have probability 0."""
+    return top_k if mask is None else min(top_k, int(mask.sum()))

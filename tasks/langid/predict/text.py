@@ -11,7 +11,7 @@ from torch import nn
 
 from tasks.batching import pad_sequences
 from tasks.langid.data.text_units import encode_text
-from tasks.langid.predict.candidates import candidate_mask, restrict
+from tasks.langid.predict.candidates import candidate_mask, candidate_top_k, restrict
 from tasks.text.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -63,15 +63,13 @@ class TextPredictor:
         self.unit = artifacts["unit"]
         self.max_units = artifacts["max_units"]
         self.labels = list(artifacts["labels"])
-        self.top_k = int(settings["top_k"])
         self.max_chars = int(settings["max_chars"])
         self.und_threshold = float(settings.get("und_threshold", 0.0))
         if not 0.0 <= self.und_threshold <= 1.0:
             raise ValueError(f"model.predict.und_threshold={self.und_threshold} must lie in [0, 1]")
         self.temperature = temperature
         self.mask = candidate_mask(self.labels, settings.get("languages"))
-        if self.mask is not None:
-            self.top_k = min(self.top_k, int(self.mask.sum()))
+        self.top_k = candidate_top_k(int(settings["top_k"]), self.mask)
 
     def predict(self, texts: list[str]) -> Iterator[dict]:
         records: list[dict] = [{"input": text} for text in texts]
