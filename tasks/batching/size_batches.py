@@ -21,10 +21,11 @@ def size_batches(
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     batches: list[list[int]] = []
     for i in sorted(range(len(sizes)), key=sizes.__getitem__):
-        last = batches[-1] if batches else None
-        fits = max_padded_size is None or (len(last or ()) + 1) * sizes[i] <= max_padded_size
-        if last is not None and len(last) < batch_size and fits:
-            last.append(i)
+        # sizes only grow, so the newcomer is its batch's largest: padded = count * sizes[i]
+        padded = (len(batches[-1]) + 1) * sizes[i] if batches else 0
+        fits = max_padded_size is None or padded <= max_padded_size
+        if batches and len(batches[-1]) < batch_size and fits:
+            batches[-1].append(i)
         else:
             batches.append([i])
     return batches
