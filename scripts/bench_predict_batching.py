@@ -25,6 +25,7 @@ from tasks.batching import size_batches
 from tasks.harness.checkpoint import find_checkpoint, load_module
 from tasks.harness.module import TaskModule
 from tasks.harness.predict import read_text_lines
+from tasks.langid.comparison import batch_languages
 
 WARM_UP = 2000
 
@@ -36,17 +37,6 @@ def read_texts(path: Path) -> list[str]:
     return read_text_lines(path)
 
 
-def answers(module: TaskModule, texts: list[str], batches: list[list[int]]) -> list[str]:
-    """Each text's answer (``language``), in input order."""
-    out = [""] * len(texts)
-    with torch.inference_mode():
-        for batch in batches:
-            records = module.predict_items([texts[i] for i in batch], {})
-            for i, record in zip(batch, records, strict=True):
-                out[i] = record["language"]
-    return out
-
-
 def texts_per_second(
     module: TaskModule, texts: list[str], batch_size: int, max_padded: int | None, ordered: bool
 ) -> tuple[float, list[str]]:
@@ -54,9 +44,9 @@ def texts_per_second(
         sizes = [len(t) for t in items] if ordered else [0] * len(items)
         return size_batches(sizes, batch_size, max_padded)
 
-    answers(module, texts[:WARM_UP], plan(texts[:WARM_UP]))
+    batch_languages(module, texts[:WARM_UP], plan(texts[:WARM_UP]), {})
     started = time.perf_counter()
-    found = answers(module, texts, plan(texts))
+    found = batch_languages(module, texts, plan(texts), {})
     return len(texts) / (time.perf_counter() - started), found
 
 

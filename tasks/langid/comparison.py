@@ -160,6 +160,24 @@ def timed(identify: Identify, texts: list[str]) -> tuple[list[str | None], float
     return predicted, time.perf_counter() - started
 
 
+def batch_languages(
+    module: torch.nn.Module,
+    texts: list[str],
+    batches: Sequence[Sequence[int]],
+    options: dict[str, object],
+    desc: str | None = None,
+) -> list[str]:
+    """Each text's answer (``language``), in input order, from ``module.predict_items`` called
+    once per batch of indices into ``texts`` (a progress bar named ``desc`` when given)."""
+    out = [""] * len(texts)
+    with torch.inference_mode():
+        for batch in tqdm(batches, desc=desc, disable=desc is None):
+            records = module.predict_items([texts[i] for i in batch], options)
+            for i, record in zip(batch, records, strict=True):
+                out[i] = record["language"]
+    return out
+
+
 def our_identifier(module: torch.nn.Module, batch_size: int, max_batch_chars: int) -> ToolFactory:
     """Our checkpoint through its predict path (candidates: ``options.languages``), in
     :func:`tasks.batching.size_batches` of the texts' lengths (as a serving loop would bucket
@@ -170,14 +188,8 @@ def our_identifier(module: torch.nn.Module, batch_size: int, max_batch_chars: in
         options = {} if candidates is None else {"languages": sorted(candidates)}
 
         def identify(texts: list[str]) -> list[str | None]:
-            out: list[str | None] = [None] * len(texts)
-            with torch.inference_mode():
-                batches = size_batches([len(t) for t in texts], batch_size, max_batch_chars)
-                for chunk in tqdm(batches, desc="ours"):
-                    records = module.predict_items([texts[i] for i in chunk], options)
-                    for i, record in zip(chunk, records, strict=True):
-                        out[i] = record["language"]
-            return out
+            batches = size_batches([len(t) for t in texts], batch_size, max_batch_chars)
+            return list(batch_languages(module, texts, batches, options, desc="ours"))
 
         return identify
 
