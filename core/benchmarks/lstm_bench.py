@@ -14,7 +14,9 @@ measurements per case:
 
 Throughput counts the GEMM work of one layer, ``2 T B 4H (I + P)`` FLOPs forward (plus
 ``2 T B P H`` for a projection) and three times that for forward+backward; it is compared
-with a 2048x2048 matmul of the same dtype measured in the same run. Results are printed and written to
+with a square matmul of the same dtype measured in the same run (2048x2048; 256x256 with
+``--quick``: a CPU without native bfloat16 takes about a minute per 2048x2048 product).
+Results are printed and written to
 ``<out_dir>/bench_core.json`` and ``<out_dir>/bench_core.md``.
 """
 
@@ -39,6 +41,7 @@ from lstmkit.kernels import get_backend, set_backend
 SHAPES = ((32, 100, 256, 256), (16, 200, 128, 128), (64, 50, 512, 512), (8, 100, 80, 320))
 GPU_SHAPES = ((32, 100, 256, 256), (64, 500, 512, 512))
 QUICK_SHAPES = ((4, 10, 16, 32),)
+MATMUL_SIZE, QUICK_MATMUL_SIZE = 2048, 256
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
@@ -164,12 +167,14 @@ def layer_flops(shape: tuple[int, ...], proj: bool) -> float:
     return float(flops + (2 * steps * batch * width * hidden if proj else 0))
 
 
-def matmul_gflops(clock: Clock, repeats: int, dtype: torch.dtype = torch.float32) -> float:
-    """Throughput of a 2048x2048 matmul: the machine's practical GEMM peak for ``dtype``."""
-    a = torch.randn(2048, 2048, device=clock.device, dtype=dtype)
-    b = torch.randn(2048, 2048, device=clock.device, dtype=dtype)
+def matmul_gflops(
+    clock: Clock, repeats: int, dtype: torch.dtype = torch.float32, size: int = MATMUL_SIZE
+) -> float:
+    """Throughput of a ``size x size`` matmul: the machine's practical GEMM peak for ``dtype``."""
+    a = torch.randn(size, size, device=clock.device, dtype=dtype)
+    b = torch.randn(size, size, device=clock.device, dtype=dtype)
     seconds = _median_seconds(lambda: a @ b, clock, repeats)
-    return 2 * 2048**3 / seconds / 1e9
+    return 2 * size**3 / seconds / 1e9
 
 
 def _median_seconds(fn: Callable[[], object], clock: Clock, repeats: int) -> float:
@@ -296,15 +301,17 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def markdown_table(rows: list[Row], peaks: dict[str, float], machine: dict) -> str:
+def markdown_table(
+    rows: list[Row], peaks: dict[str, float], machine: dict, matmul_size: int = MATMUL_SIZE
+) -> str:
     """The rows as a markdown table under a line describing the machine; ``peaks`` maps
-    dtype names to the 2048x2048 matmul's GFLOP/s."""
+    dtype names to the ``matmul_size`` square matmul's GFLOP/s."""
     peak_text = ", ".join(f"{name} {gflops:.0f}" for name, gflops in peaks.items())
     lines = [
         f"Machine: {machine['cpu']} ({machine['threads']} threads, {machine['device']}"
         + (f", {machine['gpu']}" if "gpu" in machine else "")
         + f"), torch {machine['torch']}, {machine['date']}, {machine['clock']} time. "
-        f"2048x2048 matmul GFLOP/s: {peak_text}.",
+        f"{matmul_size}x{matmul_size} matmul GFLOP/s: {peak_text}.",
         "",
         "| B | T | I | H | dtype | case | forward ms | ratio | fwd+bwd ms | ratio | GFLOP/s "
         "| of peak |",
@@ -327,11 +334,12 @@ def run_benchmark(
     warmup: int,
     out_dir: Path,
     dtypes: tuple[str, ...] = ("float32",),
+    matmul_size: int = MATMUL_SIZE,
 ) -> dict:
     """Run ``cases`` at every shape and dtype (names of :data:`DTYPES`), print the table,
-    write JSON and markdown; returns the JSON dict."""
+    write JSON and markdown; returns the JSON dict. Peaks: ``matmul_size`` square matmuls."""
     torch.manual_seed(0)
-    peaks = {name: matmul_gflops(clock, repeats, DTYPES[name]) for name in dtypes}
+    peaks = {name: matmul_gflops(clock, repeats, DTYPES[name], matmul_size) for name in dtypes}
     rows = []
     for shape in shapes:
         for name in dtypes:
@@ -340,12 +348,13 @@ def run_benchmark(
                 row.train_peak_fraction = row.train_gflops / peaks[name]
             rows.extend(shape_rows)
     machine = machine_description(clock)
-    table = markdown_table(rows, peaks, machine)
+    table = markdown_table(rows, peaks, machine, matmul_size)
     print(table)
     result = {
         "machine": machine,
         "matmul_gflops": peaks[dtypes[0]],
         "matmul_gflops_by_dtype": peaks,
+        "matmul_size": matmul_size,
         "repeats": repeats,
         "rows": [asdict(row) for row in rows],
     }
@@ -386,7 +395,9 @@ def main(argv: list[str] | None = None) -> dict:
         "--clock", choices=("wall", "cpu"), default="wall", help="cpu: process CPU time"
     )
     parser.add_argument("--out-dir", type=Path, default=Path("results"))
-    parser.add_argument("--quick", action="store_true", help="one tiny shape, 2 rounds")
+    parser.add_argument(
+        "--quick", action="store_true", help="one tiny shape, 2 rounds, a 256 matmul"
+    )
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -403,7 +414,8 @@ def main(argv: list[str] | None = None) -> dict:
     except ValueError as error:
         parser.error(str(error))
     clock = Clock(args.clock, device)
-    return run_benchmark(shapes, cases, clock, repeats, warmup, args.out_dir, dtypes)
+    matmul_size = QUICK_MATMUL_SIZE if args.quick else MATMUL_SIZE
+    return run_benchmark(shapes, cases, clock, repeats, warmup, args.out_dir, dtypes, matmul_size)
 
 
 if __name__ == "__main__":

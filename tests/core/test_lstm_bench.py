@@ -116,6 +116,9 @@ def test_dtypes_option_times_each_dtype(tmp_path: Path) -> None:
         ("bfloat16", "nn.LSTM"), ("bfloat16", "reference loop"),
     ]  # fmt: skip
     assert set(result["matmul_gflops_by_dtype"]) == {"float32", "bfloat16"}
+    assert (
+        result["matmul_size"] == 256
+    )  # --quick: a 2048 bfloat16 product takes a minute on some CPUs
 
 
 def test_script_runs_from_the_command_line(tmp_path: Path) -> None:
