@@ -4,6 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ARGS   ?=
+# pytest-xdist workers (test files are the unit, so a module's fixtures are built once); 0: serial.
+TEST_WORKERS ?= 2
 
 .PHONY: run test lint format bench venv clean-venv browser
 
@@ -20,7 +22,7 @@ run: $(STAMP)
 	$(BIN)/python scripts/train.py $(ARGS)
 
 test: $(STAMP) browser
-	$(BIN)/python -m pytest $(ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(ARGS)
 
 # The demo's browser test drives Debian's Chromium; install it where missing (as root, e.g. CI).
 browser:
