@@ -167,6 +167,15 @@ def test_task_switches_the_stack_and_groups_still_override() -> None:
     assert cfg.model.encoder.hidden_size == 16, "model interpolates the encoder group"
 
 
+def test_time_limits_of_the_default_recipes() -> None:
+    """speech and written LID cap training for the 15-minute budget, the LR schedule ending
+    with the cap; the spoken preset, longer by design, inherits no cap from task=langid."""
+    for task in ("speech", "langid"):
+        cfg = compose_config("train", f"task={task}")
+        assert cfg.trainer.max_time == "00:00:11:00" and cfg.optim.scheduler.fit_max_time
+    assert compose_config("train", "experiment=langid_spoken").trainer.max_time is None
+
+
 @pytest.mark.parametrize(
     "overrides",
     [
