@@ -39,7 +39,7 @@ def read_texts(path: Path) -> list[str]:
 
 def texts_per_second(
     module: TaskModule, texts: list[str], batch_size: int, max_padded: int | None, ordered: bool
-) -> tuple[float, list[str]]:
+) -> tuple[float, list[str | None]]:
     def plan(items: list[str]) -> list[list[int]]:
         sizes = [len(t) for t in items] if ordered else [0] * len(items)
         return size_batches(sizes, batch_size, max_padded)

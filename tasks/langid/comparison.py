@@ -166,10 +166,10 @@ def batch_languages(
     batches: Sequence[Sequence[int]],
     options: dict[str, object],
     desc: str | None = None,
-) -> list[str]:
+) -> list[str | None]:
     """Each text's answer (``language``), in input order, from ``module.predict_items`` called
     once per batch of indices into ``texts`` (a progress bar named ``desc`` when given)."""
-    out = [""] * len(texts)
+    out: list[str | None] = [None] * len(texts)
     with torch.inference_mode():
         for batch in tqdm(batches, desc=desc, disable=desc is None):
             records = module.predict_items([texts[i] for i in batch], options)
@@ -189,7 +189,7 @@ def our_identifier(module: torch.nn.Module, batch_size: int, max_batch_chars: in
 
         def identify(texts: list[str]) -> list[str | None]:
             batches = size_batches([len(t) for t in texts], batch_size, max_batch_chars)
-            return list(batch_languages(module, texts, batches, options, desc="ours"))
+            return batch_languages(module, texts, batches, options, desc="ours")
 
         return identify
 
