@@ -302,7 +302,7 @@ def _cpu_name() -> str:
 
 
 def markdown_table(
-    rows: list[Row], peaks: dict[str, float], machine: dict, matmul_size: int = MATMUL_SIZE
+    rows: list[Row], peaks: dict[str, float], machine: dict, matmul_size: int
 ) -> str:
     """The rows as a markdown table under a line describing the machine; ``peaks`` maps
     dtype names to the ``matmul_size`` square matmul's GFLOP/s."""
