@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 
 from tasks.harness.checkpoint import build_module, find_checkpoint, load_checkpoint
 from tasks.harness.errors import ConfigError
+from tasks.harness.host_memory import reuse_freed_host_memory
 from tasks.harness.module import parameter_counts
 from tasks.harness.run_config import validate_run_config
 from tasks.harness.summary import plain_metrics, summary_table, write_summary
@@ -39,6 +40,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     started = time.perf_counter()
     if data_selected():
         validate_run_config(cfg)
+    reuse_freed_host_memory(cfg.host_memory_reuse_mb)
     pl.seed_everything(cfg.seed, workers=True)
     path = find_checkpoint(cfg.ckpt, cfg.paths.runs_dir)
     module = build_module(load_checkpoint(path))

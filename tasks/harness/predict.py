@@ -17,6 +17,7 @@ from tasks.batching import size_batches
 from tasks.harness.checkpoint import find_checkpoint, load_module
 from tasks.harness.errors import InputError
 from tasks.harness.gate_plots import GateFigureWriter
+from tasks.harness.host_memory import reuse_freed_host_memory
 from tasks.harness.module import TaskModule
 from tasks.harness.plain import to_plain
 
@@ -173,6 +174,7 @@ def predict(cfg: DictConfig) -> int:
     """
     if cfg.ckpt is None:
         raise InputError("pass ckpt=<checkpoint file, run directory or 'last'>")
+    reuse_freed_host_memory(cfg.host_memory_reuse_mb)
     module = load_module(find_checkpoint(cfg.ckpt, cfg.paths.runs_dir)).to(cfg.device)
     options = to_plain(cfg.options, "options")
     module.predict_options(options)  # unknown or mistyped options fail before any input

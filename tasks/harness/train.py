@@ -24,6 +24,7 @@ from tasks.harness.checkpoint import (
 from tasks.harness.datamodule import TaskDataModule
 from tasks.harness.errors import ConfigError
 from tasks.harness.finetune import freeze, init_from
+from tasks.harness.host_memory import reuse_freed_host_memory
 from tasks.harness.module import parameter_counts
 from tasks.harness.plain import to_plain
 from tasks.harness.plots import plot_learning_curves
@@ -97,6 +98,7 @@ def train(cfg: DictConfig) -> float | None:
     ``summary.json``. Returns the best value of ``task.monitor`` (for sweepers)."""
     started = time.perf_counter()
     validate_run_config(cfg)
+    reuse_freed_host_memory(cfg.host_memory_reuse_mb)
     pl.seed_everything(cfg.seed, workers=True)
     run_dir = Path(cfg.paths.output_dir)
 
@@ -117,6 +119,7 @@ def train(cfg: DictConfig) -> float | None:
     frozen = freeze(module, cfg.freeze or [])
     trainer = build_trainer(cfg, [FrozenModulesEval(frozen)] if frozen else [])
 
+    fit_started = time.perf_counter()
     if cfg.train:
         try:
             trainer.fit(
@@ -128,6 +131,7 @@ def train(cfg: DictConfig) -> float | None:
         except Preempted as stop:
             log.warning("%s", stop)
             raise SystemExit(stop.exit_code) from None
+    fit_time_s = round(time.perf_counter() - fit_started, 3)
     best_path, last_path, best_score = best_checkpoint(trainer)
     test_metrics: dict[str, float] = {}
     if cfg.test:
@@ -151,6 +155,7 @@ def train(cfg: DictConfig) -> float | None:
             "trainable_parameters": n_trainable,
             "seed": cfg.seed,
             "wall_time_s": round(time.perf_counter() - started, 3),
+            "fit_time_s": fit_time_s,
         }
         write_summary(run_dir, summary)
         plot_learning_curves(run_dir)

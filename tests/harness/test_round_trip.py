@@ -39,10 +39,12 @@ def test_train_eval_predict_round_trip(base_run: Path) -> None:
         "test/loss",
         "best/val/loss",
         "wall_time_s",
+        "fit_time_s",
         "parameters",
         "checkpoint",
     ):
         assert summary[key] is not None, key
+    assert 0 < summary["fit_time_s"] < summary["wall_time_s"]
     assert summary["epochs"] == 2 and summary["global_step"] == 2 * 48 // 8
     assert summary["parameters"] == sum(
         p.numel() for p in load_module(summary["checkpoint"]).parameters()
