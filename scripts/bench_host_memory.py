@@ -3,7 +3,8 @@
     python scripts/bench_host_memory.py [--steps 400] [--repeats 2] [task=langid key=value ...]
 
 Runs ``scripts/train.py`` (the overrides given, default ``task=langid``) for ``--steps``
-optimizer steps with no validation or test, once with glibc's default malloc thresholds
+optimizer steps with no validation or test (and no time limit, unless the overrides set
+``trainer.max_time``), once with glibc's default malloc thresholds
 (``host_memory_reuse_mb=null``) and once with ``--reuse-mb``, ``--repeats`` times in
 alternating order so that a machine's drift lands on both. Each run is a fresh process
 (the thresholds hold for a whole process); its rate is ``global_step / fit_time_s`` from the
@@ -28,16 +29,20 @@ def steps_per_second(
     overrides: list[str], reuse_mb: int | None, steps: int, run_dir: Path
 ) -> float:
     """One training run's optimizer steps per second of ``trainer.fit``."""
+    bench = {
+        "test": "false",
+        "trainer.max_steps": str(steps),
+        "trainer.max_time": "null",
+        "trainer.num_sanity_val_steps": "0",
+        "callbacks.progress_bar": "null",
+        "callbacks.early_stopping": "null",  # no validation, so nothing to stop on
+    }
+    given = {override.partition("=")[0] for override in overrides}
     command = [
         sys.executable,
         str(REPO / "scripts" / "train.py"),
         *overrides,
-        "test=false",
-        f"trainer.max_steps={steps}",
-        "trainer.max_time=null",
-        "trainer.num_sanity_val_steps=0",
-        "callbacks.progress_bar=null",
-        "callbacks.early_stopping=null",  # no validation, so nothing to stop on
+        *(f"{key}={value}" for key, value in bench.items() if key not in given),
         f"host_memory_reuse_mb={'null' if reuse_mb is None else reuse_mb}",
         f"hydra.run.dir={run_dir}",
     ]

@@ -9,9 +9,10 @@ import textwrap
 
 import pytest
 
+import scripts.bench_host_memory as bench
 from tasks.harness.errors import ConfigError
 from tasks.harness.host_memory import reuse_freed_host_memory
-from tests.harness.conftest import REPO
+from tests.harness.conftest import REPO, toy_overrides
 
 # A fresh process (the thresholds stay set for the rest of a process): how many blocks
 # glibc maps by itself (mallinfo2().hblks) while a 64 MiB block is allocated.
@@ -59,3 +60,32 @@ def test_a_64_mib_block_comes_from_the_heap_with_the_limit_and_is_mapped_without
 def test_a_limit_below_one_mib_is_refused_naming_the_key() -> None:
     with pytest.raises(ConfigError, match="host_memory_reuse_mb=0"):
         reuse_freed_host_memory(0)
+
+
+@pytest.fixture
+def toy_task_importable(monkeypatch) -> None:
+    """The benchmark's training processes import the toy task from ``tests``."""
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+
+
+@pytest.mark.usefixtures("toy_task_importable")
+def test_the_benchmark_runs_both_settings_in_alternating_order(tmp_path, capsys) -> None:
+    bench.main(["--steps", "3", "--repeats", "2", "--reuse-mb", "64", *toy_overrides(tmp_path)])
+    lines = capsys.readouterr().out.splitlines()
+    runs = [line.split(":")[0] for line in lines if line.startswith("run ")]
+    assert runs == [
+        "run 1, host_memory_reuse_mb=null",
+        "run 1, host_memory_reuse_mb=64",
+        "run 2, host_memory_reuse_mb=64",
+        "run 2, host_memory_reuse_mb=null",
+    ]
+    rates = [float(line.split(": ")[1].split()[0]) for line in lines if line.startswith("run ")]
+    assert all(rate > 0 for rate in rates)
+    assert lines[-1].startswith("ratio: ") and lines[-1].endswith("x")
+
+
+@pytest.mark.usefixtures("toy_task_importable")
+def test_the_benchmark_names_a_run_that_ended_before_its_steps(tmp_path) -> None:
+    # 48 toy items in batches of 8 make 6 steps an epoch: 2 epochs end at 12 steps.
+    with pytest.raises(SystemExit, match="trained 12 steps, not --steps 50"):
+        bench.main(["--steps", "50", "--repeats", "1", *toy_overrides(tmp_path)])
