@@ -25,6 +25,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
+def setting_name(reuse_mb: int | None) -> str:
+    """The ``host_memory_reuse_mb`` override value of a setting."""
+    return "null" if reuse_mb is None else str(reuse_mb)
+
+
 def steps_per_second(
     overrides: list[str], reuse_mb: int | None, steps: int, run_dir: Path
 ) -> float:
@@ -43,7 +48,7 @@ def steps_per_second(
         str(REPO / "scripts" / "train.py"),
         *overrides,
         *(f"{key}={value}" for key, value in bench.items() if key not in given),
-        f"host_memory_reuse_mb={'null' if reuse_mb is None else reuse_mb}",
+        f"host_memory_reuse_mb={setting_name(reuse_mb)}",
         f"hydra.run.dir={run_dir}",
     ]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
@@ -75,9 +80,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                 run_dir = Path(scratch) / f"{repeat}_{setting}"
                 rate = steps_per_second(args.overrides, setting, args.steps, run_dir)
                 rates[setting].append(rate)
-                name = "null" if setting is None else setting
                 print(
-                    f"run {repeat + 1}, host_memory_reuse_mb={name}: {rate:.2f} steps/s", flush=True
+                    f"run {repeat + 1}, host_memory_reuse_mb={setting_name(setting)}: "
+                    f"{rate:.2f} steps/s",
+                    flush=True,
                 )
     default, reused = (statistics.median(rates[s]) for s in settings)
     print(f"\noverrides: {' '.join(args.overrides)}; {args.steps} steps, {args.repeats} runs each")

@@ -3,9 +3,10 @@
 glibc serves a block above its mmap threshold (adjusted at run time, at most 32 MiB) with a
 fresh ``mmap`` and unmaps it again on ``free``. A training step allocates and frees tensors of
 the same sizes every step (activations, a 32 MiB embedding gradient), so each step faults in
-every page of those blocks anew; on a 2-core machine that costs about 0.9 ms per MiB, a third of
-the written-LID step. With both the mmap and the trim threshold raised, such blocks come from
-the heap and freed ones stay there to be reused. The numerics do not change.
+every page of those blocks anew (about 0.9 ms per MiB on a 2-core virtual machine). With both
+the mmap and the trim threshold raised, such blocks come from the heap and freed ones stay
+there to be reused. The numerics do not change; what the steps gain depends on the machine
+and the run (docs/results.md, "Host memory reuse in training").
 """
 
 from __future__ import annotations
