@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from tasks.harness.child_process import REPO, checkout_environment
 
 
 def setting_name(reuse_mb: int | None) -> str:
@@ -51,7 +51,9 @@ def steps_per_second(
         f"host_memory_reuse_mb={setting_name(reuse_mb)}",
         f"hydra.run.dir={run_dir}",
     ]
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    done = subprocess.run(
+        command, cwd=REPO, env=checkout_environment(), capture_output=True, text=True
+    )
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
     summary = json.loads((run_dir / "summary.json").read_text())

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -33,6 +32,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from tasks.harness.batch_log import read_batch_log  # noqa: E402
+from tasks.harness.child_process import checkout_environment  # noqa: E402
 
 POLL_S = 0.05
 
@@ -74,13 +74,8 @@ def train_command(args: argparse.Namespace, log: Path, *extra: str) -> list[str]
     ]
 
 
-def environment() -> dict[str, str]:
-    paths = [str(REPO), str(REPO / "core" / "src"), os.environ.get("PYTHONPATH", "")]
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
-
-
 def run_to_end(command: list[str], timeout: float) -> None:
-    done = subprocess.run(command, env=environment(), timeout=timeout)
+    done = subprocess.run(command, env=checkout_environment(), timeout=timeout)
     if done.returncode != 0:
         raise SystemExit(f"error: training exited with status {done.returncode}: {command}")
 
@@ -95,7 +90,9 @@ def kill_point_reached(records: list[dict], kill_epoch: int, fraction: float) ->
 
 def run_and_kill(args: argparse.Namespace, log: Path) -> None:
     """Start the run that is killed; ``SIGKILL`` it at the kill point (polling its log)."""
-    process = subprocess.Popen(train_command(args, log, *args.first_run), env=environment())
+    process = subprocess.Popen(
+        train_command(args, log, *args.first_run), env=checkout_environment()
+    )
     deadline = time.monotonic() + args.timeout
     while True:
         if process.poll() is not None:

@@ -62,13 +62,6 @@ def test_a_limit_below_one_mib_is_refused_naming_the_key() -> None:
         reuse_freed_host_memory(0)
 
 
-@pytest.fixture
-def toy_task_importable(monkeypatch) -> None:
-    """The benchmark's training processes import the toy task from ``tests``."""
-    monkeypatch.setenv("PYTHONPATH", str(REPO))
-
-
-@pytest.mark.usefixtures("toy_task_importable")
 def test_the_benchmark_runs_both_settings_in_alternating_order(tmp_path, capsys) -> None:
     bench.main(["--steps", "3", "--repeats", "2", "--reuse-mb", "64", *toy_overrides(tmp_path)])
     lines = capsys.readouterr().out.splitlines()
@@ -84,7 +77,6 @@ def test_the_benchmark_runs_both_settings_in_alternating_order(tmp_path, capsys)
     assert lines[-1].startswith("ratio: ") and lines[-1].endswith("x")
 
 
-@pytest.mark.usefixtures("toy_task_importable")
 def test_the_benchmark_names_a_run_that_ended_before_its_steps(tmp_path) -> None:
     # 48 toy items in batches of 8 make 6 steps an epoch: 2 epochs end at 12 steps.
     with pytest.raises(SystemExit, match="trained 12 steps, not --steps 50"):
