@@ -72,7 +72,13 @@ FORMER_MODALITY_FALLBACKS: list[tuple[str, str, str, dict[str, Any], dict[str, A
         LANGID,
         "text",
         "LangIDTextDataModule",
-        {"ngram_buckets": 0, "ngram_dim": 64, "ngram_orders": [1, 2, 3, 4], "ngram_dropout": 0.0},
+        {
+            "ngram_buckets": 0,
+            "ngram_dim": 64,
+            "ngram_orders": [1, 2, 3, 4],
+            "ngram_dropout": 0.0,
+            "ngram_word_buckets": 0,
+        },
         {"held_out_source": None, "augmentation": None},
     ),
 ]

@@ -40,6 +40,7 @@ class TextEncoderConfig(LangIDEncoderConfig):
     ngram_dim: int
     ngram_orders: list[int]
     ngram_dropout: float
+    ngram_word_buckets: int
 
 
 @dataclass

@@ -21,7 +21,7 @@ from tasks.harness.gate_plots import GateView, draw_spectrogram, draw_tokens, re
 from tasks.harness.module import TaskModule
 from tasks.langid.calibration import expected_calibration_error, fit_temperature
 from tasks.langid.config import ENCODER_SCHEMAS, LangIDModelConfig, LangIDPredictConfig
-from tasks.langid.data.text_units import text_units
+from tasks.langid.data.text_units import text_units, word_symbols
 from tasks.langid.metrics import (
     confusion_matrix,
     per_language_markdown,
@@ -71,6 +71,8 @@ def build_ngram_bag(
         encoder["ngram_dim"],
         encoder["ngram_orders"],
         encoder["ngram_dropout"],
+        word_buckets=encoder["ngram_word_buckets"],
+        word_symbols=word_symbols(artifacts["vocabulary"]["itos"], artifacts["unit"]),
     )
 
 

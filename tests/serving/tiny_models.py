@@ -32,6 +32,7 @@ OVERRIDES = {
         "encoder.hidden_size=8",
         "encoder.attention_dim=8",
         "encoder.ngram_buckets=4096",
+        "encoder.ngram_word_buckets=1024",
     ],
     "langid_spoken": [
         "task=langid",

@@ -8,7 +8,8 @@ so the embedding table of either follows the vocabulary's rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import unicodedata
+from collections.abc import Iterable, Sequence
 
 from tasks.text.vocabulary import Vocabulary
 
@@ -38,3 +39,23 @@ def build_unit_vocabulary(texts: Iterable[str], unit: str, min_freq: int) -> Voc
 def encode_text(text: str, vocabulary: Vocabulary, unit: str, max_units: int) -> list[int]:
     """Ids of the first ``max_units`` units of ``text``."""
     return vocabulary.encode(text_units(text, unit)[:max_units])
+
+
+def word_symbols(symbols: Sequence[str], unit: str) -> list[bool]:
+    """Which symbols make up words, per vocabulary row: letters and combining marks
+    (``char``: Unicode categories L* and M*, so that Indic vowel signs stay inside their
+    word), or ASCII letters and every byte of a non-ASCII character (``byte``). ``<unk>``
+    counts as a letter: the rare characters it stands for are mostly letters of rare
+    scripts. Everything else (spaces, digits, punctuation, ``<pad>``) separates words."""
+    if unit not in UNITS:
+        raise ValueError(f"unit must be one of {UNITS}, got {unit!r}")
+    flags = []
+    for symbol in symbols:
+        if symbol in SPECIALS:
+            flags.append(symbol == UNK)
+        elif unit == "byte":
+            byte = int(symbol, 16)
+            flags.append(byte >= 0x80 or chr(byte).isalpha())
+        else:
+            flags.append(len(symbol) == 1 and unicodedata.category(symbol)[0] in "LM")
+    return flags
