@@ -142,3 +142,15 @@ def test_word_features_need_a_flag_per_symbol() -> None:
         HashedNgramBag(WORD_SYMBOLS, buckets=64, dim=5, word_buckets=8)
     with pytest.raises(ValueError, match="ngram_word_buckets=-1"):
         HashedNgramBag(WORD_SYMBOLS, buckets=64, dim=5, word_buckets=-1)
+
+
+def test_inference_sums_the_same_rows_as_training() -> None:
+    """Without gradients the bag sums its rows with ``embedding_bag``; with them, a lookup."""
+    model = word_bag()
+    ids = torch.tensor([[2, 3, 5, 3, 4, 7, 6, 2, 3], [3, 4, 5, 2, 0, 0, 0, 0, 0]])
+    lengths = torch.tensor([9, 4])
+    with torch.no_grad():
+        summed = model(ids, lengths)
+    looked_up = model(ids, lengths)
+    assert looked_up.requires_grad and not summed.requires_grad
+    torch.testing.assert_close(summed, looked_up)
