@@ -99,27 +99,32 @@ class HashedNgramBag(nn.Module):
         if not hashes:
             return self.dropout(weight.new_zeros((ids.shape[0], self.output_size)))
         rows, valid = torch.cat(hashes, dim=1), torch.cat(masks, dim=1).to(weight.dtype)
-        parts = [(rows[:, :n_ngram], valid[:, :n_ngram])]
-        if self.word_buckets:
-            parts.append((rows[:, n_ngram:], valid[:, n_ngram:]))
-        return self.dropout(torch.cat([self.masked_mean(r, v) for r, v in parts], dim=-1))
+        spans = [slice(0, n_ngram), slice(n_ngram, None)][: 2 if self.word_buckets else 1]
+        sums = self.weighted_sums(rows, valid, spans)
+        means = [
+            total / valid[:, span].sum(dim=1, keepdim=True).clamp_min(1.0)
+            for total, span in zip(sums, spans, strict=True)
+        ]
+        return self.dropout(torch.cat(means, dim=-1))
 
-    def masked_mean(self, rows: Tensor, valid: Tensor) -> Tensor:
-        """Table rows ``(B, N)`` with 0/1 weights ``(B, N)`` -> ``(B, D)`` mean of the
-        valid rows' embeddings.
+    def weighted_sums(self, rows: Tensor, valid: Tensor, spans: list[slice]) -> list[Tensor]:
+        """Table rows ``(B, N)`` with 0/1 weights ``(B, N)`` -> per span of the N columns,
+        the ``(B, D)`` sum of the valid rows' embeddings.
 
-        Without gradients ``embedding_bag`` sums the weighted rows without the ``(B, N, D)``
-        tensor of every looked-up row: eight times faster than a lookup then a masked sum at
-        a batch of 256 texts. With gradients the table-sized dense gradient takes most of the
-        time either way, so training keeps the lookup; so does the ONNX graph, whose lookup
-        and sum every runtime has."""
-        count = valid.sum(dim=1, keepdim=True).clamp_min(1.0)
+        Training looks every row up at once: each lookup's backward writes a dense
+        table-sized gradient, so one lookup per span (or per n-gram order) would pay that
+        pass once per span. Without gradients ``embedding_bag`` sums the weighted rows
+        without the ``(B, N, D)`` tensor of every looked-up row, eight times faster at a
+        batch of 256 texts; the ONNX graph keeps the lookup and the sum, which every runtime
+        has."""
         weight = self.embedding.weight
         if (torch.is_grad_enabled() and weight.requires_grad) or torch.onnx.is_in_onnx_export():
-            total = (self.embedding(rows) * valid.unsqueeze(-1)).sum(dim=1)
-        else:
-            total = F.embedding_bag(rows, weight, per_sample_weights=valid, mode="sum")
-        return total / count
+            looked_up = self.embedding(rows) * valid.unsqueeze(-1)
+            return [looked_up[:, span].sum(dim=1) for span in spans]
+        return [
+            F.embedding_bag(rows[:, span], weight, per_sample_weights=valid[:, span], mode="sum")
+            for span in spans
+        ]
 
     def ngram_hashes(self, ids: Tensor, lengths: Tensor) -> tuple[list[Tensor], list[Tensor]]:
         """Per order, the table rows ``(B, T - n + 1)`` of the windows and their validity."""
